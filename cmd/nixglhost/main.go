@@ -1,0 +1,19 @@
+// Command nixglhost runs a Nix-built program with the host's GPU driver.
+//
+// It scans the host's driver directories, builds (or reuses) a private cache
+// entry laid out like NixOS's /run/opengl-driver that exposes only the driver,
+// and execs the program with that entry appended to its library path. See
+// README.md and DESIGN.md for the interface.
+package main
+
+import (
+	"os"
+)
+
+// version and commit are stamped at build time with -ldflags -X.
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+func main() { os.Exit(main1(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ())) }

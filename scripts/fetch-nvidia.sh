@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# fetch-nvidia.sh: download NVIDIA's userspace driver packages from Debian 12's
+# non-free component (amd64 and arm64) and unpack them under a git-ignored
+# fixture directory, for the tests that need the real driver.
+#
+# The package archive's address is read from this machine's own apt sources
+# (/etc/apt/sources.list.d/*.sources or /etc/apt/sources.list); nothing here
+# names a registry host. Idempotent: a finished arch directory is kept.
+#
+# Usage: scripts/fetch-nvidia.sh [OUTDIR]   (default: .cache/fixtures)
+# Layout: OUTDIR/nvidia/<arch>/debs/*.deb, OUTDIR/nvidia/<arch>/root/ (dpkg -x
+# of every deb, i.e. a fake host root), OUTDIR/nvidia/<arch>/.done
+set -euo pipefail
+
+out=${1:-$(cd "$(dirname "$0")/.." && pwd)/.cache/fixtures}
+out=$(mkdir -p "$out" && cd "$out" && pwd)
+
+# The 535 (current) driver, the pieces DESIGN.md names, plus the rest of the
+# userspace driver so the catalogue test sees every file.
+pkgs_common=(
+  libcuda1 libnvidia-ml1 libnvidia-ptxjitcompiler1 libnvidia-nvvm4
+  libglx-nvidia0 libegl-nvidia0 libgles-nvidia1 libgles-nvidia2
+  libnvidia-glcore libnvidia-eglcore libnvidia-glvkspirv
+  nvidia-vulkan-icd nvidia-opencl-icd nvidia-egl-icd libnvidia-api1 libcudadebugger1
+  libnvidia-allocator1 libnvidia-cfg1 libnvidia-encode1 libnvcuvid1
+  libnvidia-rtcore libnvoptix1 libnvidia-fbc1 libnvidia-opticalflow1
+  libnvidia-pkcs11-openssl3 nvidia-vdpau-driver nvidia-vulkan-common nvidia-opencl-common
+  libnvidia-egl-wayland1 nvidia-egl-common libnvidia-ngx1
+)
+# Older drivers, for version selection: 525 (tesla) and 470 (tesla-470).
+pkgs_old=(libnvidia-tesla-cuda1 libnvidia-tesla-470-cuda1 libnvidia-tesla-470-ml1 libnvidia-tesla-470-ptxjitcompiler1)
+
+find_sources() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    if grep -qE '^Suites:.*\bbookworm\b' "$f" && grep -qiE '^URIs:.*debian/?$' "$f"; then
+      echo "$f"; return 0
+    fi
+  done
+  return 1
+}
+
+fetch_arch() {
+  local arch=$1 dir="$out/nvidia/$1"
+  if [ -f "$dir/.done" ]; then echo "fetch-nvidia: $arch already in $dir"; return 0; fi
+  local apt="$out/apt-$arch"
+  rm -rf "$apt" "$dir"
+  mkdir -p "$apt/parts" "$apt/lists/partial" "$apt/cache/archives/partial" "$dir/debs" "$dir/root"
+  local src
+  if src=$(find_sources); then
+    # Keep only the main archive stanza (not -security), switch it to main + non-free (egl-wayland and egl-gbm live in main).
+    awk -v arch="$arch" '
+      BEGIN { RS=""; ORS="\n\n" }
+      /Suites:[^\n]*bookworm/ && !/security/ {
+        gsub(/Components:[^\n]*/, "Components: main non-free")
+        gsub(/Suites:[^\n]*/, "Suites: bookworm")
+        if ($0 !~ /Architectures:/) $0 = $0 "\nArchitectures: " arch
+        print
+      }' "$src" > "$apt/parts/nf.sources"
+  elif [ -f /etc/apt/sources.list ]; then
+    local uri
+    uri=$(awk '$1=="deb" && $3=="bookworm" {print $2; exit}' /etc/apt/sources.list)
+    [ -n "$uri" ] || { echo "fetch-nvidia: no bookworm source in /etc/apt" >&2; exit 1; }
+    printf 'deb [arch=%s] %s bookworm main non-free\n' "$arch" "$uri" > "$apt/parts/nf.list"
+  else
+    echo "fetch-nvidia: no apt sources found under /etc/apt" >&2; exit 1
+  fi
+  local opts=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$apt/parts"
+    -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache"
+    -o Dir::State::status=/dev/null -o APT::Architecture="$arch"
+    -o APT::Architectures="$arch" -o Debug::NoLocking=1 -q)
+  apt-get "${opts[@]}" update >/dev/null
+  local p want=()
+  for p in "${pkgs_common[@]}" "${pkgs_old[@]}"; do
+    if apt-cache "${opts[@]}" show "$p:$arch" >/dev/null 2>&1; then want+=("$p:$arch");
+    else echo "fetch-nvidia: $p not in the $arch archive, skipped" >&2; fi
+  done
+  (cd "$dir/debs" && chmod 777 . && apt-get "${opts[@]}" download "${want[@]}" >/dev/null)
+  local d
+  for d in "$dir"/debs/*.deb; do
+    case "$(basename "$d")" in
+      *tesla*) mkdir -p "$dir/old"; dpkg -x "$d" "$dir/old" ;;
+      *) dpkg -x "$d" "$dir/root" ;;
+    esac
+  done
+  rm -rf "$apt"
+  touch "$dir/.done"
+  echo "fetch-nvidia: $arch: $(ls "$dir/debs" | wc -l) packages in $dir"
+}
+
+for a in ${NVIDIA_ARCHES:-amd64 arm64}; do fetch_arch "$a"; done
