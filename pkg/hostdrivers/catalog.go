@@ -157,9 +157,9 @@ var catalog = []Entry{
 	{Name: "libnvrm_stream", API: APITegra, Doc: "Jetson resource manager: streams"},
 	{Name: "libnvrm_surface", API: APITegra, Doc: "Jetson resource manager: surfaces"},
 	{Name: "libnvrm_sync", API: APITegra, Doc: "Jetson resource manager: sync points"},
-	{Name: "libnvsciipc", API: APITegra, Doc: "Jetson NvSci inter-process communication"},
 	{Name: "libnvscibuf", API: APITegra, Doc: "Jetson NvSci buffers"},
 	{Name: "libnvscicommon", API: APITegra, Doc: "Jetson NvSci common code"},
+	{Name: "libnvsciipc", API: APITegra, Doc: "Jetson NvSci inter-process communication"},
 	{Name: "libnvscisync", API: APITegra, Doc: "Jetson NvSci synchronisation"},
 	{Name: "libnvsocsys", API: APITegra, Doc: "Jetson SoC system information"},
 	{Name: "libnvtegrahv", API: APITegra, Doc: "Jetson hypervisor interface"},
@@ -175,7 +175,7 @@ var catalog = []Entry{
 	{Name: "libnvidia-cfg", API: APICore, Dlopens: []string{"libdrm.so.2"}, Doc: "GPU configuration queries (nvidia-xconfig, nvidia-settings)"},
 	{Name: "libnvidia-eglcore", API: APICore, Dlopens: []string{"libOpenCL.so.1", "libdbus-1.so.3", "libdrm.so.2", "libfontconfig.so.1", "libfreetype.so.6", "libwayland-client.so.0"}, Doc: "EGL and OpenGL ES core"},
 	{Name: "libnvidia-glcore", API: APICore, Dlopens: []string{"libOpenCL.so.1", "libdbus-1.so.3", "libdrm.so.2", "libfontconfig.so.1", "libfreetype.so.6", "libwayland-client.so.0"}, Doc: "OpenGL core (its libKF6KIOCore.so.6 string is an application-profile match, not a load)"},
-	{Name: "libnvidia-glsi", API: APICore, Dlopens: []string{"libX11-xcb.so.1", "libX11.so.6", "libXext.so.6", "libxcb-dri3.so.0", "libxcb-glx.so.0", "libxcb-present.so.0", "libxcb-randr.so.0", "libxcb-sync.so.1", "libxcb-xfixes.so.0", "libxcb.so.1"}, Doc: "OpenGL system interaction (window systems)"},
+	{Name: "libnvidia-glsi", API: APICore, Dlopens: []string{"libX11-xcb.so.1", "libX11.so.6", "libXext.so.6", "libdrm.so.2", "libxcb-dri3.so.0", "libxcb-glx.so.0", "libxcb-present.so.0", "libxcb-randr.so.0", "libxcb-sync.so.1", "libxcb-xfixes.so.0", "libxcb.so.1"}, Doc: "OpenGL system interaction (window systems)"},
 	{Name: "libnvidia-glvkspirv", API: APICore, Doc: "SPIR-V compiler for OpenGL and Vulkan"},
 	{Name: "libnvidia-gpucomp", API: APICore, Doc: "GPU shader compiler shared by GL, Vulkan, CUDA and ray tracing (545+)"},
 	{Name: "libnvidia-pkcs11", API: APICore, Doc: "PKCS#11 for confidential computing (OpenSSL 1.1)"},
@@ -379,6 +379,7 @@ func IsDispatch(name string) bool {
 // DataFile describes a kind of vendor data file (JSON or ICD) that an entry
 // carries.
 type DataFile struct {
+	// API is the capability the file configures.
 	API API
 	// Dirs are the directories (inside the driver root) where hosts keep the
 	// file, in the order the consuming loader searches them: the
