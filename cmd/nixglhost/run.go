@@ -1,22 +1,260 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 )
 
+const usage = `usage: nixglhost [-d DIR]... [flags] [--] PROGRAM [ARGS...]
+       nixglhost [-d DIR]... -p | --print-env [--json] [PROGRAM]
+
+Run PROGRAM (a Nix-built program) with the host's NVIDIA driver: the driver's
+libraries are put in a private cache entry laid out like /run/opengl-driver,
+whose lib/ is appended to the library path; nothing else of the host's is
+exposed. Exit status: PROGRAM's own once it runs; 2 for usage errors; 1 for
+any other failure before PROGRAM starts.
+
+flags:
+  -d DIR              driver directory to use (repeatable, in priority order);
+                      no other directory is searched for the driver then
+  -p                  print the library directory to add, and exit
+  --print-env         print the environment to set as shell exports, and exit
+  --json              with --print-env: print a JSON object instead
+  --driver-root DIR   the host tree to search (default /)
+  --cache-dir DIR     where cache entries live
+                      (default $XDG_CACHE_HOME/nix-gl-host, ~/.cache/nix-gl-host)
+  -v, --verbose       trace every decision to stderr (as DEBUG=1 does)
+  --version           print the version and exit
+  -h, --help          print this help and exit
+`
+
+// config is the parsed command line.
+type config struct {
+	dirs       []string
+	printPath  bool
+	printEnv   bool
+	json       bool
+	driverRoot string
+	cacheDir   string
+	verbose    bool
+	version    bool
+	help       bool
+	program    []string
+}
+
+type dirList []string
+
+func (d *dirList) String() string     { return strings.Join(*d, ",") }
+func (d *dirList) Set(v string) error { *d = append(*d, v); return nil }
+
+// parseArgs parses the flags before PROGRAM; everything from PROGRAM on is
+// PROGRAM's, untouched.
+func parseArgs(args []string) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("nixglhost", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var dirs dirList
+	fs.Var(&dirs, "d", "")
+	fs.BoolVar(&c.printPath, "p", false, "")
+	fs.BoolVar(&c.printEnv, "print-env", false, "")
+	fs.BoolVar(&c.json, "json", false, "")
+	fs.StringVar(&c.driverRoot, "driver-root", "/", "")
+	fs.StringVar(&c.cacheDir, "cache-dir", "", "")
+	fs.BoolVar(&c.verbose, "v", false, "")
+	fs.BoolVar(&c.verbose, "verbose", false, "")
+	fs.BoolVar(&c.version, "version", false, "")
+	fs.BoolVar(&c.help, "h", false, "")
+	fs.BoolVar(&c.help, "help", false, "")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	c.dirs = dirs
+	c.program = fs.Args()
+	if c.json && !c.printEnv {
+		return nil, errors.New("--json goes with --print-env")
+	}
+	if !c.help && !c.version && !c.printPath && !c.printEnv && len(c.program) == 0 {
+		return nil, errors.New("no PROGRAM given")
+	}
+	return c, nil
+}
+
 // main1 is the whole command without the process exit, so tests can run it.
+// It returns only when it does not exec.
 func main1(args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
-	for _, a := range args {
-		switch a {
-		case "--version":
-			fmt.Fprintf(stdout, "nixglhost %s (commit %s)\n", version, commit)
-			return 0
-		case "-h", "--help":
-			fmt.Fprintln(stdout, "usage: nixglhost [-d DIR]... [flags] [--] PROGRAM [ARGS...]")
-			return 0
+	c, err := parseArgs(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "nixglhost: %v\n\n%s", err, usage)
+		return 2
+	}
+	if c.help {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if c.version {
+		fmt.Fprintf(stdout, "nixglhost %s (commit %s)\n", version, commit)
+		return 0
+	}
+	if err := run(c, stdout, stderr, environ); err != nil {
+		fmt.Fprintf(stderr, "nixglhost: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func getenv(environ []string, k string) string {
+	for i := len(environ) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(environ[i], k+"="); ok {
+			return v
 		}
 	}
-	fmt.Fprintln(stderr, "nixglhost: not implemented yet")
-	return 1
+	return ""
+}
+
+// run prepares the driver and prints or execs. On success with a PROGRAM to
+// run, it does not return.
+func run(c *config, stdout, stderr io.Writer, environ []string) error {
+	var log *slog.Logger
+	if c.verbose || getenv(environ, "DEBUG") != "" && getenv(environ, "DEBUG") != "0" {
+		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	} else {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	root, err := filepath.Abs(c.driverRoot)
+	if err != nil {
+		return fmt.Errorf("--driver-root %s: %w", c.driverRoot, err)
+	}
+	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+		return fmt.Errorf("--driver-root %s: not a directory", c.driverRoot)
+	}
+	cacheDir, err := cacheDir(c.cacheDir, environ)
+	if err != nil {
+		return err
+	}
+	o := &hostdrivers.Options{Root: root, Logger: log, LibraryPath: withoutCache(getenv(environ, "LD_LIBRARY_PATH"), cacheDir)}
+	for _, d := range c.dirs {
+		if root == "/" {
+			abs, err := filepath.Abs(d)
+			if err != nil {
+				return fmt.Errorf("-d %s: %w", d, err)
+			}
+			d = abs
+		} else if !filepath.IsAbs(d) {
+			return fmt.Errorf("-d %s: give a path inside --driver-root %s, starting with /", d, root)
+		}
+		o.Dirs = append(o.Dirs, filepath.Clean(d))
+	}
+	var prog *program
+	if len(c.program) > 0 {
+		prog, err = findProgram(c.program[0], environ, root)
+		if err != nil {
+			return err
+		}
+		o.Target = prog.ident
+		log.Debug("program", "path", prog.path, "class", prog.ident.Class, "machine", prog.ident.Machine, "interp", prog.interp)
+	}
+	for _, w := range hostdrivers.GlibcHazards(root, getenv(environ, "LD_LIBRARY_PATH")) {
+		fmt.Fprintf(stderr, "nixglhost: warning: %s\n", w)
+	}
+	p, err := hostdrivers.Prepare(o, cacheDir)
+	if err != nil {
+		return err
+	}
+	var changes []hostdrivers.Change
+	if p == nil {
+		fmt.Fprintf(stderr, "nixglhost: warning: no NVIDIA driver found (run with DEBUG=1 to see where it looked); running without it\n")
+	} else {
+		nixLD := prog != nil && prog.fhs && nixLDPresent(root, environ)
+		if nixLD {
+			log.Debug("FHS program under nix-ld: using NIX_LD_LIBRARY_PATH")
+		}
+		changes = hostdrivers.Env(environ, p.Dir, p.Manifest, hostdrivers.EnvOptions{NixLD: nixLD})
+		for _, ch := range changes {
+			log.Debug("environment", "name", ch.Name, "value", ch.Value, "kept", ch.Kept)
+		}
+	}
+	switch {
+	case c.printPath:
+		if p != nil {
+			fmt.Fprintln(stdout, filepath.Join(p.Dir, "lib"))
+		}
+		return nil
+	case c.printEnv:
+		return printEnv(stdout, changes, c.json)
+	}
+	env := hostdrivers.Apply(environ, changes)
+	argv := append([]string{c.program[0]}, c.program[1:]...)
+	// Exec is the very last step: no deferred call runs across it.
+	if err := unix.Exec(prog.path, argv, env); err != nil {
+		return fmt.Errorf("exec %s: %w", prog.path, err)
+	}
+	return nil
+}
+
+// printEnv prints the variables as POSIX shell exports, or a JSON object.
+func printEnv(w io.Writer, changes []hostdrivers.Change, asJSON bool) error {
+	if asJSON {
+		m := map[string]string{}
+		for _, c := range changes {
+			m[c.Name] = c.Value
+		}
+		b, err := json.MarshalIndent(m, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	for _, c := range changes {
+		fmt.Fprintf(w, "export %s=%s\n", c.Name, shellQuote(c.Value))
+	}
+	return nil
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// withoutCache drops library path entries inside the cache directory (a
+// nested nixglhost sees its parent's entry), so they are not taken for the
+// host's driver.
+func withoutCache(lp, cacheDir string) string {
+	var keep []string
+	for _, d := range strings.Split(lp, ":") {
+		if d == cacheDir || strings.HasPrefix(d, cacheDir+"/") {
+			continue
+		}
+		keep = append(keep, d)
+	}
+	return strings.Join(keep, ":")
+}
+
+// cacheDir returns the cache root: the flag, $XDG_CACHE_HOME/nix-gl-host, or
+// ~/.cache/nix-gl-host.
+func cacheDir(flagVal string, environ []string) (string, error) {
+	if flagVal != "" {
+		abs, err := filepath.Abs(flagVal)
+		if err != nil {
+			return "", fmt.Errorf("--cache-dir %s: %w", flagVal, err)
+		}
+		return abs, nil
+	}
+	if x := getenv(environ, "XDG_CACHE_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "nix-gl-host"), nil
+	}
+	if h := getenv(environ, "HOME"); filepath.IsAbs(h) {
+		return filepath.Join(h, ".cache", "nix-gl-host"), nil
+	}
+	return "", errors.New("no cache directory: set --cache-dir, XDG_CACHE_HOME or HOME")
 }

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// The test binary doubles as nixglhost: with this variable set, TestMain
+// runs the command instead of the tests, so end-to-end tests exec a real
+// process without a separate build.
+const asMainEnv = "NIXGLHOST_TEST_AS_MAIN"
+
+// And as a program that reports what it was given.
+const asEchoEnv = "NIXGLHOST_TEST_AS_ECHO"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asMainEnv) == "1" {
+		os.Unsetenv(asMainEnv)
+		main()
+	}
+	if os.Getenv(asEchoEnv) == "1" {
+		echoMain()
+	}
+	os.Exit(m.Run())
+}
+
+// nixglhost runs the command as a process with exactly env (plus the
+// variable that makes the test binary act as nixglhost) and returns its
+// stdout, stderr and exit code.
+func nixglhost(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Env = append(append([]string(nil), env...), asMainEnv+"=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running nixglhost %s: %v", strings.Join(args, " "), err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+// execSelf returns a command running the test binary as nixglhost.
+func execSelf(t *testing.T, self string, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(self, args...)
+	cmd.Env = append(append([]string(nil), env...), asMainEnv+"=1")
+	return cmd
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nixglhost/nixglhost/pkg/elfscan"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
+)
+
+// program is PROGRAM resolved: the file to exec and the ELF file whose
+// architecture the driver must match (a script's interpreter).
+type program struct {
+	path   string
+	ident  elfscan.Ident
+	interp string // PT_INTERP of the ELF file
+	fhs    bool   // its interpreter is not under /nix/store
+}
+
+// lookPath resolves name as execvp does: a name with a slash is used as it
+// is; otherwise the first executable regular file in PATH.
+func lookPath(name string, environ []string) (string, error) {
+	if strings.Contains(name, "/") {
+		fi, err := os.Stat(name)
+		if err != nil {
+			return "", fmt.Errorf("program %s: %w", name, err)
+		}
+		if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+			return "", fmt.Errorf("program %s: not an executable file", name)
+		}
+		return name, nil
+	}
+	pathEnv := getenv(environ, "PATH")
+	if pathEnv == "" {
+		pathEnv = "/usr/local/bin:/usr/bin:/bin"
+	}
+	for _, dir := range strings.Split(pathEnv, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("program %s: not found in PATH", name)
+}
+
+// findProgram resolves PROGRAM and reads the architecture of the ELF file
+// that will run: for a "#!" script, its interpreter (through env, and
+// through nested scripts up to four levels).
+func findProgram(name string, environ []string, root string) (*program, error) {
+	p, err := lookPath(name, environ)
+	if err != nil {
+		return nil, err
+	}
+	pr := &program{path: p}
+	file := p
+	for depth := 0; ; depth++ {
+		info, err := elfscan.Read(file)
+		if err == nil {
+			pr.ident = info.Ident
+			pr.interp = info.Interp
+			pr.fhs = info.Interp != "" && !strings.HasPrefix(info.Interp, "/nix/store/")
+			return pr, nil
+		}
+		interp, ok := shebang(file, environ)
+		if !ok || depth == 4 {
+			// Not ELF and no usable #!: let exec decide; match this
+			// machine's architecture.
+			pr.ident = hostdrivers.NativeIdent()
+			return pr, nil
+		}
+		file = interp
+	}
+}
+
+// shebang returns the interpreter named by a "#!" line, following
+// "/usr/bin/env [-S] NAME" through PATH.
+func shebang(file string, environ []string) (string, bool) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	line, err := bufio.NewReaderSize(f, 256).ReadString('\n')
+	if err != nil && line == "" {
+		return "", false
+	}
+	rest, ok := strings.CutPrefix(line, "#!")
+	if !ok {
+		return "", false
+	}
+	fields := strings.Fields(rest)
+	if len(fields) == 0 {
+		return "", false
+	}
+	interp := fields[0]
+	if filepath.Base(interp) == "env" {
+		for _, a := range fields[1:] {
+			if strings.HasPrefix(a, "-") || strings.Contains(a, "=") {
+				continue
+			}
+			p, err := lookPath(a, environ)
+			if err != nil {
+				return "", false
+			}
+			return p, true
+		}
+	}
+	return interp, true
+}
+
+// nixLDPresent reports whether nix-ld serves FHS programs here: NIX_LD is
+// set, or NixOS's nix-ld share directory exists under the root.
+func nixLDPresent(root string, environ []string) bool {
+	if getenv(environ, "NIX_LD") != "" {
+		return true
+	}
+	_, err := os.Stat(filepath.Join(root, "run/current-system/sw/share/nix-ld"))
+	return !errors.Is(err, os.ErrNotExist) && err == nil
+}

@@ -1,0 +1,316 @@
+package hostdrivers
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/nixglhost/nixglhost/pkg/elfscan"
+	"github.com/nixglhost/nixglhost/pkg/ldpath"
+)
+
+// Runpaths given to patched copies: a driver file finds the other driver
+// files beside it and generic libraries in the hidden deps/; a generic
+// library in deps/ finds its own dependencies beside it.
+const (
+	driverRunpath = "$ORIGIN:$ORIGIN/../deps"
+	depRunpath    = "$ORIGIN"
+)
+
+// Prepared is a cache entry ready to use.
+type Prepared struct {
+	// Dir is the entry's directory; Dir/lib goes on the library path.
+	Dir string
+	// Manifest describes it.
+	Manifest *Manifest
+	// Hot is true when the entry already existed.
+	Hot bool
+	// Skipped lists what the scan left out (for DEBUG and --doctor).
+	Skipped []Skipped
+}
+
+// Prepare finds the host driver for o and returns the cache entry for it
+// under cacheDir, building it when it does not exist yet. A nil Prepared
+// with a nil error means no driver file was found. Building happens in a
+// temporary directory next to the final one and ends with a rename, so
+// concurrent launchers never see a partial entry and never wait on each
+// other; when two build the same entry, the first rename wins and the other
+// uses it.
+func Prepare(o *Options, cacheDir string) (*Prepared, error) {
+	log := o.logger()
+	root := o.root()
+	sources, err := Sources(o)
+	if err != nil {
+		return nil, err
+	}
+	cands, skipped := Scan(root, sources)
+	for _, s := range skipped {
+		log.Debug("skipped", "path", s.Path, "reason", s.Reason)
+	}
+	if len(cands) == 0 {
+		log.Debug("no driver files found")
+		return nil, nil
+	}
+	data := scanData(root, sources)
+	module := ModuleVersion(root)
+	key := cacheKey(root, o.target(), module, cands, data)
+	dir := filepath.Join(cacheDir, key)
+	if m, err := ReadManifest(dir); err == nil && m.Key == key {
+		log.Debug("cache hit", "entry", dir)
+		return &Prepared{Dir: dir, Manifest: m, Hot: true, Skipped: skipped}, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		// A corrupt entry is a miss: move it aside and build anew.
+		log.Debug("cache entry unusable, rebuilding", "entry", dir, "err", err)
+		discard(dir)
+	}
+	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
+		return nil, fmt.Errorf("cache directory %s: %w", cacheDir, err)
+	}
+	tmp, err := os.MkdirTemp(cacheDir, ".tmp-"+key[:12]+"-")
+	if err != nil {
+		return nil, fmt.Errorf("cache directory %s: %w", cacheDir, err)
+	}
+	m, err := build(o, tmp, key, module, cands, data)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	m.Skipped = append(skipped, m.Skipped...)
+	if err := os.Rename(tmp, dir); err != nil {
+		os.RemoveAll(tmp)
+		// Another launcher renamed the same entry into place first.
+		if m2, err2 := ReadManifest(dir); err2 == nil && m2.Key == key {
+			log.Debug("cache entry built concurrently by another launcher", "entry", dir)
+			return &Prepared{Dir: dir, Manifest: m2, Hot: true, Skipped: skipped}, nil
+		}
+		return nil, fmt.Errorf("cache entry %s: %w", dir, err)
+	}
+	log.Debug("cache entry built", "entry", dir, "driver", m.DriverVersion, "files", len(m.Files), "deps", len(m.Deps))
+	return &Prepared{Dir: dir, Manifest: m, Skipped: skipped}, nil
+}
+
+// discard moves a bad entry out of the way (a rename, so it is atomic for
+// readers) and removes it.
+func discard(dir string) {
+	bad := dir + ".bad-" + fmt.Sprint(os.Getpid())
+	if os.Rename(dir, bad) == nil {
+		os.RemoveAll(bad)
+	}
+}
+
+// cacheKey fingerprints everything the entry depends on: the layout
+// version, the root, the program's architecture, the kernel module version,
+// and every candidate's name, place and file identity, in order.
+func cacheKey(root string, t elfscan.Ident, module string, cands []Candidate, data []dataCand) string {
+	h := sha256.New()
+	var num [8]byte
+	str := func(s string) {
+		binary.LittleEndian.PutUint64(num[:], uint64(len(s)))
+		h.Write(num[:])
+		io.WriteString(h, s)
+	}
+	u64 := func(v uint64) {
+		binary.LittleEndian.PutUint64(num[:], v)
+		h.Write(num[:])
+	}
+	id := func(f FileID) { u64(f.Dev); u64(f.Ino); u64(uint64(f.Size)); u64(uint64(f.MtimeNs)) }
+	u64(FormatVersion)
+	str(root)
+	u64(uint64(t.Class))
+	u64(uint64(t.Data))
+	u64(uint64(t.Machine))
+	str(module)
+	for _, c := range cands {
+		str(c.Dir)
+		str(c.Name)
+		str(c.Real)
+		id(c.ID)
+	}
+	u64(0xdada)
+	for _, d := range data {
+		str(d.df.Dest)
+		str(d.src)
+		id(d.id)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// build makes the entry in dir (a fresh temporary directory).
+func build(o *Options, dir, key, module string, cands []Candidate, data []dataCand) (*Manifest, error) {
+	log := o.logger()
+	root := o.root()
+	t := o.target()
+	sel, err := Select(root, cands, t, module)
+	if err != nil {
+		return nil, err
+	}
+	log.Debug("driver version chosen", "version", sel.Version, "reason", sel.Reason, "seen", sel.Versions)
+	for _, s := range sel.Skipped {
+		log.Debug("skipped", "path", s.Path, "reason", s.Reason)
+	}
+	searcher, err := ldpath.NewHostSearcher(root, t.Class, t.Machine)
+	if err != nil {
+		return nil, err
+	}
+	searcher.Accept = func(hp string) bool {
+		id, err := elfscan.ReadIdent(hp)
+		return err == nil && id.Compatible(t)
+	}
+	cl := Hidden(root, sel, searcher)
+	for _, m := range cl.Missing {
+		log.Debug("dependency not available", "name", m.Path, "reason", m.Reason)
+	}
+	lib := filepath.Join(dir, "lib")
+	deps := filepath.Join(dir, "deps")
+	for _, d := range []string{lib, deps} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	// The jobs: one per real file; patched copies run in parallel.
+	type job struct {
+		src, dst, runpath string
+	}
+	var jobs []job
+	exposed := map[string]bool{}
+	apis := map[API]bool{}
+	for _, f := range sel.Files {
+		hp := ldpath.HostPath(root, f.Real)
+		dst := filepath.Join(lib, f.Base)
+		if f.Mode == "patched" {
+			jobs = append(jobs, job{hp, dst, driverRunpath})
+		} else if err := os.Symlink(hp, dst); err != nil {
+			return nil, err
+		}
+		exposed[f.Base] = true
+		for _, l := range f.Links {
+			if err := os.Symlink(f.Base, filepath.Join(lib, l)); err != nil {
+				return nil, err
+			}
+			exposed[l] = true
+		}
+		apis[f.API] = true
+		log.Debug("driver file", "name", f.Base, "from", f.Real, "mode", f.Mode, "links", f.Links)
+	}
+	for _, d := range cl.Deps {
+		hp := ldpath.HostPath(root, d.Real)
+		base := path.Base(d.Real)
+		dst := filepath.Join(deps, base)
+		if _, err := os.Lstat(dst); err == nil {
+			// Two sonames resolving to one file: link the second name.
+		} else if d.Mode == "patched" {
+			jobs = append(jobs, job{hp, dst, depRunpath})
+		} else if err := os.Symlink(hp, dst); err != nil {
+			return nil, err
+		}
+		if d.Name != base {
+			if err := os.Symlink(base, filepath.Join(deps, d.Name)); err != nil && !errors.Is(err, os.ErrExist) {
+				return nil, err
+			}
+		}
+		log.Debug("hidden dependency", "name", d.Name, "from", d.Real, "mode", d.Mode, "for", d.For)
+	}
+	if err := runJobs(len(jobs), func(i int) error {
+		return elfscan.PatchRunpath(jobs[i].src, jobs[i].dst, jobs[i].runpath)
+	}); err != nil {
+		return nil, err
+	}
+	if err := backends(lib, exposed); err != nil {
+		return nil, err
+	}
+	outs, dskip, err := writeData(root, dir, data, exposed)
+	if err != nil {
+		return nil, fmt.Errorf("cache entry %s: %w", dir, err)
+	}
+	for _, s := range dskip {
+		log.Debug("vendor file left out", "path", s.Path, "reason", s.Reason)
+	}
+	var apiList []API
+	for a := range apis {
+		apiList = append(apiList, a)
+	}
+	for _, d := range outs {
+		if !apis[d.API] {
+			apis[d.API] = true
+			apiList = append(apiList, d.API)
+		}
+	}
+	sort.Slice(apiList, func(i, j int) bool { return apiList[i] < apiList[j] })
+	m := &Manifest{
+		Format: FormatVersion, Key: key, Root: root,
+		Class: t.Class.String(), Machine: t.Machine.String(),
+		DriverVersion: sel.Version, ModuleVersion: module, Reason: sel.Reason,
+		APIs: apiList, Files: sel.Files, Deps: cl.Deps, Data: outs,
+		Missing: cl.Missing, Skipped: append(sel.Skipped, dskip...),
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	// The manifest is written last: its presence marks a complete entry.
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), append(b, '\n'), 0o644); err != nil {
+		return nil, fmt.Errorf("cache entry %s: %w", dir, err)
+	}
+	return m, nil
+}
+
+// backends adds the GBM and VDPAU backend links NVIDIA's installer makes:
+// lib/gbm/nvidia-drm_gbm.so -> libnvidia-allocator.so.1 and
+// lib/vdpau/libvdpau_nvidia.so.1 -> the VDPAU driver.
+func backends(lib string, exposed map[string]bool) error {
+	links := []struct{ sub, name, target string }{
+		{"gbm", "nvidia-drm_gbm.so", "libnvidia-allocator.so.1"},
+		{"vdpau", "libvdpau_nvidia.so.1", "libvdpau_nvidia.so.1"},
+	}
+	for _, l := range links {
+		if !exposed[l.target] {
+			continue
+		}
+		d := filepath.Join(lib, l.sub)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		if err := os.Symlink("../"+l.target, filepath.Join(d, l.name)); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// runJobs runs n jobs on up to GOMAXPROCS goroutines and returns the first
+// error.
+func runJobs(n int, f func(int) error) error {
+	if n == 0 {
+		return nil
+	}
+	workers := min(runtime.GOMAXPROCS(0), n)
+	next := make(chan int)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = f(i)
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return errors.Join(errs...)
+}
+

@@ -1,0 +1,149 @@
+package hostdrivers
+
+import (
+	"os"
+
+	"github.com/nixglhost/nixglhost/pkg/elfscan"
+	"github.com/nixglhost/nixglhost/pkg/ldpath"
+)
+
+// Dep is a generic host library the driver needs, kept in the entry's
+// hidden deps/ directory.
+type Dep struct {
+	// Name is the soname the driver asks for.
+	Name string `json:"name"`
+	// Real is the host file it resolves to, inside the root.
+	Real string `json:"source"`
+	// ID identifies the host file.
+	ID FileID `json:"id"`
+	// Mode is "link" or "patched" (a copy whose DT_RUNPATH is $ORIGIN,
+	// because it needs another library of deps/).
+	Mode string `json:"mode"`
+	// For lists the files that load it (driver files or other deps).
+	For []string `json:"for"`
+
+	info *elfscan.Info
+}
+
+// Closure is the set of generic host libraries a selection loads.
+type Closure struct {
+	// Deps are the libraries found on the host, in discovery order.
+	Deps []*Dep
+	// Missing are names some driver file loads that the host lacks, with
+	// the file that asks for them. Most are dlopened optionally (a
+	// headless server has no libwayland-client); none is fatal.
+	Missing []Skipped
+}
+
+// Hidden computes the closure of what the selected files load (DT_NEEDED
+// and the catalogue's dlopen names), resolved with s on the host, minus the
+// glibc family, the dispatch libraries the program brings, and the driver's
+// own files. It then marks which driver files and deps need a patched copy.
+func Hidden(root string, sel *Selection, s *ldpath.Searcher) *Closure {
+	cl := &Closure{}
+	exposed := map[string]bool{}
+	for _, f := range sel.Files {
+		exposed[f.Base] = true
+		for _, l := range f.Links {
+			exposed[l] = true
+		}
+	}
+	byName := map[string]*Dep{}
+	missing := map[string]bool{}
+	type want struct{ name, by string }
+	var queue []want
+	for _, f := range sel.Files {
+		for _, n := range loads(f.info, f.entry) {
+			queue = append(queue, want{n, f.Base})
+		}
+	}
+	for len(queue) > 0 {
+		w := queue[0]
+		queue = queue[1:]
+		n := w.name
+		if !linkName(n) || exposed[n] || IsGlibcFamily(n) || IsDispatch(n) {
+			continue
+		}
+		if d := byName[n]; d != nil {
+			d.For = appendOnce(d.For, w.by)
+			continue
+		}
+		if _, ok := Classify(n); ok {
+			// A driver file the chosen driver lacks (another version's,
+			// or an optional component): never taken from elsewhere.
+			if !missing[n] {
+				missing[n] = true
+				cl.Missing = append(cl.Missing, Skipped{n, "driver component not found (needed by " + w.by + ")"})
+			}
+			continue
+		}
+		p, err := s.Find(n)
+		if err != nil {
+			if !missing[n] {
+				missing[n] = true
+				cl.Missing = append(cl.Missing, Skipped{n, "not found on the host (loaded by " + w.by + ")"})
+			}
+			continue
+		}
+		real, err := ldpath.Resolve(root, p)
+		if err != nil {
+			real = p
+		}
+		hp := ldpath.HostPath(root, real)
+		fi, err := os.Stat(hp)
+		if err != nil {
+			cl.Missing = append(cl.Missing, Skipped{n, err.Error()})
+			missing[n] = true
+			continue
+		}
+		info, err := elfscan.Read(hp)
+		if err != nil {
+			cl.Missing = append(cl.Missing, Skipped{n, err.Error()})
+			missing[n] = true
+			continue
+		}
+		d := &Dep{Name: n, Real: real, ID: fileID(fi), Mode: "link", For: []string{w.by}, info: info}
+		byName[n] = d
+		cl.Deps = append(cl.Deps, d)
+		for _, m := range info.Needed {
+			queue = append(queue, want{m, n})
+		}
+	}
+	// A file needs a patched copy when something it loads lives in deps/.
+	for _, f := range sel.Files {
+		for _, n := range loads(f.info, f.entry) {
+			if byName[n] != nil {
+				f.Mode = "patched"
+				break
+			}
+		}
+	}
+	for _, d := range cl.Deps {
+		for _, n := range d.info.Needed {
+			if byName[n] != nil {
+				d.Mode = "patched"
+				break
+			}
+		}
+	}
+	return cl
+}
+
+// loads returns what a driver file loads: its DT_NEEDED, then the names the
+// catalogue says it dlopens.
+func loads(info *elfscan.Info, e Entry) []string {
+	var out []string
+	if info != nil {
+		out = append(out, info.Needed...)
+	}
+	return append(out, e.Dlopens...)
+}
+
+func appendOnce(s []string, x string) []string {
+	for _, y := range s {
+		if y == x {
+			return s
+		}
+	}
+	return append(s, x)
+}

@@ -1,0 +1,195 @@
+package hostdrivers
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/nixglhost/nixglhost/pkg/ldpath"
+)
+
+// dataCand is a vendor data file found on the host.
+type dataCand struct {
+	df   DataFile
+	src  string // inside the root
+	base string
+	id   FileID
+}
+
+// scanData finds the vendor data files: first beside each driver directory
+// (DIR/../share/..., as /usr/local/nvidia keeps them), then in the
+// catalogue's system directories. The first file of a given name wins.
+func scanData(root string, sources []Source) []dataCand {
+	var out []dataCand
+	for _, df := range DataFiles() {
+		var dirs []string
+		seenDir := map[string]bool{}
+		for _, s := range sources {
+			dirs = append(dirs, path.Join(path.Dir(s.Dir), df.Dest))
+		}
+		dirs = append(dirs, df.Dirs...)
+		seen := map[string]bool{}
+		for _, d := range dirs {
+			if seenDir[d] {
+				continue
+			}
+			seenDir[d] = true
+			ents, err := os.ReadDir(ldpath.HostPath(root, d))
+			if err != nil {
+				continue
+			}
+			for _, e := range ents {
+				n := e.Name()
+				if seen[n] || !df.Matches(n) {
+					continue
+				}
+				p := path.Join(d, n)
+				real, err := ldpath.Resolve(root, p)
+				if err != nil {
+					continue
+				}
+				fi, err := os.Stat(ldpath.HostPath(root, real))
+				if err != nil || !fi.Mode().IsRegular() || fi.Size() > 1<<20 {
+					continue
+				}
+				seen[n] = true
+				out = append(out, dataCand{df: df, src: real, base: n, id: fileID(fi)})
+			}
+		}
+	}
+	return out
+}
+
+// writeData writes the vendor data files into the entry at dir, pointing
+// them at the entry's lib/. A file whose library the entry lacks is left
+// out (a Vulkan layer naming a missing library drops that layer only).
+func writeData(root, dir string, cands []dataCand, exposed map[string]bool) ([]DataOut, []Skipped, error) {
+	var outs []DataOut
+	var skipped []Skipped
+	for _, c := range cands {
+		b, err := os.ReadFile(ldpath.HostPath(root, c.src))
+		if err != nil {
+			skipped = append(skipped, Skipped{c.src, err.Error()})
+			continue
+		}
+		var content []byte
+		if strings.HasSuffix(c.base, ".json") {
+			content, err = rewriteJSON(b, c.df.Dest, exposed)
+		} else {
+			content, err = rewriteICD(b, exposed)
+		}
+		if err != nil {
+			skipped = append(skipped, Skipped{c.src, err.Error()})
+			continue
+		}
+		dest := path.Join(c.df.Dest, c.base)
+		p := filepath.Join(dir, dest)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, nil, err
+		}
+		if err := os.WriteFile(p, content, 0o644); err != nil {
+			return nil, nil, err
+		}
+		outs = append(outs, DataOut{API: c.df.API, Dest: dest, Source: c.src})
+	}
+	sort.SliceStable(outs, func(i, j int) bool { return outs[i].Dest < outs[j].Dest })
+	return outs, skipped, nil
+}
+
+// libRef turns a library_path from a host JSON file into the entry's: the
+// library's file name, which must be one the entry exposes. For files under
+// share/vulkan the Vulkan loader resolves a relative path against the JSON
+// file's directory, so it gets a path into lib/; the others keep a bare
+// soname, found on the library path (or /run/opengl-driver/lib).
+func libRef(lib, dest string, exposed map[string]bool) (string, error) {
+	base := path.Base(lib)
+	if !exposed[base] {
+		return "", fmt.Errorf("names %s, which the driver does not provide", lib)
+	}
+	if strings.HasPrefix(dest, "share/vulkan/") {
+		rel, _ := filepath.Rel(dest, "lib")
+		return rel + "/" + base, nil
+	}
+	return base, nil
+}
+
+// rewriteJSON rewrites an ICD, vendor, platform or layer manifest.
+func rewriteJSON(b []byte, dest string, exposed map[string]bool) ([]byte, error) {
+	var doc map[string]any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	fix := func(obj map[string]any) error {
+		lp, ok := obj["library_path"].(string)
+		if !ok {
+			return fmt.Errorf("no library_path")
+		}
+		ref, err := libRef(lp, dest, exposed)
+		if err != nil {
+			return err
+		}
+		obj["library_path"] = ref
+		return nil
+	}
+	switch {
+	case doc["ICD"] != nil:
+		icd, ok := doc["ICD"].(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("ICD is not an object")
+		}
+		if err := fix(icd); err != nil {
+			return nil, err
+		}
+	case doc["layer"] != nil:
+		l, ok := doc["layer"].(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("layer is not an object")
+		}
+		if err := fix(l); err != nil {
+			return nil, err
+		}
+	case doc["layers"] != nil:
+		ls, ok := doc["layers"].([]any)
+		if !ok {
+			return nil, fmt.Errorf("layers is not an array")
+		}
+		var kept []any
+		for _, x := range ls {
+			l, ok := x.(map[string]any)
+			if ok && fix(l) == nil {
+				kept = append(kept, l)
+			}
+		}
+		if len(kept) == 0 {
+			return nil, fmt.Errorf("no layer whose library the driver provides")
+		}
+		doc["layers"] = kept
+	default:
+		return nil, fmt.Errorf("neither ICD nor layer object")
+	}
+	out, err := json.MarshalIndent(doc, "", "    ")
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
+}
+
+// rewriteICD rewrites an OpenCL .icd file: one library name.
+func rewriteICD(b []byte, exposed map[string]bool) ([]byte, error) {
+	lib := strings.TrimSpace(string(b))
+	if lib == "" || strings.ContainsAny(lib, "\n\x00") {
+		return nil, fmt.Errorf("not a one-line OpenCL ICD file")
+	}
+	ref, err := libRef(lib, "etc/OpenCL/vendors", exposed)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(ref + "\n"), nil
+}

@@ -1,0 +1,156 @@
+package hostdrivers
+
+import (
+	"debug/elf"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"runtime"
+	"strings"
+
+	"github.com/nixglhost/nixglhost/pkg/elfscan"
+	"github.com/nixglhost/nixglhost/pkg/ldpath"
+)
+
+// Source is a directory searched for driver files, and why it was searched.
+type Source struct {
+	// Dir is the directory as a resolved path inside the root.
+	Dir string
+	// Origin names the discovery source: "-d", "LD_LIBRARY_PATH",
+	// "nixos", "wsl", "apptainer", "container", "ld.so.conf",
+	// "ld.so.cache" or "default".
+	Origin string
+}
+
+// Well-known driver directories, in the order DESIGN.md gives.
+var wellKnownDirs = []struct{ dir, origin string }{
+	{"/run/opengl-driver/lib", "nixos"},
+	{"/usr/lib/wsl/lib", "wsl"},
+	{"/.singularity.d/libs", "apptainer"},
+	{"/usr/local/nvidia/lib64", "container"},
+	{"/usr/local/nvidia/lib", "container"},
+}
+
+// Sources returns the directories to scan for driver files, in priority
+// order, each resolved inside the root and listed once (merged /usr and
+// bind mounts count as one directory). With explicit Dirs, only those are
+// returned, and one that is missing or not a directory is an error naming it.
+func Sources(o *Options) ([]Source, error) {
+	root := o.root()
+	log := o.logger()
+	var cands []Source
+	if len(o.Dirs) > 0 {
+		for _, d := range o.Dirs {
+			if !path.IsAbs(d) {
+				return nil, fmt.Errorf("driver directory %q: not an absolute path", d)
+			}
+			p, err := ldpath.Resolve(root, d)
+			if err != nil {
+				return nil, fmt.Errorf("driver directory %s: %w", d, err)
+			}
+			fi, err := os.Stat(ldpath.HostPath(root, p))
+			if err != nil {
+				return nil, fmt.Errorf("driver directory %s: %w", d, err)
+			}
+			if !fi.IsDir() {
+				return nil, fmt.Errorf("driver directory %s: not a directory", d)
+			}
+			cands = append(cands, Source{Dir: path.Clean(d), Origin: "-d"})
+		}
+	} else {
+		for _, d := range ldpath.SplitLibraryPath(o.LibraryPath) {
+			if d == "" || !path.IsAbs(d) {
+				// An empty or relative entry means the current directory to
+				// the loader; it is no place to look for a driver.
+				continue
+			}
+			cands = append(cands, Source{Dir: d, Origin: "LD_LIBRARY_PATH"})
+		}
+		for _, w := range wellKnownDirs {
+			cands = append(cands, Source{Dir: w.dir, Origin: w.origin})
+		}
+		conf, err := ldpath.ParseConf(root, "/etc/ld.so.conf")
+		if err != nil {
+			log.Debug("ld.so.conf unreadable, skipped", "err", err)
+		}
+		for _, d := range conf {
+			cands = append(cands, Source{Dir: d, Origin: "ld.so.conf"})
+		}
+		if c, err := ldpath.ReadCache(root, "/etc/ld.so.cache"); err != nil {
+			log.Debug("ld.so.cache unreadable, skipped", "err", err)
+		} else {
+			t := o.target()
+			for _, e := range c.Entries {
+				if _, ok := Classify(e.Soname); !ok {
+					continue
+				}
+				if e.Class != 0 && e.Class != t.Class || e.Machine != elf.EM_NONE && e.Machine != t.Machine {
+					continue
+				}
+				cands = append(cands, Source{Dir: path.Dir(e.Path), Origin: "ld.so.cache"})
+			}
+		}
+		t := o.target()
+		for _, d := range ldpath.DefaultDirs(t.Class, t.Machine) {
+			cands = append(cands, Source{Dir: d, Origin: "default"})
+		}
+	}
+	dirs := make([]string, len(cands))
+	for i, c := range cands {
+		dirs[i] = c.Dir
+	}
+	kept, dropped := ldpath.Dedup(root, dirs)
+	for _, d := range dropped {
+		log.Debug("directory not searched", "dir", d.Dir, "reason", d.Reason)
+	}
+	// Dedup keeps order and drops entries; walk both lists to give each kept
+	// directory the origin of its first occurrence.
+	var out []Source
+	k := 0
+	for _, c := range cands {
+		if k == len(kept) {
+			break
+		}
+		r, err := ldpath.Resolve(root, c.Dir)
+		if err != nil || r != kept[k] {
+			continue
+		}
+		out = append(out, Source{Dir: kept[k], Origin: c.Origin})
+		log.Debug("searching directory", "dir", kept[k], "origin", c.Origin)
+		k++
+	}
+	if len(o.Dirs) > 0 && len(out) == 0 {
+		return nil, fmt.Errorf("driver directories %s: %w", strings.Join(o.Dirs, ", "), fs.ErrNotExist)
+	}
+	return out, nil
+}
+
+// target returns the program's ELF identity, or this machine's.
+func (o *Options) target() elfscan.Ident {
+	if o.Target.Machine != elf.EM_NONE {
+		return o.Target
+	}
+	return NativeIdent()
+}
+
+// NativeIdent is the ELF identity of programs built for the machine
+// nixglhost itself was built for.
+func NativeIdent() elfscan.Ident {
+	id := elfscan.Ident{Class: elf.ELFCLASS64, Data: elf.ELFDATA2LSB, Type: elf.ET_DYN}
+	switch runtime.GOARCH {
+	case "amd64":
+		id.Machine = elf.EM_X86_64
+	case "arm64":
+		id.Machine = elf.EM_AARCH64
+	case "386":
+		id.Class, id.Machine = elf.ELFCLASS32, elf.EM_386
+	case "arm":
+		id.Class, id.Machine = elf.ELFCLASS32, elf.EM_ARM
+	case "riscv64":
+		id.Machine = elf.EM_RISCV
+	case "ppc64le":
+		id.Machine = elf.EM_PPC64
+	}
+	return id
+}

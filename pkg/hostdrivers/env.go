@@ -1,0 +1,142 @@
+package hostdrivers
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Change is one environment variable nixglhost sets, and its new value.
+type Change struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+	// Kept is true when the user had set the variable and it was extended
+	// or left as it was.
+	Kept bool `json:"kept,omitempty"`
+}
+
+// EnvOptions says how the environment is built.
+type EnvOptions struct {
+	// NixLD puts the library directory on NIX_LD_LIBRARY_PATH instead of
+	// LD_LIBRARY_PATH, for an FHS program run through nix-ld: the variable
+	// then reaches only the program, not its Nix-built children.
+	NixLD bool
+}
+
+// Env returns the variables to set for a program using the entry at dir,
+// given the inherited environment env (as os.Environ). Only what the entry
+// provides is set. A path-list variable the user set is extended at its end;
+// a single-valued one the user set is kept. No path list gets an empty
+// element.
+func Env(env []string, dir string, m *Manifest, eo EnvOptions) []Change {
+	get := func(k string) (string, bool) {
+		for i := len(env) - 1; i >= 0; i-- {
+			if v, ok := strings.CutPrefix(env[i], k+"="); ok {
+				return v, true
+			}
+		}
+		return "", false
+	}
+	var out []Change
+	list := func(k string, vals ...string) {
+		old, had := get(k)
+		out = append(out, Change{Name: k, Value: AppendPath(old, vals...), Kept: had && old != ""})
+	}
+	single := func(k, v string) {
+		if old, had := get(k); had {
+			out = append(out, Change{Name: k, Value: old, Kept: true})
+			return
+		}
+		out = append(out, Change{Name: k, Value: v})
+	}
+	lib := filepath.Join(dir, "lib")
+	if eo.NixLD {
+		list("NIX_LD_LIBRARY_PATH", lib)
+	} else {
+		list("LD_LIBRARY_PATH", lib)
+	}
+	if m.Has(APIGLX) {
+		single("__GLX_VENDOR_LIBRARY_NAME", "nvidia")
+	}
+	if m.HasData("share/glvnd/egl_vendor.d") {
+		list("__EGL_VENDOR_LIBRARY_DIRS", filepath.Join(dir, "share/glvnd/egl_vendor.d"))
+	}
+	if m.HasData("share/egl/egl_external_platform.d") {
+		list("__EGL_EXTERNAL_PLATFORM_CONFIG_DIRS", filepath.Join(dir, "share/egl/egl_external_platform.d"))
+	}
+	if icds := m.DataFilesIn("share/vulkan/icd.d"); len(icds) > 0 {
+		var files []string
+		for _, f := range icds {
+			files = append(files, filepath.Join(dir, f))
+		}
+		list("VK_DRIVER_FILES", files...)
+		list("VK_ICD_FILENAMES", files...)
+	}
+	if m.HasData("share/vulkan/implicit_layer.d") {
+		list("VK_ADD_IMPLICIT_LAYER_PATH", filepath.Join(dir, "share/vulkan/implicit_layer.d"))
+	}
+	if m.HasData("etc/OpenCL/vendors") {
+		single("OCL_ICD_VENDORS", filepath.Join(dir, "etc/OpenCL/vendors"))
+	}
+	if fi, err := os.Stat(filepath.Join(lib, "gbm")); err == nil && fi.IsDir() {
+		list("GBM_BACKENDS_PATH", filepath.Join(lib, "gbm"))
+	}
+	return out
+}
+
+// AppendPath appends vals to a colon-separated list, dropping empty
+// elements (an empty element means the current directory to the loader) and
+// values already present.
+func AppendPath(list string, vals ...string) string {
+	var parts []string
+	seen := map[string]bool{}
+	for _, p := range append(strings.Split(list, ":"), vals...) {
+		if p == "" || seen[p] {
+			continue
+		}
+		seen[p] = true
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, ":")
+}
+
+// Apply returns env with the changes applied: a changed variable's old
+// definitions are removed and the new one appended; everything else is
+// passed through untouched and in order.
+func Apply(env []string, changes []Change) []string {
+	set := map[string]string{}
+	for _, c := range changes {
+		set[c.Name] = c.Value
+	}
+	out := make([]string, 0, len(env)+len(changes))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := set[k]; ok {
+			continue
+		}
+		out = append(out, kv)
+	}
+	for _, c := range changes {
+		out = append(out, c.Name+"="+c.Value)
+	}
+	return out
+}
+
+// GlibcHazards returns a warning for each entry of an inherited
+// LD_LIBRARY_PATH that holds a glibc library: the program's loader would
+// take the host's libc from there, and a Nix program then fails.
+func GlibcHazards(root, libraryPath string) []string {
+	var out []string
+	for _, d := range strings.Split(libraryPath, ":") {
+		if d == "" || !filepath.IsAbs(d) {
+			continue
+		}
+		for _, n := range []string{"libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1"} {
+			if _, err := os.Stat(filepath.Join(root, d, n)); err == nil {
+				out = append(out, "LD_LIBRARY_PATH entry "+d+" holds "+n+": the program may load the host's glibc from there and fail")
+				break
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,86 @@
+package hostdrivers
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// FormatVersion is the cache entry layout version; a change makes new keys.
+const FormatVersion = 1
+
+// Manifest records what a cache entry holds and where it came from. It is
+// written last, so an entry with a valid manifest is complete.
+type Manifest struct {
+	Format        int           `json:"format"`
+	Key           string        `json:"key"`
+	Root          string        `json:"root"`
+	Class         string        `json:"class"`
+	Machine       string        `json:"machine"`
+	DriverVersion string        `json:"driver_version"`
+	ModuleVersion string        `json:"module_version,omitempty"`
+	Reason        string        `json:"reason"`
+	APIs          []API         `json:"apis"`
+	Files         []*DriverFile `json:"files"`
+	Deps          []*Dep        `json:"deps"`
+	Data          []DataOut     `json:"data,omitempty"`
+	Missing       []Skipped     `json:"missing,omitempty"`
+	Skipped       []Skipped     `json:"skipped,omitempty"`
+}
+
+// DataOut is a vendor data file written into the entry.
+type DataOut struct {
+	API    API    `json:"api"`
+	Dest   string `json:"dest"`
+	Source string `json:"source"`
+}
+
+// Has reports whether the entry provides api.
+func (m *Manifest) Has(api API) bool {
+	for _, a := range m.APIs {
+		if a == api {
+			return true
+		}
+	}
+	return false
+}
+
+// HasData reports whether the entry holds a data file under dir (relative to
+// the entry, e.g. "share/vulkan/icd.d").
+func (m *Manifest) HasData(dir string) bool {
+	for _, d := range m.Data {
+		if filepath.Dir(d.Dest) == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// DataFilesIn returns the entry-relative paths of the data files under dir.
+func (m *Manifest) DataFilesIn(dir string) []string {
+	var out []string
+	for _, d := range m.Data {
+		if filepath.Dir(d.Dest) == dir {
+			out = append(out, d.Dest)
+		}
+	}
+	return out
+}
+
+// ReadManifest reads and checks the manifest of the entry at dir.
+func ReadManifest(dir string) (*Manifest, error) {
+	p := filepath.Join(dir, "manifest.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", p, err)
+	}
+	if m.Format != FormatVersion {
+		return nil, fmt.Errorf("manifest %s: format %d, want %d", p, m.Format, FormatVersion)
+	}
+	return &m, nil
+}

@@ -1,0 +1,41 @@
+package hostdrivers
+
+import (
+	"io"
+	"log/slog"
+
+	"github.com/nixglhost/nixglhost/pkg/elfscan"
+)
+
+// Options says where to look for the host's driver and for which program.
+type Options struct {
+	// Root is the host tree every path is relative to ("/" when empty); the
+	// GPU operator, for one, mounts the host driver under /run/nvidia/driver.
+	Root string
+	// Dirs are explicit driver directories (-d), in priority order, as
+	// paths inside Root. When set, no other directory is searched for
+	// driver files (generic dependencies are still resolved on the host).
+	Dirs []string
+	// LibraryPath is the caller's LD_LIBRARY_PATH, a discovery source.
+	LibraryPath string
+	// Target is the ELF identity of the program the driver is for; files
+	// of another class or machine are skipped. The zero value means the
+	// machine nixglhost was built for.
+	Target elfscan.Ident
+	// Logger receives one debug record per decision; nil discards.
+	Logger *slog.Logger
+}
+
+func (o *Options) root() string {
+	if o.Root == "" {
+		return "/"
+	}
+	return o.Root
+}
+
+func (o *Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return o.Logger
+}

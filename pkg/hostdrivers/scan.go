@@ -1,0 +1,108 @@
+package hostdrivers
+
+import (
+	"errors"
+	"os"
+	"path"
+	"sort"
+	"syscall"
+
+	"github.com/nixglhost/nixglhost/pkg/ldpath"
+)
+
+// FileID is the identity of a host file: where it is and what it is now. A
+// change of any field (a driver upgrade) changes the cache key.
+type FileID struct {
+	Dev     uint64 `json:"dev"`
+	Ino     uint64 `json:"ino"`
+	Size    int64  `json:"size"`
+	MtimeNs int64  `json:"mtime_ns"`
+}
+
+func fileID(fi os.FileInfo) FileID {
+	id := FileID{Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		id.Dev, id.Ino = uint64(st.Dev), st.Ino
+	}
+	return id
+}
+
+// Candidate is a driver file found in a scanned directory.
+type Candidate struct {
+	// Name is the directory entry's name (a soname link or the real file).
+	Name string
+	// Dir is the directory it was found in, inside the root.
+	Dir string
+	// Real is the resolved path of the file it names, inside the root.
+	Real string
+	// Entry is its catalogue entry.
+	Entry Entry
+	// Version is the driver version its real file name carries, or "".
+	Version string
+	// ID identifies the real file.
+	ID FileID
+	// Origin is the discovery source of Dir.
+	Origin string
+}
+
+// Skipped is a file or directory left out, with the reason.
+type Skipped struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
+
+// scanSubdirs are looked at inside every driver directory: some
+// distributions keep the VDPAU and GBM backends there.
+var scanSubdirs = []string{"", "vdpau", "gbm"}
+
+// Scan lists each source directory (and its vdpau/ and gbm/ subdirectories)
+// and returns the catalogued driver files in them, in source order and name
+// order within a directory. It reads directory entries and stats files; it
+// never reads file contents.
+func Scan(root string, sources []Source) ([]Candidate, []Skipped) {
+	var out []Candidate
+	var skipped []Skipped
+	for _, src := range sources {
+		for _, sub := range scanSubdirs {
+			dir := path.Join(src.Dir, sub)
+			ents, err := os.ReadDir(ldpath.HostPath(root, dir))
+			if err != nil {
+				if sub == "" || !errors.Is(err, os.ErrNotExist) {
+					skipped = append(skipped, Skipped{dir, err.Error()})
+				}
+				continue
+			}
+			names := make([]string, 0, 16)
+			for _, e := range ents {
+				if _, ok := Classify(e.Name()); ok {
+					names = append(names, e.Name())
+				}
+			}
+			sort.Strings(names)
+			for _, name := range names {
+				p := path.Join(dir, name)
+				real, err := ldpath.Resolve(root, p)
+				if err != nil {
+					skipped = append(skipped, Skipped{p, "unresolvable: " + err.Error()})
+					continue
+				}
+				fi, err := os.Stat(ldpath.HostPath(root, real))
+				if err != nil {
+					skipped = append(skipped, Skipped{p, err.Error()})
+					continue
+				}
+				if !fi.Mode().IsRegular() {
+					skipped = append(skipped, Skipped{p, "not a regular file"})
+					continue
+				}
+				ent, _ := Classify(name)
+				v := DriverVersion(path.Base(real))
+				if v == "" {
+					v = DriverVersion(name)
+				}
+				out = append(out, Candidate{Name: name, Dir: dir, Real: real, Entry: ent, Version: v, ID: fileID(fi), Origin: src.Origin})
+			}
+		}
+	}
+	return out, skipped
+}

@@ -1,0 +1,190 @@
+package hostdrivers
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/nixglhost/nixglhost/pkg/elfscan"
+	"github.com/nixglhost/nixglhost/pkg/ldpath"
+)
+
+// DriverFile is one real driver file chosen for the entry.
+type DriverFile struct {
+	// Real is the host file, inside the root.
+	Real string `json:"source"`
+	// Base is the name the file gets in the entry (the real file's name).
+	Base string `json:"name"`
+	// Links are the other names it is known by (soname, development link),
+	// recreated as symlinks beside it.
+	Links []string `json:"links,omitempty"`
+	// API is the catalogue API of the file.
+	API API `json:"api"`
+	// Version is the driver version of the file, or "".
+	Version string `json:"version,omitempty"`
+	// Origin is the discovery source it came from.
+	Origin string `json:"origin"`
+	// ID identifies the host file.
+	ID FileID `json:"id"`
+	// Mode is "link" (a symlink to the host file) or "patched" (a copy
+	// with a new DT_RUNPATH).
+	Mode string `json:"mode"`
+
+	entry Entry
+	info  *elfscan.Info
+}
+
+// Selection is the consistent driver chosen among the candidates.
+type Selection struct {
+	// Version is the chosen driver version ("" for unversioned drivers
+	// such as WSL's and Jetson's).
+	Version string
+	// Reason says why this version was chosen.
+	Reason string
+	// Versions lists every driver version seen, in discovery order.
+	Versions []string
+	// Files are the chosen files, in discovery order.
+	Files []*DriverFile
+	// Skipped lists what was left out and why.
+	Skipped []Skipped
+}
+
+// ModuleVersion returns the version of the loaded NVIDIA kernel module under
+// root (/sys/module/nvidia/version, else /proc/driver/nvidia/version), or ""
+// when none is loaded.
+func ModuleVersion(root string) string {
+	if b, err := os.ReadFile(ldpath.HostPath(root, "/sys/module/nvidia/version")); err == nil {
+		if v := strings.TrimSpace(string(b)); v != "" {
+			return v
+		}
+	}
+	if b, err := os.ReadFile(ldpath.HostPath(root, "/proc/driver/nvidia/version")); err == nil {
+		if m := procVersionRE.FindSubmatch(b); m != nil {
+			return string(m[1])
+		}
+	}
+	return ""
+}
+
+var procVersionRE = regexp.MustCompile(`Kernel Module(?:\s+for\s+\S+)?\s+(\d+\.\d+(?:\.\d+)?)\s`)
+
+// Select reads the ELF identity of each candidate's real file, drops those
+// that do not suit target, picks one driver version (the kernel module's when
+// present, else the first one found in priority order), and returns one
+// DriverFile per real file with the names it is known by. moduleVersion may
+// be "".
+func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion string) (*Selection, error) {
+	sel := &Selection{}
+	type real struct {
+		c     Candidate
+		names []string
+		info  *elfscan.Info
+	}
+	var reals []*real
+	byReal := map[string]*real{}
+	bad := map[string]bool{}
+	for _, c := range cands {
+		if r := byReal[c.Real]; r != nil {
+			r.names = append(r.names, c.Name)
+			continue
+		}
+		if bad[c.Real] {
+			continue
+		}
+		hp := ldpath.HostPath(root, c.Real)
+		var info *elfscan.Info
+		if c.Entry.Kind != KindData {
+			i, err := elfscan.Read(hp)
+			if err != nil {
+				sel.Skipped = append(sel.Skipped, Skipped{path.Join(c.Dir, c.Name), err.Error()})
+				bad[c.Real] = true
+				continue
+			}
+			if !i.Ident.Compatible(target) {
+				sel.Skipped = append(sel.Skipped, Skipped{path.Join(c.Dir, c.Name), fmt.Sprintf("wrong architecture: %s %s, program is %s %s", i.Class, i.Machine, target.Class, target.Machine)})
+				bad[c.Real] = true
+				continue
+			}
+			info = i
+		}
+		r := &real{c: c, names: []string{c.Name}, info: info}
+		byReal[c.Real] = r
+		reals = append(reals, r)
+	}
+	seen := map[string]bool{}
+	for _, r := range reals {
+		if v := r.c.Version; v != "" && !seen[v] {
+			seen[v] = true
+			sel.Versions = append(sel.Versions, v)
+		}
+	}
+	switch {
+	case len(sel.Versions) == 0:
+		sel.Reason = "no versioned driver files (an unversioned driver, as on WSL or Jetson)"
+	case moduleVersion != "" && seen[moduleVersion]:
+		sel.Version = moduleVersion
+		sel.Reason = "matches the kernel module version " + moduleVersion
+	case moduleVersion != "":
+		sel.Version = sel.Versions[0]
+		sel.Reason = fmt.Sprintf("the kernel module is %s but no userspace driver of that version was found; using the first found, %s", moduleVersion, sel.Version)
+	case len(sel.Versions) == 1:
+		sel.Version = sel.Versions[0]
+		sel.Reason = "the only version found"
+	default:
+		sel.Version = sel.Versions[0]
+		sel.Reason = "no kernel module version known; the first version found in search order"
+	}
+	claimed := map[string]bool{}
+	for _, r := range reals {
+		if r.c.Version != "" && r.c.Version != sel.Version {
+			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "driver version " + r.c.Version + " not chosen (" + sel.Version + " was)"})
+			continue
+		}
+		base := path.Base(r.c.Real)
+		if claimed[base] {
+			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "a file named " + base + " was already found earlier in search order"})
+			continue
+		}
+		names := append([]string(nil), r.names...)
+		if r.info != nil && r.info.Soname != "" {
+			names = append(names, r.info.Soname)
+		}
+		var links []string
+		for _, n := range names {
+			if n == base || claimed[n] {
+				continue
+			}
+			if !linkName(n) {
+				continue
+			}
+			claimed[n] = true
+			links = append(links, n)
+		}
+		claimed[base] = true
+		sel.Files = append(sel.Files, &DriverFile{
+			Real: r.c.Real, Base: base, Links: dedupe(links), API: r.c.Entry.API,
+			Version: r.c.Version, Origin: r.c.Origin, ID: r.c.ID, Mode: "link",
+			entry: r.c.Entry, info: r.info,
+		})
+	}
+	return sel, nil
+}
+
+// linkName reports whether n is safe as a file name in the entry.
+func linkName(n string) bool {
+	return n != "" && n != "." && n != ".." && !strings.Contains(n, "/")
+}
+
+func dedupe(s []string) []string {
+	seen := map[string]bool{}
+	out := s[:0]
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
