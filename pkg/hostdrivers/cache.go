@@ -313,4 +313,3 @@ func runJobs(n int, f func(int) error) error {
 	wg.Wait()
 	return errors.Join(errs...)
 }
-
