@@ -86,13 +86,21 @@ type Entry struct {
 	// Kind says where the file goes in an entry.
 	Kind Kind
 	// Dlopens lists, sorted, the sonames of non-driver libraries the file
-	// names in its strings and does not have as DT_NEEDED: what it dlopens
-	// (or may dlopen) by name. It is the union over the driver releases the
-	// tests read (535 and 580); a name whose use is unsure is kept, since
-	// the only effect is that the host's copy, when there is one, goes to
-	// deps/. It can name dispatch libraries (IsDispatch) that the program
+	// dlopens by name for its main function (libGLX_nvidia's XCB
+	// libraries, libnvidia-allocator's libdrm): the host's copies go to
+	// deps/, and the file gets a patched copy whose DT_RUNPATH reaches
+	// them. It can name dispatch libraries (IsDispatch) that the program
 	// brings itself; callers drop those as they drop them from DT_NEEDED.
 	Dlopens []string
+	// Optional lists, sorted, the other non-driver sonames the file names
+	// in its strings: loads for optional features (libcuda's libcrypto for
+	// confidential computing, glcore's fontconfig for its on-screen
+	// overlay, interop names). They do not make the file a patched copy,
+	// so the large libraries stay symlinks to the host; such a feature
+	// works when the program itself provides the library. Dlopens and
+	// Optional together are exactly the names the tests find in the real
+	// 535 and 580 files' strings, less DT_NEEDED, driver and glibc names.
+	Optional []string
 	// OwnVersion marks a library versioned on its own (the EGL external
 	// platforms: libnvidia-egl-wayland.so.1.1.10): its file name does not
 	// carry the driver version.
@@ -106,8 +114,8 @@ type Entry struct {
 // arm64) and 580 (a cloud H200 host) files; entries the tests cannot read
 // (older, Jetson and WSL libraries) record none rather than guess.
 var catalog = []Entry{
-	{Name: "libcuda", API: APICUDA, Dlopens: []string{"libEGL.so.1", "libGL.so.1", "libcrypto.so.1.1", "libcrypto.so.10", "libcrypto.so.3"}, Doc: "CUDA driver API (libcrypto: 580's confidential-computing path, alongside libnvidia-pkcs11*)"},
-	{Name: "libcudadebugger", API: APICUDA, Dlopens: []string{"libEGL.so.1", "libGL.so.1", "libOpenCL.so.1", "libVulkan_EGL.so.1", "libX11.so.6"}, Doc: "CUDA debugger backend (cuda-gdb); the graphics names are for interop debugging, libVulkan_EGL is no known library"},
+	{Name: "libcuda", API: APICUDA, Optional: []string{"libEGL.so.1", "libGL.so.1", "libcrypto.so.1.1", "libcrypto.so.10", "libcrypto.so.3"}, Doc: "CUDA driver API (libcrypto: 580's confidential-computing path, alongside libnvidia-pkcs11*)"},
+	{Name: "libcudadebugger", API: APICUDA, Optional: []string{"libEGL.so.1", "libGL.so.1", "libOpenCL.so.1", "libVulkan_EGL.so.1", "libX11.so.6"}, Doc: "CUDA debugger backend (cuda-gdb); the graphics names are for interop debugging, libVulkan_EGL is no known library"},
 	{Name: "libnvidia-fatbinaryloader", API: APICUDA, Doc: "fatbinary loader used by libcuda (drivers up to 440)"},
 	{Name: "libnvidia-nvvm", API: APICUDA, Doc: "NVVM compiler (LLVM IR to PTX) for JIT linking"},
 	{Name: "libnvidia-nvvm70", API: APICUDA, Doc: "NVVM 7.0 compiler kept for older CUDA toolkits (570+)"},
@@ -130,8 +138,8 @@ var catalog = []Entry{
 	{Name: "libnvidia-vulkan-producer", API: APIVulkan, Doc: "Vulkan swapchain producer for Wayland (drivers up to 535)"},
 	{Name: "libnvidia-compiler", API: APIOpenCL, Doc: "OpenCL compiler (drivers up to 450)"},
 	{Name: "libnvidia-kspirvcompiler", API: APIOpenCL, Doc: "SPIR-V compiler named by libnvidia-opencl"},
-	{Name: "libnvidia-opencl", API: APIOpenCL, Dlopens: []string{"libEGL.so.1", "libGL.so.1", "libcrypto.so.1.1", "libcrypto.so.10", "libcrypto.so.3"}, Doc: "OpenCL ICD (listed in nvidia.icd)"},
-	{Name: "libnvcuvid", API: APIVideo, Dlopens: []string{"libEGL.so.1", "libGL.so.1"}, Doc: "NVDEC video decoder (NVCUVID)"},
+	{Name: "libnvidia-opencl", API: APIOpenCL, Optional: []string{"libEGL.so.1", "libGL.so.1", "libcrypto.so.1.1", "libcrypto.so.10", "libcrypto.so.3"}, Doc: "OpenCL ICD (listed in nvidia.icd)"},
+	{Name: "libnvcuvid", API: APIVideo, Optional: []string{"libEGL.so.1", "libGL.so.1"}, Doc: "NVDEC video decoder (NVCUVID)"},
 	{Name: "libnvidia-encode", API: APIVideo, Doc: "NVENC video encoder"},
 	{Name: "libnvidia-fbc", API: APIVideo, Dlopens: []string{"libEGL.so.1", "libGLX.so.0", "libX11-xcb.so.1", "libXrandr.so.2", "libdbus-1.so.3", "libdrm.so.2", "libvulkan.so.1", "libxcb-dri3.so.0", "libxcb-glx.so.0", "libxcb-randr.so.0", "libxcb.so.1"}, Doc: "frame buffer capture (NvFBC)"},
 	{Name: "libnvidia-ifr", API: APIVideo, Doc: "OpenGL frame capture (NvIFR, drivers up to 470)"},
@@ -173,8 +181,8 @@ var catalog = []Entry{
 	{Name: "libnvidia-allocator", API: APICore, Dlopens: []string{"libdrm.so.2"}, Doc: "buffer allocator; also the GBM backend"},
 	{Name: "libnvidia-api", API: APICore, Doc: "NVAPI for Wine/Proton (dxvk-nvapi)"},
 	{Name: "libnvidia-cfg", API: APICore, Dlopens: []string{"libdrm.so.2"}, Doc: "GPU configuration queries (nvidia-xconfig, nvidia-settings)"},
-	{Name: "libnvidia-eglcore", API: APICore, Dlopens: []string{"libOpenCL.so.1", "libdbus-1.so.3", "libdrm.so.2", "libfontconfig.so.1", "libfreetype.so.6", "libwayland-client.so.0"}, Doc: "EGL and OpenGL ES core"},
-	{Name: "libnvidia-glcore", API: APICore, Dlopens: []string{"libOpenCL.so.1", "libdbus-1.so.3", "libdrm.so.2", "libfontconfig.so.1", "libfreetype.so.6", "libwayland-client.so.0"}, Doc: "OpenGL core (its libKF6KIOCore.so.6 string is an application-profile match, not a load)"},
+	{Name: "libnvidia-eglcore", API: APICore, Optional: []string{"libOpenCL.so.1", "libdbus-1.so.3", "libdrm.so.2", "libfontconfig.so.1", "libfreetype.so.6", "libwayland-client.so.0"}, Doc: "EGL and OpenGL ES core"},
+	{Name: "libnvidia-glcore", API: APICore, Optional: []string{"libOpenCL.so.1", "libdbus-1.so.3", "libdrm.so.2", "libfontconfig.so.1", "libfreetype.so.6", "libwayland-client.so.0"}, Doc: "OpenGL core (its libKF6KIOCore.so.6 string is an application-profile match, not a load)"},
 	{Name: "libnvidia-glsi", API: APICore, Dlopens: []string{"libX11-xcb.so.1", "libX11.so.6", "libXext.so.6", "libdrm.so.2", "libxcb-dri3.so.0", "libxcb-glx.so.0", "libxcb-present.so.0", "libxcb-randr.so.0", "libxcb-sync.so.1", "libxcb-xfixes.so.0", "libxcb.so.1"}, Doc: "OpenGL system interaction (window systems)"},
 	{Name: "libnvidia-glvkspirv", API: APICore, Doc: "SPIR-V compiler for OpenGL and Vulkan"},
 	{Name: "libnvidia-gpucomp", API: APICore, Doc: "GPU shader compiler shared by GL, Vulkan, CUDA and ray tracing (545+)"},
@@ -200,6 +208,7 @@ func Catalog() []Entry {
 	out := make([]Entry, len(catalog))
 	for i, e := range catalog {
 		e.Dlopens = append([]string(nil), e.Dlopens...)
+		e.Optional = append([]string(nil), e.Optional...)
 		out[i] = e
 	}
 	return out

@@ -41,7 +41,15 @@ func TestCatalogTable(t *testing.T) {
 		if !slices.IsSorted(e.Dlopens) || len(slices.Compact(slices.Clone(e.Dlopens))) != len(e.Dlopens) {
 			t.Errorf("%s: Dlopens not sorted and unique: %q", e.Name, e.Dlopens)
 		}
-		for _, d := range e.Dlopens {
+		if !slices.IsSorted(e.Optional) || len(slices.Compact(slices.Clone(e.Optional))) != len(e.Optional) {
+			t.Errorf("%s: Optional not sorted and unique: %q", e.Name, e.Optional)
+		}
+		for _, d := range e.Optional {
+			if slices.Contains(e.Dlopens, d) {
+				t.Errorf("%s: %s is in both Dlopens and Optional", e.Name, d)
+			}
+		}
+		for _, d := range append(slices.Clone(e.Dlopens), e.Optional...) {
 			if _, ok := Classify(d); ok {
 				t.Errorf("%s: Dlopens names the driver's own %s", e.Name, d)
 			}
@@ -73,8 +81,8 @@ func TestCatalogTable(t *testing.T) {
 		}
 	}
 	// Catalog hands out copies.
-	cat[0].Dlopens = append(cat[0].Dlopens[:0], "libmangled.so.1")
-	if Catalog()[0].Dlopens[0] == "libmangled.so.1" {
+	cat[0].Optional = append(cat[0].Optional[:0], "libmangled.so.1")
+	if Catalog()[0].Optional[0] == "libmangled.so.1" {
 		t.Error("Catalog shares its slices with the caller")
 	}
 }
@@ -681,12 +689,12 @@ func TestCatalogRealHost580(t *testing.T) {
 	}
 	for name, got := range h.dlopens {
 		have := map[string]bool{}
-		for _, d := range cat[name].Dlopens {
+		for _, d := range append(cat[name].Dlopens, cat[name].Optional...) {
 			have[d] = true
 		}
 		for d := range got {
 			if !have[d] {
-				t.Errorf("%s: 580 names %s, missing from Dlopens", name, d)
+				t.Errorf("%s: 580 names %s, missing from Dlopens and Optional", name, d)
 			}
 		}
 	}
@@ -725,16 +733,14 @@ func TestCatalogDlopens(t *testing.T) {
 			want = append(want, n)
 		}
 		sort.Strings(want)
-		got := e.Dlopens
-		if got == nil {
-			got = []string{}
-		}
+		got := append(append([]string{}, e.Dlopens...), e.Optional...)
+		sort.Strings(got)
 		if host580 == nil {
 			// Without 580's names only missing names can be told.
 			got = slices.DeleteFunc(slices.Clone(got), func(n string) bool { return !set[n] })
 		}
 		if d := cmp.Diff(want, got); d != "" {
-			t.Errorf("%s: Dlopens differ from the driver's strings (-found +catalogue):\n%s", e.Name, d)
+			t.Errorf("%s: Dlopens+Optional differ from the driver's strings (-found +catalogue):\n%s", e.Name, d)
 		}
 	}
 	t.Logf("not in any corpus, Dlopens unchecked: %s", strings.Join(unchecked, " "))

@@ -61,7 +61,7 @@ func Hidden(root string, sel *Selection, s *ldpath.Searcher) *Closure {
 		w := queue[0]
 		queue = queue[1:]
 		n := w.name
-		if !linkName(n) || exposed[n] || IsGlibcFamily(n) || IsDispatch(n) {
+		if !linkName(n) || exposed[n] || ProgramProvides(n) || IsDispatch(n) {
 			continue
 		}
 		if d := byName[n]; d != nil {
@@ -146,4 +146,13 @@ func appendOnce(s []string, x string) []string {
 		}
 	}
 	return append(s, x)
+}
+
+// ProgramProvides reports whether a library always comes from the program's
+// own runtime, never from the host: the glibc family, and libgcc_s.so.1,
+// which nixpkgs' glibc ships in its own lib/ (for pthread_cancel), so a Nix
+// program's loader finds it by its default search. Counting it here keeps
+// libnvidia-rtcore and libcudadebugger, which need it, symlinks to the host.
+func ProgramProvides(name string) bool {
+	return IsGlibcFamily(name) || name == "libgcc_s.so.1"
 }
