@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 )
 
 // DefaultCache is where the loader's cache lives inside a root.
@@ -88,6 +89,7 @@ type FormatError struct {
 	Msg string
 }
 
+// Error implements error.
 func (e *FormatError) Error() string {
 	return fmt.Sprintf("malformed ld.so.cache: %s at offset %#x", e.Msg, e.Off)
 }
@@ -256,14 +258,15 @@ func parseOld(data []byte) (*Cache, error) {
 		return parseNew(data, newOff)
 	}
 	c := &Cache{Entries: make([]CacheEntry, 0, n)}
+	str := string(data)
 	for i := uint64(0); i < n; i++ {
 		off := oldHeaderSize + i*oldEntrySize
 		flags := int32(bo.Uint32(data[off:]))
-		key, err := cString(data, strtab, uint64(bo.Uint32(data[off+4:])), off+4)
+		key, err := cString(str, strtab, uint64(bo.Uint32(data[off+4:])), off+4)
 		if err != nil {
 			return nil, err
 		}
-		val, err := cString(data, strtab, uint64(bo.Uint32(data[off+8:])), off+8)
+		val, err := cString(str, strtab, uint64(bo.Uint32(data[off+8:])), off+8)
 		if err != nil {
 			return nil, err
 		}
@@ -273,18 +276,29 @@ func parseOld(data []byte) (*Cache, error) {
 	return c, nil
 }
 
-// cString returns the NUL-terminated string at base+off; at is where the
-// offset was read, for errors.
-func cString(data []byte, base, off, at uint64) (string, error) {
+// maxString bounds the strings of a cache: a soname or path longer than
+// PATH_MAX is malformed. It also bounds the work per entry.
+const maxString = 4096
+
+// cString returns the NUL-terminated string at base+off in str (the whole
+// file as one string, so that entries share its memory instead of copying:
+// a file of n bytes never costs more than n bytes of strings, however many
+// entries point at one long string); at is where the offset was read, for
+// errors.
+func cString(str string, base, off, at uint64) (string, error) {
 	start := base + off
-	if start >= uint64(len(data)) {
+	if start < base || start >= uint64(len(str)) {
 		return "", formatErr(at, "string offset %#x beyond the file", off)
 	}
-	end := bytes.IndexByte(data[start:], 0)
-	if end < 0 {
-		return "", formatErr(at, "unterminated string at %#x", start)
+	rest := str[start:]
+	if len(rest) > maxString+1 {
+		rest = rest[:maxString+1]
 	}
-	return string(data[start : start+uint64(end)]), nil
+	end := strings.IndexByte(rest, 0)
+	if end < 0 {
+		return "", formatErr(at, "unterminated or overlong string at %#x", start)
+	}
+	return rest[:end], nil
 }
 
 // parseNew parses a new-format cache whose header is at base. Entry string
@@ -319,7 +333,8 @@ func parseNew(data []byte, base uint64) (*Cache, error) {
 		return nil, formatErr(base+20, "entry count %d exceeds the file", n)
 	}
 	c := &Cache{}
-	subdirs, err := parseExtensions(data, base, uint64(bo.Uint32(h[32:])), bo, c)
+	str := string(data)
+	subdirs, err := parseExtensions(data, str, base, uint64(bo.Uint32(h[32:])), bo, c)
 	if err != nil {
 		return nil, err
 	}
@@ -327,11 +342,11 @@ func parseNew(data []byte, base uint64) (*Cache, error) {
 	for i := uint64(0); i < n; i++ {
 		off := base + newHeaderSize + i*newEntrySize
 		e := data[off : off+newEntrySize]
-		key, err := cString(data, base, uint64(bo.Uint32(e[4:])), off+4)
+		key, err := cString(str, base, uint64(bo.Uint32(e[4:])), off+4)
 		if err != nil {
 			return nil, err
 		}
-		val, err := cString(data, base, uint64(bo.Uint32(e[8:])), off+8)
+		val, err := cString(str, base, uint64(bo.Uint32(e[8:])), off+8)
 		if err != nil {
 			return nil, err
 		}
@@ -358,7 +373,7 @@ func parseNew(data []byte, base uint64) (*Cache, error) {
 // parseExtensions reads the extension directory at file offset off (0: none)
 // and returns the glibc-hwcaps subdirectory names; it sets c.Generator.
 // Unknown section tags are skipped, as the loader does.
-func parseExtensions(data []byte, base, off uint64, bo binary.ByteOrder, c *Cache) ([]string, error) {
+func parseExtensions(data []byte, str string, base, off uint64, bo binary.ByteOrder, c *Cache) ([]string, error) {
 	if off == 0 {
 		return nil, nil
 	}
@@ -383,14 +398,14 @@ func parseExtensions(data []byte, base, off uint64, bo binary.ByteOrder, c *Cach
 		}
 		switch tag {
 		case extTagGenerator:
-			c.Generator = string(data[secOff : secOff+size])
+			c.Generator = str[secOff : secOff+size]
 		case extTagHWCaps:
 			if size == 0 || size%4 != 0 || secOff%4 != 0 {
 				continue // the loader ignores a malformed hwcaps section
 			}
 			subdirs = make([]string, 0, size/4)
 			for j := uint64(0); j < size/4; j++ {
-				name, err := cString(data, base, uint64(bo.Uint32(data[secOff+4*j:])), secOff+4*j)
+				name, err := cString(str, base, uint64(bo.Uint32(data[secOff+4*j:])), secOff+4*j)
 				if err != nil {
 					return nil, err
 				}

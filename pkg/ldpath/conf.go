@@ -8,7 +8,6 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"syscall"
 )
 
 // DefaultConf is where the loader's configuration lives inside a root.
@@ -31,8 +30,9 @@ const DefaultConf = "/etc/ld.so.conf"
 //     directory is taken relative to "/", as "ldconfig -r" does.
 //
 // Each file is read at most once, which stops include loops (glibc itself
-// would recurse until it runs out of files). A missing top file or included
-// file is not an error; an unreadable one is.
+// would recurse until it runs out of files). A top or included file that is
+// missing or cannot be read is skipped, as ldconfig does (with a warning),
+// except that a permission error is returned.
 //
 // It returns the directories in order, inside-root, cleaned and absolute,
 // with duplicates (same string) removed keeping the first. Use Dedup to
@@ -55,24 +55,19 @@ type confParser struct {
 func (p *confParser) file(name string) error {
 	name = path.Clean("/" + name)
 	resolved, err := Resolve(p.root, name)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-		return nil
-	}
 	if err != nil {
-		return fmt.Errorf("ld.so.conf: %w", err)
+		return skipUnlessDenied(err)
 	}
 	if p.read[resolved] {
 		return nil
 	}
 	p.read[resolved] = true
 	data, err := os.ReadFile(HostPath(p.root, resolved))
-	if errors.Is(err, syscall.EISDIR) {
-		return nil // glibc reads a directory as an empty file
-	}
 	if err != nil {
-		return fmt.Errorf("ld.so.conf: %w", err)
+		return skipUnlessDenied(err) // a directory reads as empty to glibc
 	}
 	for _, line := range strings.Split(string(data), "\n") {
+		line, _, _ = strings.Cut(line, "\x00") // C strings end there
 		line, _, _ = strings.Cut(line, "#")
 		line = strings.TrimLeft(line, cSpace)
 		if line == "" {
@@ -105,6 +100,16 @@ func (p *confParser) file(name string) error {
 				p.dirs = append(p.dirs, dir)
 			}
 		}
+	}
+	return nil
+}
+
+// skipUnlessDenied returns nil for a file ldconfig would skip (missing,
+// a directory, a name too long, a link loop...) and err, wrapped, for a
+// permission error, which hides configuration from us but not from root.
+func skipUnlessDenied(err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("ld.so.conf: %w", err)
 	}
 	return nil
 }

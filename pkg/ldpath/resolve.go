@@ -24,6 +24,14 @@ func HostPath(root, p string) string {
 	return filepath.Join(root, p)
 }
 
+// rootName is root as errors show it.
+func rootName(root string) string {
+	if root == "" {
+		return "/"
+	}
+	return root
+}
+
 // Resolve follows the symbolic links in p, an absolute path as seen inside
 // root, the way the kernel would if root were "/": absolute link targets are
 // re-rooted under root and ".." never climbs above root. It returns the fully
@@ -50,7 +58,7 @@ func Resolve(root, p string) (string, error) {
 		next := path.Join(resolved, comp)
 		fi, err := os.Lstat(HostPath(root, next))
 		if err != nil {
-			return "", fmt.Errorf("resolve %s under %s: %w", p, root, err)
+			return "", fmt.Errorf("resolve %s under %s: %w", p, rootName(root), err)
 		}
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			resolved = next
@@ -58,12 +66,12 @@ func Resolve(root, p string) (string, error) {
 		}
 		hops++
 		if hops > maxSymlinkHops {
-			return "", fmt.Errorf("resolve %s under %s: %w", p, root,
+			return "", fmt.Errorf("resolve %s under %s: %w", p, rootName(root),
 				&fs.PathError{Op: "readlink", Path: HostPath(root, next), Err: unix.ELOOP})
 		}
 		target, err := os.Readlink(HostPath(root, next))
 		if err != nil {
-			return "", fmt.Errorf("resolve %s under %s: %w", p, root, err)
+			return "", fmt.Errorf("resolve %s under %s: %w", p, rootName(root), err)
 		}
 		if strings.HasPrefix(target, "/") {
 			resolved = "/"

@@ -171,14 +171,7 @@ func (s *Searcher) Find(soname string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("find %s under %s: %w", soname, s.root(), fs.ErrNotExist)
-}
-
-func (s *Searcher) root() string {
-	if s.Root == "" {
-		return "/"
-	}
-	return s.Root
+	return "", fmt.Errorf("find %s under %s: %w", soname, rootName(s.Root), fs.ErrNotExist)
 }
 
 func (s *Searcher) inDir(dir, soname string) (string, bool) {

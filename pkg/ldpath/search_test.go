@@ -338,3 +338,65 @@ func TestFindMatchesLoader(t *testing.T) {
 	}
 	t.Logf("%d of %d sonames resolved by the real loader agree with Find: %s", agree, len(order), strings.Join(order, " "))
 }
+
+// TestFindLibraryPathMatchesLoader checks LibraryPath and Accept against the
+// real loader: a wrong-class libz.so.1 in the first --library-path
+// directory is skipped by both, and the copy in the second is taken.
+func TestFindLibraryPathMatchesLoader(t *testing.T) {
+	loader := "/lib64/ld-linux-x86-64.so.2"
+	if _, err := os.Stat(loader); err != nil {
+		t.Skipf("no x86-64 glibc loader: %v", err)
+	}
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("no gcc to build a 32-bit libz.so.1")
+	}
+	s, err := NewHostSearcher("/", elf.ELFCLASS64, elf.EM_X86_64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A library of this machine that needs libz.so.1.
+	var user string
+	for _, so := range []string{"libcurl.so.4", "libxml2.so.2", "libpng16.so.16", "libssh2.so.1", "libelf.so.1"} {
+		for _, p := range s.Cache.Lookup(so, elf.ELFCLASS64, elf.EM_X86_64) {
+			if f, err := elf.Open(p); err == nil {
+				libs, _ := f.ImportedLibraries()
+				f.Close()
+				for _, l := range libs {
+					if l == "libz.so.1" && user == "" {
+						user = p
+					}
+				}
+			}
+		}
+	}
+	if user == "" {
+		t.Skip("no library here needs libz.so.1")
+	}
+	tmp := t.TempDir()
+	wrong, right := filepath.Join(tmp, "wrong"), filepath.Join(tmp, "right")
+	src := filepath.Join(tmp, "z.c")
+	os.MkdirAll(wrong, 0o755)
+	os.WriteFile(src, []byte("int zlibVersion(void) { return 0; }\n"), 0o644)
+	if out, err := exec.Command("gcc", "-m32", "-shared", "-nostdlib", "-fPIC", "-Wl,-soname,libz.so.1", "-o", filepath.Join(wrong, "libz.so.1"), src).CombinedOutput(); err != nil {
+		t.Skipf("gcc -m32: %v\n%s", err, out)
+	}
+	copyFile(t, realLib(t), filepath.Join(right, "libz.so.1"))
+	cmd := exec.Command(loader, "--library-path", wrong+":"+right, "--list", user)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s --list %s: %v", loader, user, err)
+	}
+	m := regexp.MustCompile(`(?m)^\s+libz\.so\.1 => (\S+) `).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("the loader listed no libz.so.1:\n%s", out)
+	}
+	s.LibraryPath = []string{wrong, right}
+	got, err := s.Find("libz.so.1")
+	if err != nil || got != string(m[1]) {
+		t.Fatalf("Find(libz.so.1) = %q, %v; the loader took %s", got, err, m[1])
+	}
+	if got != filepath.Join(right, "libz.so.1") {
+		t.Fatalf("both took %s; want the 64-bit copy", got)
+	}
+}
