@@ -29,7 +29,8 @@
  * Both modes end with "map <path>" for each distinct file mapped into the
  * process whose path contains ".so", "ld-linux", "libcuda" or "nvidia"
  * (so every shared object: libc, the loader, the driver, its
- * dependencies), in the order of /proc/self/maps. <path> is the loader's
+ * dependencies; on a GPU host also the /dev/nvidia* device nodes the
+ * driver maps), in the order of /proc/self/maps. <path> is the loader's
  * name for the object (dlinfo's l_name; it may hold runs of '/') for the
  * dlopen lines, the kernel's for the map lines. The exit status is 0
  * unless the process crashes; everything goes to stdout, line-buffered.
