@@ -73,8 +73,8 @@ check_libc() { # only the store's libc may be mapped
 
 echo "== host"; uname -a; nvidia-smi -L 2>/dev/null || true
 echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
-echo "== without nixglhost"
-env CUDA_CACHE_DISABLE=1 "$store/probe" > "$work/bare.txt" || true
+echo "== without nixglhost (and without the inherited LD_LIBRARY_PATH)"
+env -u LD_LIBRARY_PATH CUDA_CACHE_DISABLE=1 "$store/probe" > "$work/bare.txt" || true
 cat "$work/bare.txt"
 expect "$work/bare.txt" '^cuda_dlopen error' "the Nix-like probe cannot find libcuda on its own"
 
