@@ -408,22 +408,49 @@ func locatorTag(t elf.SectionType) elf.DynTag {
 	return 0
 }
 
-// movable returns section i as a blob if it is a table that only its
-// dynamic tag refers to (symbols, their hash tables and versions), so that
-// it can be moved.
+// movable returns section i as a blob if it can be moved: a table that
+// only its dynamic tag refers to (symbols, their hash tables and versions),
+// or a note that only program headers of its exact extent refer to.
 func (f *file) movable(st *sectionTable, i int) (blob, bool) {
 	s := st.secs[i]
-	tag := locatorTag(s.Type)
-	if tag == 0 || s.Flags&elf.SHF_ALLOC == 0 || s.Flags&elf.SHF_WRITE != 0 {
+	if s.Flags&elf.SHF_ALLOC == 0 || s.Flags&elf.SHF_WRITE != 0 {
 		return blob{}, false
 	}
-	if v, ok := f.dynVal(tag); !ok || v != s.Addr {
+	tag := locatorTag(s.Type)
+	switch {
+	case tag != 0:
+		if v, ok := f.dynVal(tag); !ok || v != s.Addr {
+			return blob{}, false
+		}
+	case s.Type == elf.SHT_NOTE:
+	default:
 		return blob{}, false
+	}
+	for _, p := range f.progs {
+		if p.Type == elf.PT_LOAD || !overlaps(p.Off, p.Filesz, s.Off, s.Off+s.Size) {
+			continue
+		}
+		if tag != 0 || p.Type != elf.PT_NOTE && p.Type != ptGnuProperty || p.Off != s.Off || p.Filesz != s.Size {
+			return blob{}, false
+		}
 	}
 	if off, ok := f.vaddrToOff(s.Addr, s.Size); !ok || uint64(off) != s.Off {
 		return blob{}, false
 	}
 	return blob{sec: i, tag: tag, src: int64(s.Off), size: s.Size, align: min(max(s.Addralign, 1), 16)}, true
+}
+
+// ptGnuProperty is PT_GNU_PROPERTY, which debug/elf does not name.
+const ptGnuProperty elf.ProgType = 0x6474e553
+
+// noteSection reports whether note segment p is exactly one section.
+func (f *file) noteSection(st *sectionTable, p prog) bool {
+	for _, s := range st.secs {
+		if s.Type == elf.SHT_NOTE && s.Off == p.Off && s.Size == p.Filesz {
+			return true
+		}
+	}
+	return false
 }
 
 func overlaps(off, n, start, end uint64) bool {
@@ -451,6 +478,12 @@ func (f *file) growPhdrs(st *sectionTable) (bool, []blob) {
 				return false, nil
 			}
 		case elf.PT_PHDR, elf.PT_NULL:
+		case elf.PT_NOTE, ptGnuProperty:
+			// A note moves with its section (see movable); one that
+			// covers no whole section cannot.
+			if overlaps(p.Off, p.Filesz, start, end) && !f.noteSection(st, p) {
+				return false, nil
+			}
 		default:
 			if overlaps(p.Off, p.Filesz, start, end) {
 				return false, nil
@@ -613,6 +646,13 @@ func (f *file) planSegment(runpath string, st *sectionTable, refs []uint64) (*pl
 			p.Filesz, p.Memsz = phBytes, phBytes
 		case p.Type == elf.PT_PHDR && grown:
 			p.Filesz, p.Memsz = phBytes, phBytes
+		case p.Type == elf.PT_NOTE || p.Type == ptGnuProperty:
+			for j, b := range moved {
+				if b.tag == 0 && p.Off == uint64(b.src) && p.Filesz == b.size {
+					p.Off, p.Vaddr, p.Paddr = uint64(base)+blobOff[j], vbase+blobOff[j], vbase+blobOff[j]
+					break
+				}
+			}
 		}
 	}
 
@@ -743,15 +783,6 @@ func (f *file) ourSegment(st *sectionTable) (int, []blob) {
 	if !inside(dynp.Off, dynp.Filesz) || !inside(uint64(f.strOff), f.strSize) {
 		return -1, nil
 	}
-	for i, p := range f.progs {
-		if i == best || p.Type == elf.PT_DYNAMIC || p.Type == elf.PT_PHDR || p.Type == elf.PT_NULL ||
-			p.Filesz == 0 && p.Memsz == 0 {
-			continue
-		}
-		if p.Type == elf.PT_LOAD && p.Vaddr >= o.Vaddr || p.Off+p.Filesz > o.Off {
-			return -1, nil
-		}
-	}
 	h := &f.hdr
 	if ph := uint64(h.phnum) * uint64(h.phentsize); h.phoff < o.Off && h.phoff+ph > o.Off {
 		return -1, nil
@@ -769,6 +800,25 @@ func (f *file) ourSegment(st *sectionTable) (int, []blob) {
 			return -1, nil
 		}
 		carried = append(carried, b)
+	}
+	for i, p := range f.progs {
+		if i == best || p.Type == elf.PT_DYNAMIC || p.Type == elf.PT_PHDR || p.Type == elf.PT_NULL ||
+			p.Filesz == 0 && p.Memsz == 0 {
+			continue
+		}
+		if p.Type == elf.PT_LOAD && p.Vaddr >= o.Vaddr {
+			return -1, nil
+		}
+		if p.Off+p.Filesz <= o.Off {
+			continue
+		}
+		note := false
+		for _, b := range carried {
+			note = note || b.tag == 0 && p.Off == uint64(b.src) && p.Filesz == b.size
+		}
+		if !note {
+			return -1, nil
+		}
 	}
 	for _, d := range f.dyns {
 		if !isAddrTag(d.Tag) || d.Tag == elf.DT_STRTAB || d.Val < o.Vaddr || d.Val >= o.Vaddr+o.Memsz {

@@ -145,10 +145,27 @@ func checkPatched(t testing.TB, orig, patched, runpath string) {
 		t.Errorf("patchelf --print-rpath = %q, want %q", out, runpath)
 	}
 	for _, args := range [][]string{{"-a", "-W"}, {"--dyn-syms", "-W"}} {
-		if _, stderr := tool(t, "readelf", append(args, patched)...); stderr != "" {
-			t.Errorf("readelf %s complains:\n%s", strings.Join(args, " "), stderr)
+		_, before := tool(t, "readelf", append(args, orig)...)
+		_, after := tool(t, "readelf", append(args, patched)...)
+		if added := newLines(strings.ReplaceAll(before, orig, "FILE"), strings.ReplaceAll(after, patched, "FILE")); added != "" {
+			t.Errorf("readelf %s complains about the patched file (and not the original):\n%s", strings.Join(args, " "), added)
 		}
 	}
+}
+
+// newLines returns the lines of after that are not in before.
+func newLines(before, after string) string {
+	old := map[string]bool{}
+	for _, l := range strings.Split(before, "\n") {
+		old[l] = true
+	}
+	var b strings.Builder
+	for _, l := range strings.Split(after, "\n") {
+		if !old[l] {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
 }
 
 const (
