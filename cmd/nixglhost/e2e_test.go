@@ -72,7 +72,7 @@ func envMap(env []string) map[string]string {
 // printEnv runs --print-env --json and returns the variables.
 func printEnvJSON(t *testing.T, env []string, args ...string) map[string]string {
 	t.Helper()
-	out, errOut, code := nixglhost(t, env, append(args, "--print-env", "--json")...)
+	out, errOut, code := nixglhost(t, env, append([]string{"--print-env", "--json"}, args...)...)
 	if code != 0 {
 		t.Fatalf("--print-env exited %d: %s", code, errOut)
 	}

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/nixglhost/nixglhost/internal/fixtures"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
+)
+
+// runProbe runs the Nix-like probe under nixglhost (amd64: through exec;
+// arm64: nixglhost prints the environment for the probe, which then runs
+// under qemu with it, since this machine has no binfmt for arm64) and
+// returns the parsed output and the cache entry used.
+func runProbe(t *testing.T, store *fixtures.Store, probe string, env []string, args ...string) (fixtures.ProbeResult, string, string) {
+	t.Helper()
+	cache := t.TempDir()
+	args = append([]string{"--cache-dir", cache}, args...)
+	var out string
+	if store.Arch == "amd64" {
+		stdout, stderr, code := nixglhost(t, env, append(args, "--", probe)...)
+		if code != 0 {
+			t.Fatalf("nixglhost exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+		if stderr != "" {
+			t.Logf("nixglhost stderr:\n%s", stderr)
+		}
+		out = stdout
+	} else {
+		vars := printEnvJSON(t, env, append(args, probe)...)
+		penv := append([]string(nil), env...)
+		for k, v := range vars {
+			penv = append(penv, k+"="+v)
+		}
+		var res fixtures.ProbeResult
+		res, out = store.RunProbe(t, probe, penv)
+		_ = res
+	}
+	return fixtures.ParseProbe(out), out, entryOf(t, cache)
+}
+
+// checkProbe asserts what a GPU-less machine gives with the real driver.
+func checkProbe(t *testing.T, res fixtures.ProbeResult, out string, store *fixtures.Store, driverRoot string) {
+	t.Helper()
+	if res.CUDADlopen != "ok" || res.CuInit != 100 || res.NVMLInit != 9 {
+		t.Fatalf("probe: cuda_dlopen %q cuInit %d nvmlInit %d, want ok 100 9\n%s", res.CUDADlopen, res.CuInit, res.NVMLInit, out)
+	}
+	libcs := res.MappedLibc()
+	if len(libcs) == 0 {
+		t.Errorf("no libc mapped?\n%s", out)
+	}
+	for _, m := range libcs {
+		if !strings.HasPrefix(m, store.Dir+"/") {
+			t.Errorf("invariant 1: a libc outside the program's store is mapped: %s", m)
+		}
+	}
+	for _, m := range res.MapsContaining("libcuda") {
+		if !strings.HasPrefix(m, driverRoot+"/") {
+			t.Errorf("libcuda mapped from %s, want the host's file under %s", m, driverRoot)
+		}
+	}
+}
+
+// snapshot records every path under root with its size, mode and mtime,
+// to prove nixglhost writes nothing there (invariant 4).
+func snapshot(t *testing.T, root string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		m[p] = fi.Mode().String() + " " + fi.ModTime().String() + " " + string(rune(fi.Size()%1000))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestDebianRootDiscovery(t *testing.T) {
+	root := fixtures.DebianRoot(t, "amd64")
+	store := fixtures.NixStore(t, "amd64")
+	probe := store.Probe(t)
+	before := snapshot(t, root)
+	res, out, entry := runProbe(t, store, probe, baseEnv(t, "CUDA_CACHE_DISABLE=1"), "--driver-root", root)
+	checkProbe(t, res, out, store, root)
+	assertNoGlibc(t, entry)
+	if diff := cmp.Diff(before, snapshot(t, root)); diff != "" {
+		t.Errorf("invariant 4: the host tree changed (-before +after):\n%s", diff)
+	}
+	m, err := hostdrivers.ReadManifest(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.DriverVersion != fixtures.CorpusVersion(t, "amd64") {
+		t.Errorf("driver version %q, want %q", m.DriverVersion, fixtures.CorpusVersion(t, "amd64"))
+	}
+	// Invariant 2: generic libraries the driver needs are hidden in deps/,
+	// never in lib/; the vendor data points at the entry.
+	for _, name := range []string{"libX11.so.6", "libXext.so.6", "libxcb.so.1", "libdrm.so.2"} {
+		if _, err := os.Lstat(filepath.Join(entry, "deps", name)); err != nil {
+			t.Errorf("deps/%s missing: %v", name, err)
+		}
+		if _, err := os.Lstat(filepath.Join(entry, "lib", name)); err == nil {
+			t.Errorf("lib/%s exposes a generic library", name)
+		}
+	}
+	ents, _ := os.ReadDir(filepath.Join(entry, "lib"))
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		if _, ok := hostdrivers.Classify(e.Name()); !ok {
+			t.Errorf("lib/%s is not a driver file", e.Name())
+		}
+	}
+	icd, err := os.ReadFile(filepath.Join(entry, "share/vulkan/icd.d/nvidia_icd.json"))
+	if err != nil || !strings.Contains(string(icd), `"../../../lib/libGLX_nvidia.so.0"`) {
+		t.Errorf("Vulkan ICD not rewritten into the entry: %v\n%s", err, icd)
+	}
+	if _, err := os.Stat(filepath.Join(entry, "share/glvnd/egl_vendor.d/10_nvidia.json")); err != nil {
+		t.Errorf("EGL vendor file: %v", err)
+	}
+	if l, err := os.Readlink(filepath.Join(entry, "lib/gbm/nvidia-drm_gbm.so")); err != nil || l != "../libnvidia-allocator.so.1" {
+		t.Errorf("GBM backend link = %q, %v", l, err)
+	}
+	// The patched copies carry the runpath into deps/; the big libraries
+	// stay links to the host.
+	for _, f := range m.Files {
+		p := filepath.Join(entry, "lib", f.Base)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		isLink := fi.Mode()&os.ModeSymlink != 0
+		if isLink != (f.Mode == "link") {
+			t.Errorf("%s: manifest mode %s, file is link=%v", f.Base, f.Mode, isLink)
+		}
+	}
+	for _, big := range []string{"libcuda.so.", "libnvidia-glcore.so.", "libnvidia-eglcore.so.", "libnvidia-rtcore.so.", "libnvidia-ml.so."} {
+		for _, f := range m.Files {
+			if strings.HasPrefix(f.Base, big) && f.Mode != "link" {
+				t.Errorf("%s is a %s copy, want a link to the host", f.Base, f.Mode)
+			}
+		}
+	}
+}
+
+func TestCloudRoot(t *testing.T) {
+	root := fixtures.CloudRoot(t)
+	store := fixtures.NixStore(t, "amd64")
+	probe := store.Probe(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"discovery", []string{"--driver-root", root}},
+		{"-d lib64", []string{"--driver-root", root, "-d", "/usr/local/nvidia/lib64"}},
+		{"-d lib and lib64 are one dir", []string{"--driver-root", root, "-d", "/usr/local/nvidia/lib", "-d", "/usr/local/nvidia/lib64/"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, out, entry := runProbe(t, store, probe, baseEnv(t), tc.args...)
+			checkProbe(t, res, out, store, root)
+			assertNoGlibc(t, entry)
+			// libX11 is not under /usr/local/nvidia: found on the host's path.
+			if _, err := os.Lstat(filepath.Join(entry, "deps", "libX11.so.6")); err != nil {
+				t.Errorf("libGLX_nvidia's libX11 not resolved on the host: %v", err)
+			}
+			layers, err := os.ReadFile(filepath.Join(entry, "share/vulkan/implicit_layer.d/nvidia_layers.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc struct {
+				Layers []struct {
+					Name        string
+					LibraryPath string `json:"library_path"`
+				}
+			}
+			if err := json.Unmarshal(layers, &doc); err != nil {
+				t.Fatal(err)
+			}
+			if len(doc.Layers) != 1 || doc.Layers[0].LibraryPath != "../../../lib/libGLX_nvidia.so.0" {
+				t.Errorf("layers = %+v, want only the optimus layer, pointing into lib/", doc.Layers)
+			}
+		})
+	}
+}
+
+func TestJetsonArm64(t *testing.T) {
+	root := fixtures.JetsonRoot(t)
+	store := fixtures.NixStore(t, "arm64")
+	probe := store.Probe(t)
+	tegra := "/usr/lib/aarch64-linux-gnu/tegra"
+	res, out, entry := runProbe(t, store, probe, baseEnv(t), "--driver-root", root, "-d", tegra, "-d", tegra+"-egl")
+	checkProbe(t, res, out, store, root)
+	assertNoGlibc(t, entry)
+	for _, name := range []string{"libnvrm_gpu.so", "libnvos.so", "libEGL_nvidia.so.0", "libcuda.so.1"} {
+		if _, err := os.Lstat(filepath.Join(entry, "lib", name)); err != nil {
+			t.Errorf("Jetson library %s not exposed: %v", name, err)
+		}
+	}
+}
