@@ -49,7 +49,6 @@ func TestNixLD(t *testing.T) {
 	}
 }
 
-
 func TestVersionFollowsKernelModule(t *testing.T) {
 	root := t.TempDir()
 	a := filepath.Join(root, "drv/a")
