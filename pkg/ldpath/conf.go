@@ -90,7 +90,7 @@ func (p *confParser) file(name string) error {
 				}
 			}
 		case len(line) > 5 && strings.EqualFold(line[:5], "hwcap") && isBlank(line[5]):
-			// Ignored, as by ldconfig since glibc 2.37 (a warning before).
+			// Ignored: ldconfig warns and ignores it.
 		default:
 			dir, _, _ := strings.Cut(line, "=")
 			dir = strings.TrimRight(dir, cSpace)

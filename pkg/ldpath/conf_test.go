@@ -136,24 +136,25 @@ func TestParseConfUnreadable(t *testing.T) {
 func TestParseConfMatchesLdconfig(t *testing.T) {
 	ldconfig := needLdconfigRoot(t)
 	root := tree(t,
-		"etc/ld.so.conf=# top\n/opt/one # c\ninclude ld.so.conf.d/*.conf\n/opt/two=libc6\n  /opt/three/ \n",
+		"etc/ld.so.conf=# top\n/opt/one # c\ninclude ld.so.conf.d/*.conf\n/opt/two=libc6\n  /opt/three/ \n/opt/c1:/opt/c2\n/opt/sp ace\n",
 		"etc/ld.so.conf.d/10-a.conf=/opt/a\ninclude /etc/more/*.conf /etc/extra.conf\n",
 		"etc/ld.so.conf.d/20-b.conf=hwcap 1 foo\n/opt/b\n/opt/one\n",
 		"etc/more/m1.conf=/opt/m1\n",
 		"etc/extra.conf=/opt/extra\n",
 	)
 	lib := realLib(t)
-	for _, d := range []string{"opt/one", "opt/two", "opt/three", "opt/a", "opt/b", "opt/m1", "opt/extra"} {
+	// "/opt/c1:/opt/c2" and "/opt/sp ace" are one directory each to ldconfig.
+	for _, d := range []string{"opt/one", "opt/two", "opt/three", "opt/a", "opt/b", "opt/m1", "opt/extra", "opt/c1:/opt/c2", "opt/sp ace"} {
 		copyFile(t, lib, filepath.Join(root, d, filepath.Base(lib)))
 	}
 	out, _ := exec.Command(ldconfig, "-r", root, "-v", "-N", "-X").CombinedOutput()
 	var want []string
-	re := regexp.MustCompile(`(?m)^(/\S*): \(from (\S+):\d+\)$`)
+	re := regexp.MustCompile(`(?m)^(/.*): \(from (\S+):\d+\)$`)
 	for _, m := range re.FindAllStringSubmatch(string(out), -1) {
 		want = append(want, m[1])
 	}
-	if len(want) != 7 {
-		t.Fatalf("ldconfig -v reported %d directories, want 7:\n%s", len(want), out)
+	if len(want) != 9 {
+		t.Fatalf("ldconfig -v reported %d directories, want 9:\n%s", len(want), out)
 	}
 	got, err := ParseConf(root, DefaultConf)
 	if err != nil {
