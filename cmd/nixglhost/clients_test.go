@@ -1,0 +1,57 @@
+package main
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nixglhost/nixglhost/internal/fixtures"
+)
+
+// TestRealClients runs Debian's libglvnd (libEGL), Vulkan loader and
+// ocl-icd, as a program brings them, under nixglhost on the Debian root, and
+// checks that the generated vendor files led each to the cached NVIDIA
+// driver: the EGL vendor library, the Vulkan ICD (libGLX_nvidia, whose
+// libX11 comes from deps/ through its patched DT_RUNPATH) and the OpenCL ICD.
+func TestRealClients(t *testing.T) {
+	for _, lib := range []string{"libEGL.so.1", "libvulkan.so.1", "libOpenCL.so.1"} {
+		if _, err := exec.Command("sh", "-c", "ldconfig -p | grep -q "+lib).CombinedOutput(); err != nil {
+			fixtures.Unavailable(t, "%s not installed (packages libegl1, libvulkan1, ocl-icd-libopencl1)", lib)
+		}
+	}
+	root := fixtures.DebianRoot(t, "amd64")
+	prog := filepath.Join(t.TempDir(), "clients")
+	if out, err := exec.Command("gcc", "-o", prog, filepath.Join(fixtures.RepoRoot(), "testdata/probe/clients.c"), "-ldl").CombinedOutput(); err != nil {
+		fixtures.Unavailable(t, "gcc: %v\n%s", err, out)
+	}
+	cache := t.TempDir()
+	stdout, stderr, code := nixglhost(t, baseEnv(t), "--driver-root", root, "--cache-dir", cache, "--", prog)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	t.Logf("clients:\n%s", stdout)
+	entry := entryOf(t, cache)
+	maps := map[string]bool{}
+	for _, l := range strings.Split(stdout, "\n") {
+		if p, ok := strings.CutPrefix(l, "map "); ok {
+			maps[filepath.Base(p)] = true
+		}
+	}
+	v := fixtures.CorpusVersion(t, "amd64")
+	for _, want := range []string{
+		"libEGL_nvidia.so." + v,     // glvnd, through __EGL_VENDOR_LIBRARY_DIRS
+		"libGLX_nvidia.so." + v,     // the Vulkan loader, through VK_DRIVER_FILES
+		"libnvidia-opencl.so." + v,  // ocl-icd, through OCL_ICD_VENDORS
+		"libnvidia-eglcore.so." + v, // what libEGL_nvidia needs, from lib/
+		"libnvidia-glcore.so." + v,  // what libGLX_nvidia needs, from lib/
+	} {
+		if !maps[want] {
+			t.Errorf("%s was not loaded; maps: %v", want, maps)
+		}
+	}
+	// The patched libGLX_nvidia is the entry's copy, not the host file.
+	if !strings.Contains(stdout, "map "+filepath.Join(entry, "lib", "libGLX_nvidia.so."+v)) {
+		t.Errorf("libGLX_nvidia not loaded from the entry %s:\n%s", entry, stdout)
+	}
+}
