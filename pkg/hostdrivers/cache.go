@@ -63,7 +63,7 @@ func Prepare(o *Options, cacheDir string) (*Prepared, error) {
 	}
 	data := scanData(root, sources)
 	module := ModuleVersion(root)
-	key := cacheKey(root, o.target(), module, cands, data)
+	key := cacheKey(root, o.target(), module, o.SelfContained, cands, data)
 	dir := filepath.Join(cacheDir, key)
 	if m, err := ReadManifest(dir); err == nil && m.Key == key {
 		log.Debug("cache hit", "entry", dir)
@@ -111,7 +111,7 @@ func discard(dir string) {
 // cacheKey fingerprints everything the entry depends on: the layout
 // version, the root, the program's architecture, the kernel module version,
 // and every candidate's name, place and file identity, in order.
-func cacheKey(root string, t elfscan.Ident, module string, cands []Candidate, data []dataCand) string {
+func cacheKey(root string, t elfscan.Ident, module string, selfContained bool, cands []Candidate, data []dataCand) string {
 	h := sha256.New()
 	var num [8]byte
 	str := func(s string) {
@@ -130,6 +130,11 @@ func cacheKey(root string, t elfscan.Ident, module string, cands []Candidate, da
 	u64(uint64(t.Data))
 	u64(uint64(t.Machine))
 	str(module)
+	if selfContained {
+		u64(1)
+	} else {
+		u64(0)
+	}
 	for _, c := range cands {
 		str(c.Dir)
 		str(c.Name)
@@ -167,6 +172,13 @@ func build(o *Options, dir, key, module string, cands []Candidate, data []dataCa
 		return err == nil && id.Compatible(t)
 	}
 	cl := Hidden(root, sel, searcher)
+	if o.SelfContained {
+		for _, f := range sel.Files {
+			if f.info != nil {
+				f.Mode = "patched"
+			}
+		}
+	}
 	for _, m := range cl.Missing {
 		log.Debug("dependency not available", "name", m.Path, "reason", m.Reason)
 	}

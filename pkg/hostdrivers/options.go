@@ -22,6 +22,12 @@ type Options struct {
 	// of another class or machine are skipped. The zero value means the
 	// machine nixglhost was built for.
 	Target elfscan.Ident
+	// SelfContained gives every driver DSO a patched copy whose
+	// DT_RUNPATH reaches lib/ and deps/, so the entry works with no
+	// LD_LIBRARY_PATH at all (system mode, /run/opengl-driver): libcuda
+	// then finds libnvidia-ptxjitcompiler through its own runpath. It
+	// copies most of the driver's bytes; the wrapper does not need it.
+	SelfContained bool
 	// Logger receives one debug record per decision; nil discards.
 	Logger *slog.Logger
 }
