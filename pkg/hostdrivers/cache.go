@@ -264,6 +264,7 @@ func build(o *Options, dir, key, module string, cands []Candidate, data []dataCa
 		DriverVersion: sel.Version, ModuleVersion: module, Reason: sel.Reason,
 		APIs: apiList, Files: sel.Files, Deps: cl.Deps, Data: outs,
 		Missing: cl.Missing, Skipped: append(sel.Skipped, dskip...),
+		GlibcNeeds: glibcNeeds(sel.Files, cl.Deps),
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {

@@ -27,6 +27,9 @@ type Manifest struct {
 	Data          []DataOut     `json:"data,omitempty"`
 	Missing       []Skipped     `json:"missing,omitempty"`
 	Skipped       []Skipped     `json:"skipped,omitempty"`
+	// GlibcNeeds is the highest GLIBC_ version each file needs, for the
+	// launch path's check (LaunchWarnings); absent in older entries.
+	GlibcNeeds []GlibcNeed `json:"glibc_needs,omitempty"`
 }
 
 // DataOut is a vendor data file written into the entry.

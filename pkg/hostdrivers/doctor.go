@@ -1,0 +1,1494 @@
+package hostdrivers
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ianlancetaylor/demangle"
+	"golang.org/x/sys/unix"
+
+	"github.com/nixglhost/nixglhost/pkg/elfscan"
+	"github.com/nixglhost/nixglhost/pkg/ldpath"
+)
+
+// This file is the doctor (nixglhost --doctor): it runs the launcher's
+// discovery and selection without building anything, and explains up front
+// why a GPU program would fail. It reads the host tree, the program's ELF
+// file and its libc, and the cache directory; it writes nothing.
+
+// Finding severities.
+const (
+	// SeverityBlocking marks a finding that will make the program fail.
+	SeverityBlocking = "blocking"
+	// SeverityWarning marks a finding that may make it misbehave.
+	SeverityWarning = "warning"
+)
+
+// Finding is one diagnosis.
+type Finding struct {
+	// Severity is SeverityBlocking or SeverityWarning.
+	Severity string `json:"severity"`
+	// Topic names what the finding is about: "driver", "module",
+	// "cuda_compat", "architecture", "interpreter", "glibc", "libstdc++",
+	// "environment" or "cache".
+	Topic string `json:"topic"`
+	// Message says what is wrong, naming the files and versions.
+	Message string `json:"message"`
+	// Fix says what to do about it; may be empty.
+	Fix string `json:"fix,omitempty"`
+}
+
+// Report is the doctor's whole answer; --doctor --json prints it as JSON.
+// Every slice field is present (possibly empty) in the JSON; Program is
+// absent when no PROGRAM was given.
+type Report struct {
+	// Root is the host tree that was searched ("/" unless --driver-root).
+	Root string `json:"root"`
+	// Blocking counts the findings of SeverityBlocking; nixglhost --doctor
+	// exits 1 when it is not zero.
+	Blocking int `json:"blocking"`
+	// Findings are the diagnoses, blocking ones first.
+	Findings []Finding `json:"findings"`
+	// Dirs are the directories searched, in priority order.
+	Dirs []DirReport `json:"dirs"`
+	// Skipped are the directories and files left out, with the reason:
+	// "missing", "unreadable: ...", "not a directory", "same directory
+	// as ...", "wrong architecture: ...", "driver version ... not chosen".
+	Skipped []Skipped `json:"skipped"`
+	// Module is the loaded kernel module.
+	Module ModuleReport `json:"module"`
+	// Driver is the userspace driver chosen and the others seen.
+	Driver DriverReport `json:"driver"`
+	// Compat lists the cuda_compat libcuda files found in -d directories.
+	Compat []CompatReport `json:"cuda_compat"`
+	// APIs says, per API in APIs() order, whether the driver provides it.
+	APIs []APIReport `json:"apis"`
+	// Program describes PROGRAM, when one was given.
+	Program *ProgramReport `json:"program,omitempty"`
+	// Environment lists the inherited variables that bear on the driver
+	// (LD_LIBRARY_PATH, LD_PRELOAD and the vendor variables), when set.
+	Environment []EnvVar `json:"environment"`
+	// Cache describes the cache directory.
+	Cache CacheReport `json:"cache"`
+}
+
+// DirReport is one directory searched for driver files.
+type DirReport struct {
+	// Dir is the directory, inside the root.
+	Dir string `json:"dir"`
+	// Origin is the discovery source that named it (see Source.Origin).
+	Origin string `json:"origin"`
+	// DriverFiles counts the distinct driver files found there (soname
+	// links to one file count once), its vdpau/ and gbm/ included.
+	DriverFiles int `json:"driver_files"`
+	// Used counts those that went into the selection.
+	Used int `json:"used"`
+	// Note says why nothing there is used ("no driver files", "wrong
+	// architecture: ...", "driver version ... not chosen ..."), or "".
+	Note string `json:"note,omitempty"`
+}
+
+// ModuleReport is the loaded GPU kernel module.
+type ModuleReport struct {
+	// Kind is "nvidia" (the desktop and datacenter driver), "nvgpu"
+	// (Jetson) or "" when none is loaded.
+	Kind string `json:"kind"`
+	// Version is the module's version, or "".
+	Version string `json:"version"`
+	// Source is the file the version was read from, inside the root.
+	Source string `json:"source,omitempty"`
+	// Release is Jetson's L4T release line from /etc/nv_tegra_release.
+	Release string `json:"release,omitempty"`
+}
+
+// DriverReport is the userspace driver chosen.
+type DriverReport struct {
+	// Version is the chosen driver version ("" for an unversioned driver).
+	Version string `json:"version"`
+	// Reason says why it was chosen.
+	Reason string `json:"reason"`
+	// Versions lists every version seen, in discovery order.
+	Versions []VersionSeen `json:"versions"`
+	// Files counts the files chosen.
+	Files int `json:"files"`
+	// Class and Machine are the driver files' ELF class and machine.
+	Class   string `json:"class,omitempty"`
+	Machine string `json:"machine,omitempty"`
+	// Missing lists the libraries some chosen file loads that the host
+	// lacks (optional ones are common: a headless server has no X11).
+	Missing []Skipped `json:"missing"`
+}
+
+// VersionSeen is one driver version found on the host.
+type VersionSeen struct {
+	Version string `json:"version"`
+	// Dirs are the directories holding files of that version.
+	Dirs []string `json:"dirs"`
+	// Chosen is true for the version the selection uses.
+	Chosen bool `json:"chosen"`
+}
+
+// CompatReport is a CUDA forward-compatibility libcuda (cuda_compat): a
+// newer libcuda meant to run on an older kernel module. Its ELF note section
+// ".note.cuda.fwd_compatibility" holds one note, owner "NVIDIA
+// Corporation", whose descriptor is JSON such as {"Format": 1,
+// "CUDA Version": "12.4", "Driver": [470, 535], "Device": [...]}: Driver
+// lists the kernel module branches (majors) it supports. This is the
+// format NVIDIA's container toolkit reads; it is assumed, not documented by
+// NVIDIA.
+type CompatReport struct {
+	// Path is the libcuda file, inside the root.
+	Path string `json:"path"`
+	// Version is the driver version of its file name.
+	Version string `json:"version"`
+	// CUDA is the CUDA version the note names.
+	CUDA string `json:"cuda,omitempty"`
+	// Branches are the kernel module branches the note allows.
+	Branches []int `json:"branches"`
+	// Usable says whether the loaded module's branch is among them.
+	Usable bool `json:"usable"`
+	// Chosen says whether the selection uses it.
+	Chosen bool `json:"chosen"`
+	// Reason explains Usable.
+	Reason string `json:"reason"`
+}
+
+// APIReport says whether the driver provides one API.
+type APIReport struct {
+	API       API  `json:"api"`
+	Available bool `json:"available"`
+	// Files are the chosen driver files serving it, inside the root.
+	Files []string `json:"files"`
+	// Data are the vendor data files (JSON, ICD) for it, inside the root.
+	Data []string `json:"data"`
+}
+
+// ProgramReport describes PROGRAM as the loader will see it.
+type ProgramReport struct {
+	// Path is PROGRAM resolved through PATH.
+	Path string `json:"path"`
+	// ELF is the ELF file that runs (a script's interpreter), or "" when
+	// none was found.
+	ELF string `json:"elf"`
+	// Class and Machine are the ELF file's class and machine.
+	Class   string `json:"class,omitempty"`
+	Machine string `json:"machine,omitempty"`
+	// Interp is its PT_INTERP, "" for a static program.
+	Interp string `json:"interp,omitempty"`
+	// InterpKind is "nix-store", "fhs" or "static".
+	InterpKind string `json:"interp_kind"`
+	// NixLD is true for an FHS program that nix-ld serves.
+	NixLD bool `json:"nix_ld"`
+	// Libc is the libc.so.6 beside the interpreter, and Glibc the highest
+	// GLIBC_x.y it defines ("" when unknown).
+	Libc  string `json:"libc,omitempty"`
+	Glibc string `json:"glibc,omitempty"`
+	// DriverGlibc is the highest GLIBC_x.y the chosen driver files and
+	// their hidden dependencies need, and DriverGlibcBy the file needing it.
+	DriverGlibc   string `json:"driver_glibc,omitempty"`
+	DriverGlibcBy string `json:"driver_glibc_by,omitempty"`
+	// GlibcTooNew lists the files needing a version the program's glibc
+	// lacks.
+	GlibcTooNew []VersionProblem `json:"glibc_too_new"`
+	// Libstdcxx is the libstdc++.so.6 the program loads itself, "" when it
+	// loads none (then the driver's comes from the host, hidden), and
+	// Glibcxx the highest GLIBCXX_ version it defines.
+	Libstdcxx string `json:"libstdcxx,omitempty"`
+	Glibcxx   string `json:"glibcxx,omitempty"`
+	// CXXTooNew lists the files needing a GLIBCXX_ or CXXABI_ version the
+	// program's libstdc++ lacks.
+	CXXTooNew []VersionProblem `json:"cxx_too_new"`
+}
+
+// VersionProblem is a symbol version a file needs and the program's
+// runtime lacks.
+type VersionProblem struct {
+	// File is the driver file or hidden dependency, inside the root.
+	File string `json:"file"`
+	// Dependency is true for a hidden dependency (deps/).
+	Dependency bool `json:"dependency"`
+	// Library is the library the version is needed from ("libc.so.6").
+	Library string `json:"library"`
+	// Version is the highest missing version ("GLIBC_2.34").
+	Version string `json:"version"`
+	// Symbols are (some of) the symbols bound to that version, demangled.
+	Symbols []string `json:"symbols"`
+}
+
+// EnvVar is an inherited environment variable.
+type EnvVar struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// CacheReport describes the cache directory.
+type CacheReport struct {
+	// Dir is the cache directory.
+	Dir string `json:"dir"`
+	// Exists says whether it exists yet.
+	Exists bool `json:"exists"`
+	// Entries counts the entries in it, Bytes their size on disk
+	// (symlinks to host files count as links, not as the files).
+	Entries int   `json:"entries"`
+	Bytes   int64 `json:"bytes"`
+	// Writable says whether nixglhost can build entries there (for a
+	// missing directory: whether it can be created).
+	Writable bool `json:"writable"`
+	// Entry is the entry this host's driver maps to, and Built whether it
+	// exists already.
+	Entry string `json:"entry,omitempty"`
+	Built bool   `json:"built"`
+}
+
+// DoctorOptions says what the doctor looks at besides the driver.
+type DoctorOptions struct {
+	// ProgramPath is PROGRAM resolved through PATH, "" for none.
+	ProgramPath string
+	// Program is the ELF file that runs for it (a script's interpreter),
+	// "" when there is none.
+	Program string
+	// NixLD says whether nix-ld serves FHS programs here.
+	NixLD bool
+	// StoreDir is the Nix store ("/nix/store" when empty).
+	StoreDir string
+	// Environ is the inherited environment (as os.Environ).
+	Environ []string
+	// CacheDir is the cache directory, "" to skip the cache checks.
+	CacheDir string
+}
+
+// Doctor runs discovery, scan, selection and the hidden closure as Prepare
+// would, without building a cache entry, and reports what it found and
+// every reason the program would fail. It reads files only. An error means
+// the doctor itself could not run (an unreadable PROGRAM); every problem of
+// the host is a finding instead.
+func Doctor(o *Options, do DoctorOptions) (*Report, error) {
+	opts := *o
+	root := opts.root()
+	storeDir := do.StoreDir
+	if storeDir == "" {
+		storeDir = "/nix/store"
+	}
+	r := &Report{
+		Root: root, Findings: []Finding{}, Dirs: []DirReport{}, Skipped: []Skipped{},
+		Compat: []CompatReport{}, APIs: []APIReport{}, Environment: []EnvVar{},
+		Driver: DriverReport{Versions: []VersionSeen{}, Missing: []Skipped{}},
+	}
+	add := func(sev, topic, msg, fix string) {
+		r.Findings = append(r.Findings, Finding{sev, topic, msg, fix})
+	}
+
+	var prog *elfscan.Info
+	if do.Program != "" {
+		info, err := elfscan.Read(do.Program)
+		if err != nil {
+			return nil, fmt.Errorf("program %s: %w", do.Program, err)
+		}
+		prog = info
+		opts.Target = info.Ident
+	}
+	t := opts.target()
+
+	// Explicit directories that cannot be searched are findings here,
+	// not errors.
+	explicit := len(opts.Dirs) > 0
+	if explicit {
+		var keep []string
+		for _, d := range opts.Dirs {
+			if why := dirProblem(root, d); why != "" {
+				r.Skipped = append(r.Skipped, Skipped{d, why})
+				continue
+			}
+			keep = append(keep, d)
+		}
+		opts.Dirs = keep
+	}
+	rec := &dropRecorder{next: opts.logger().Handler()}
+	opts.Logger = slog.New(rec)
+	var sources []Source
+	if !explicit || len(opts.Dirs) > 0 {
+		var err error
+		if sources, err = Sources(&opts); err != nil {
+			add(SeverityBlocking, "driver", err.Error(), "")
+		}
+	}
+	for _, d := range rec.dropped {
+		why := d.Reason
+		if p := dirProblem(root, d.Path); p != "" {
+			why = p
+		}
+		r.Skipped = append(r.Skipped, Skipped{d.Path, why})
+	}
+
+	cands, scanSkips := Scan(root, sources)
+	for _, s := range scanSkips {
+		r.Skipped = append(r.Skipped, Skipped{s.Path, tidyReason(s.Reason)})
+	}
+	r.Module = kernelModule(root)
+	module := ModuleVersion(root)
+	sel, err := Select(root, cands, t, module)
+	if err != nil {
+		return nil, err
+	}
+	r.Skipped = append(r.Skipped, sel.Skipped...)
+	var cl *Closure
+	if searcher, err := ldpath.NewHostSearcher(root, t.Class, t.Machine); err == nil {
+		searcher.Accept = func(hp string) bool {
+			id, err := elfscan.ReadIdent(hp)
+			return err == nil && id.Compatible(t)
+		}
+		cl = Hidden(root, sel, searcher)
+	} else {
+		cl = &Closure{}
+		add(SeverityWarning, "driver", "host library search unavailable: "+err.Error(), "")
+	}
+	r.Driver.Missing = append(r.Driver.Missing, cl.Missing...)
+
+	chosen := map[string]bool{}
+	for _, f := range sel.Files {
+		chosen[f.Real] = true
+	}
+	wrongArch := map[string]string{}
+	otherSkip := map[string]string{}
+	for _, s := range sel.Skipped {
+		if strings.HasPrefix(s.Reason, "wrong architecture") {
+			wrongArch[s.Path] = s.Reason
+		} else {
+			otherSkip[s.Path] = s.Reason
+		}
+	}
+	for _, s := range sources {
+		dr := DirReport{Dir: s.Dir, Origin: s.Origin}
+		reals := map[string]bool{}
+		var note string
+		allWrong := true
+		for _, c := range cands {
+			if c.Dir != s.Dir && c.Dir != path.Join(s.Dir, "vdpau") && c.Dir != path.Join(s.Dir, "gbm") {
+				continue
+			}
+			if reals[c.Real] {
+				continue
+			}
+			reals[c.Real] = true
+			p := path.Join(c.Dir, c.Name)
+			if chosen[c.Real] {
+				dr.Used++
+			}
+			if why, ok := wrongArch[p]; ok {
+				if note == "" {
+					note = why
+				}
+			} else {
+				allWrong = false
+				if why, ok := otherSkip[c.Real]; ok && note == "" {
+					note = why
+				}
+			}
+		}
+		dr.DriverFiles = len(reals)
+		switch {
+		case dr.DriverFiles == 0:
+			dr.Note = "no driver files"
+		case dr.Used > 0:
+		case allWrong:
+			dr.Note = note
+		case note != "":
+			dr.Note = note
+		default:
+			dr.Note = "its files were found earlier in search order"
+		}
+		r.Dirs = append(r.Dirs, dr)
+	}
+
+	// The driver version and the files' identity.
+	r.Driver.Version, r.Driver.Reason, r.Driver.Files = sel.Version, sel.Reason, len(sel.Files)
+	for _, v := range sel.Versions {
+		vs := VersionSeen{Version: v, Chosen: v == sel.Version, Dirs: []string{}}
+		for _, c := range cands {
+			if c.Version == v && !slices.Contains(vs.Dirs, c.Dir) {
+				vs.Dirs = append(vs.Dirs, c.Dir)
+			}
+		}
+		r.Driver.Versions = append(r.Driver.Versions, vs)
+	}
+	var driverID *elfscan.Ident
+	for _, f := range sel.Files {
+		if f.info != nil {
+			driverID = &f.info.Ident
+			break
+		}
+	}
+	if driverID == nil {
+		for _, c := range cands {
+			if c.Entry.Kind == KindData {
+				continue
+			}
+			if id, err := elfscan.ReadIdent(ldpath.HostPath(root, c.Real)); err == nil {
+				driverID = &id
+				break
+			}
+		}
+	}
+	if driverID != nil {
+		r.Driver.Class, r.Driver.Machine = driverID.Class.String(), driverID.Machine.String()
+	}
+	if len(sel.Files) == 0 {
+		switch {
+		case len(wrongArch) > 0 && driverID != nil:
+			add(SeverityBlocking, "architecture",
+				fmt.Sprintf("the driver found is %s %s but the program is %s %s: no driver file can be loaded", driverID.Class, driverID.Machine, t.Class, t.Machine),
+				"point -d at the driver's libraries for the program's architecture (32-bit ones live in i386-linux-gnu or lib32)")
+		default:
+			add(SeverityBlocking, "driver", "no NVIDIA driver files found: the program will see no GPU",
+				"pass -d DIR naming the directory that holds libcuda.so.1 (or --driver-root for a host tree mounted elsewhere)")
+		}
+	}
+
+	// cuda_compat in explicit directories.
+	compatCovers := false
+	seenCompat := map[string]bool{}
+	for _, c := range cands {
+		if c.Entry.Name != "libcuda" || c.Origin != "-d" || seenCompat[c.Real] {
+			continue
+		}
+		seenCompat[c.Real] = true
+		note, err := ReadCompatNote(ldpath.HostPath(root, c.Real))
+		if err != nil {
+			add(SeverityWarning, "cuda_compat", fmt.Sprintf("%s: unreadable forward-compatibility note: %v", c.Real, err), "")
+			continue
+		}
+		if note == nil {
+			continue
+		}
+		cr := CompatReport{Path: c.Real, Version: c.Version, CUDA: note.CUDA, Branches: note.Driver, Chosen: chosen[c.Real]}
+		if cr.Branches == nil {
+			cr.Branches = []int{}
+		}
+		branch := majorOf(module)
+		switch {
+		case module == "":
+			cr.Reason = "no kernel module version known"
+		case len(note.Driver) == 0:
+			cr.Usable = majorOf(c.Version) > branch
+			cr.Reason = fmt.Sprintf("the note lists no branches; its version %s against module %s", c.Version, module)
+		case slices.Contains(note.Driver, branch):
+			cr.Usable = true
+			cr.Reason = fmt.Sprintf("kernel module branch %d is supported", branch)
+		default:
+			cr.Reason = fmt.Sprintf("kernel module branch %d is not among the supported branches %v", branch, note.Driver)
+		}
+		if cr.Chosen && cr.Usable {
+			compatCovers = true
+		}
+		if cr.Chosen && !cr.Usable && module != "" {
+			add(SeverityBlocking, "cuda_compat",
+				fmt.Sprintf("the cuda_compat libcuda %s (CUDA %s) is used but %s", c.Real, note.CUDA, cr.Reason),
+				"drop the cuda_compat directory from -d, or run on a host whose driver branch it supports")
+		}
+		r.Compat = append(r.Compat, cr)
+	}
+
+	// The kernel module against the chosen userspace driver.
+	switch {
+	case r.Module.Kind == "":
+		add(SeverityWarning, "module",
+			"no NVIDIA kernel module is loaded (no /sys/module/nvidia/version, /proc/driver/nvidia/version or /sys/module/nvgpu/version): CUDA will report no device",
+			"load the driver (modprobe nvidia) or, in a container, expose the host's GPU")
+	case module != "" && sel.Version != "" && module != sel.Version && !compatCovers:
+		fix := "point -d at the directory of the " + module + " userspace driver, or install it"
+		if compareDotted(module, sel.Version) < 0 {
+			fix = "the userspace driver was upgraded but the old kernel module is still loaded: reboot (or reload the nvidia module); or " + fix
+		}
+		add(SeverityBlocking, "module",
+			fmt.Sprintf("kernel module %s is loaded but the userspace driver is %s: NVML fails with \"Driver/library version mismatch\" and CUDA with \"CUDA driver version is insufficient\"", module, sel.Version),
+			fix)
+	}
+
+	// APIs.
+	data := scanData(root, sources)
+	for _, a := range APIs() {
+		ar := APIReport{API: a, Files: []string{}, Data: []string{}}
+		for _, f := range sel.Files {
+			if f.API == a {
+				ar.Files = append(ar.Files, f.Real)
+			}
+		}
+		for _, d := range data {
+			if d.df.API == a {
+				ar.Data = append(ar.Data, d.src)
+			}
+		}
+		ar.Available = len(ar.Files) > 0 || len(ar.Data) > 0 && len(sel.Files) > 0
+		r.APIs = append(r.APIs, ar)
+	}
+
+	// The program.
+	var progLibcDir string
+	nixProg := false
+	if do.ProgramPath != "" {
+		pr := &ProgramReport{Path: do.ProgramPath, ELF: do.Program, GlibcTooNew: []VersionProblem{}, CXXTooNew: []VersionProblem{}}
+		r.Program = pr
+		if prog != nil {
+			pr.Class, pr.Machine, pr.Interp = prog.Class.String(), prog.Machine.String(), prog.Interp
+			switch {
+			case prog.Interp == "":
+				pr.InterpKind = "static"
+			case strings.HasPrefix(prog.Interp, strings.TrimSuffix(storeDir, "/")+"/"):
+				pr.InterpKind = "nix-store"
+				nixProg = true
+			default:
+				pr.InterpKind = "fhs"
+				pr.NixLD = do.NixLD
+			}
+			if driverID != nil && !prog.Ident.Compatible(*driverID) && len(sel.Files) > 0 {
+				add(SeverityBlocking, "architecture",
+					fmt.Sprintf("the program is %s %s but the driver is %s %s", prog.Class, prog.Machine, driverID.Class, driverID.Machine),
+					"point -d at the driver's libraries for the program's architecture")
+			}
+			if prog.Interp != "" {
+				real, err := filepath.EvalSymlinks(prog.Interp)
+				if err != nil {
+					if pr.InterpKind == "fhs" && !pr.NixLD {
+						add(SeverityBlocking, "interpreter", fmt.Sprintf("the program's interpreter %s does not exist: an FHS binary cannot start here", prog.Interp),
+							"on NixOS enable nix-ld (programs.nix-ld.enable = true), or run a Nix build of the program")
+					} else if !pr.NixLD {
+						add(SeverityBlocking, "interpreter", fmt.Sprintf("the program's interpreter %s does not exist (store path missing or garbage-collected?)", prog.Interp),
+							"rebuild or re-fetch the program")
+					}
+					real = prog.Interp
+				}
+				if !pr.NixLD {
+					progLibcDir = filepath.Dir(real)
+				}
+			}
+		}
+		if progLibcDir != "" {
+			checkGlibc(r, pr, root, progLibcDir, sel, cl)
+			checkCXX(r, pr, root, progLibcDir, prog, sel, cl)
+		}
+	}
+
+	// The inherited environment.
+	envHazards(r, do.Environ, progLibcDir, nixProg, do.ProgramPath != "")
+
+	// The cache.
+	if do.CacheDir != "" {
+		r.Cache = cacheReport(do.CacheDir)
+		if len(cands) > 0 {
+			key := cacheKey(root, t, module, opts.SelfContained, cands, data)
+			r.Cache.Entry = filepath.Join(do.CacheDir, key)
+			if m, err := ReadManifest(r.Cache.Entry); err == nil && m.Key == key {
+				r.Cache.Built = true
+			}
+			if !r.Cache.Writable && !r.Cache.Built {
+				add(SeverityBlocking, "cache", fmt.Sprintf("the cache directory %s is not writable and holds no entry for this driver", do.CacheDir),
+					"pass --cache-dir DIR, or set XDG_CACHE_HOME, to a writable directory")
+			}
+		}
+	}
+
+	slices.SortStableFunc(r.Findings, func(a, b Finding) int {
+		return sevRank(a.Severity) - sevRank(b.Severity)
+	})
+	for _, f := range r.Findings {
+		if f.Severity == SeverityBlocking {
+			r.Blocking++
+		}
+	}
+	return r, nil
+}
+
+func sevRank(s string) int {
+	if s == SeverityBlocking {
+		return 0
+	}
+	return 1
+}
+
+// dropRecorder is a log handler that keeps Sources' "directory not
+// searched" records (the directories discovery dropped, with the reason)
+// and passes every record on.
+type dropRecorder struct {
+	next    slog.Handler
+	dropped []Skipped
+}
+
+func (h *dropRecorder) Enabled(ctx context.Context, l slog.Level) bool { return true }
+
+func (h *dropRecorder) Handle(ctx context.Context, rec slog.Record) error {
+	if rec.Message == "directory not searched" {
+		var s Skipped
+		rec.Attrs(func(a slog.Attr) bool {
+			switch a.Key {
+			case "dir":
+				s.Path = a.Value.String()
+			case "reason":
+				s.Reason = a.Value.String()
+			}
+			return true
+		})
+		h.dropped = append(h.dropped, s)
+	}
+	if h.next.Enabled(ctx, rec.Level) {
+		return h.next.Handle(ctx, rec)
+	}
+	return nil
+}
+
+func (h *dropRecorder) WithAttrs(as []slog.Attr) slog.Handler {
+	return &dropRecorder{next: h.next.WithAttrs(as)}
+}
+
+func (h *dropRecorder) WithGroup(name string) slog.Handler {
+	return &dropRecorder{next: h.next.WithGroup(name)}
+}
+
+// dirProblem says why directory d (inside root) cannot be searched, or "".
+func dirProblem(root, d string) string {
+	if !path.IsAbs(d) {
+		return "not an absolute path"
+	}
+	p, err := ldpath.Resolve(root, d)
+	if err != nil {
+		return tidyReason(err.Error())
+	}
+	fi, err := os.Stat(ldpath.HostPath(root, p))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "missing"
+	case errors.Is(err, fs.ErrPermission):
+		return "unreadable: permission denied"
+	case err != nil:
+		return tidyReason(err.Error())
+	case !fi.IsDir():
+		return "not a directory"
+	}
+	return ""
+}
+
+// tidyReason shortens an OS error message for the report.
+func tidyReason(s string) string {
+	switch {
+	case strings.HasSuffix(s, "no such file or directory"):
+		return "missing"
+	case strings.HasSuffix(s, "permission denied"):
+		return "unreadable: permission denied"
+	case strings.HasSuffix(s, "not a directory"):
+		return "not a directory"
+	}
+	return s
+}
+
+// kernelModule reads the loaded GPU kernel module under root.
+func kernelModule(root string) ModuleReport {
+	read := func(p string) string {
+		b, err := os.ReadFile(ldpath.HostPath(root, p))
+		if err != nil {
+			return ""
+		}
+		return string(b)
+	}
+	if v := strings.TrimSpace(read("/sys/module/nvidia/version")); v != "" {
+		return ModuleReport{Kind: "nvidia", Version: v, Source: "/sys/module/nvidia/version"}
+	}
+	if m := procVersionRE.FindStringSubmatch(read("/proc/driver/nvidia/version")); m != nil {
+		return ModuleReport{Kind: "nvidia", Version: m[1], Source: "/proc/driver/nvidia/version"}
+	}
+	rel := read("/etc/nv_tegra_release")
+	if first, _, _ := strings.Cut(rel, "\n"); first != "" {
+		rel = strings.TrimSpace(strings.TrimPrefix(first, "#"))
+	}
+	if v := strings.TrimSpace(read("/sys/module/nvgpu/version")); v != "" {
+		return ModuleReport{Kind: "nvgpu", Version: v, Source: "/sys/module/nvgpu/version", Release: rel}
+	}
+	if fi, err := os.Stat(ldpath.HostPath(root, "/sys/module/nvgpu")); err == nil && fi.IsDir() {
+		return ModuleReport{Kind: "nvgpu", Source: "/sys/module/nvgpu", Release: rel}
+	}
+	return ModuleReport{}
+}
+
+// CompatNote is the JSON descriptor of a cuda_compat libcuda's
+// ".note.cuda.fwd_compatibility" note (see CompatReport).
+type CompatNote struct {
+	Format int    `json:"Format"`
+	CUDA   string `json:"CUDA Version"`
+	Driver []int  `json:"Driver"`
+	Device []int  `json:"Device"`
+}
+
+// compatOwner is the note owner name NVIDIA uses.
+const compatOwner = "NVIDIA Corporation"
+
+// ReadCompatNote returns the forward-compatibility note of the ELF file at
+// p, or nil when it has none.
+func ReadCompatNote(p string) (*CompatNote, error) {
+	f, err := elf.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	s := f.Section(".note.cuda.fwd_compatibility")
+	if s == nil || s.Type != elf.SHT_NOTE {
+		return nil, nil
+	}
+	if s.Size > 1<<16 {
+		return nil, fmt.Errorf("note section of %d bytes", s.Size)
+	}
+	b, err := s.Data()
+	if err != nil {
+		return nil, err
+	}
+	align := func(n uint32) uint64 { return (uint64(n) + 3) &^ 3 }
+	for len(b) >= 12 {
+		namesz, descsz := f.ByteOrder.Uint32(b), f.ByteOrder.Uint32(b[4:])
+		off := uint64(12)
+		if off+align(namesz)+uint64(descsz) > uint64(len(b)) {
+			return nil, fmt.Errorf("note of %d+%d bytes overruns its section", namesz, descsz)
+		}
+		name := string(bytes.TrimRight(b[off:off+uint64(namesz)], "\x00"))
+		desc := bytes.Trim(b[off+align(namesz):off+align(namesz)+uint64(descsz)], "\x00")
+		if name == compatOwner {
+			var n CompatNote
+			if err := json.Unmarshal(desc, &n); err != nil {
+				return nil, fmt.Errorf("note descriptor: %w", err)
+			}
+			return &n, nil
+		}
+		next := off + align(namesz) + align(descsz)
+		if next > uint64(len(b)) {
+			break
+		}
+		b = b[next:]
+	}
+	return nil, nil
+}
+
+// majorOf returns the first component of a dotted version, or -1.
+func majorOf(v string) int {
+	m, _, _ := strings.Cut(v, ".")
+	n, err := strconv.Atoi(m)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// compareDotted compares dotted numeric versions ("2.34", "535.261.03").
+func compareDotted(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) || i < len(bs); i++ {
+		var x, y int
+		if i < len(as) {
+			x, _ = strconv.Atoi(as[i])
+		}
+		if i < len(bs) {
+			y, _ = strconv.Atoi(bs[i])
+		}
+		if x != y {
+			return x - y
+		}
+	}
+	return 0
+}
+
+// symver splits a symbol version name into its family prefix and dotted
+// number ("GLIBC_2.34" -> "GLIBC_", "2.34"); ok is false for names that
+// are not numbered (GLIBC_PRIVATE).
+func symver(v string) (family, num string, ok bool) {
+	i := strings.LastIndexByte(v, '_')
+	if i < 0 || i == len(v)-1 {
+		return "", "", false
+	}
+	num = v[i+1:]
+	for _, c := range num {
+		if c != '.' && (c < '0' || c > '9') {
+			return "", "", false
+		}
+	}
+	return v[:i+1], num, true
+}
+
+// maxVersion returns the highest version of family among vs ("" if none),
+// as the dotted number.
+func maxVersion(vs []string, family string) string {
+	best := ""
+	for _, v := range vs {
+		if f, n, ok := symver(v); ok && f == family && (best == "" || compareDotted(n, best) > 0) {
+			best = n
+		}
+	}
+	return best
+}
+
+// needer is a file whose version needs are checked.
+type needer struct {
+	real string
+	dep  bool
+	info *elfscan.Info
+}
+
+func needers(sel *Selection, cl *Closure) []needer {
+	var out []needer
+	for _, f := range sel.Files {
+		if f.info != nil {
+			out = append(out, needer{f.Real, false, f.info})
+		}
+	}
+	for _, d := range cl.Deps {
+		if d.info != nil {
+			out = append(out, needer{d.Real, true, d.info})
+		}
+	}
+	return out
+}
+
+// defsCache reads the version definitions of libraries in one directory.
+type defsCache struct {
+	dir  string
+	defs map[string][]string
+}
+
+func (c *defsCache) get(name string) ([]string, bool) {
+	if d, ok := c.defs[name]; ok {
+		return d, d != nil
+	}
+	info, err := elfscan.Read(filepath.Join(c.dir, name))
+	if err != nil {
+		c.defs[name] = nil
+		return nil, false
+	}
+	c.defs[name] = info.VersionDefs
+	return info.VersionDefs, true
+}
+
+// checkGlibc compares the GLIBC_ versions the driver files and hidden
+// dependencies need with those the program's glibc (in libcDir) defines.
+func checkGlibc(r *Report, pr *ProgramReport, root, libcDir string, sel *Selection, cl *Closure) {
+	dc := &defsCache{dir: libcDir, defs: map[string][]string{}}
+	libcDefs, ok := dc.get("libc.so.6")
+	if !ok {
+		return
+	}
+	pr.Libc = filepath.Join(libcDir, "libc.so.6")
+	pr.Glibc = maxVersion(libcDefs, "GLIBC_")
+	for _, n := range needers(sel, cl) {
+		var worst *VersionProblem
+		for _, vn := range n.info.VersionNeeds {
+			if !IsGlibcFamily(vn.File) {
+				continue
+			}
+			defs, ok := dc.get(vn.File)
+			if !ok {
+				defs = libcDefs
+			}
+			for _, v := range vn.Versions {
+				f, num, ok := symver(v)
+				if !ok || f != "GLIBC_" {
+					continue
+				}
+				if pr.DriverGlibc == "" || compareDotted(num, pr.DriverGlibc) > 0 {
+					pr.DriverGlibc, pr.DriverGlibcBy = num, n.real
+				}
+				if slices.Contains(defs, v) {
+					continue
+				}
+				if worst == nil || compareDotted(num, strings.TrimPrefix(worst.Version, "GLIBC_")) > 0 {
+					worst = &VersionProblem{File: n.real, Dependency: n.dep, Library: vn.File, Version: v}
+				}
+			}
+		}
+		if worst != nil {
+			worst.Symbols = symbolsAt(ldpath.HostPath(root, n.real), worst.Library, worst.Version, 3)
+			pr.GlibcTooNew = append(pr.GlibcTooNew, *worst)
+		}
+	}
+	if len(pr.GlibcTooNew) > 0 {
+		r.Findings = append(r.Findings, Finding{
+			Severity: SeverityBlocking, Topic: "glibc",
+			Message: fmt.Sprintf("%s but the program's glibc is %s (%s): the loader will stop with \"version `%s' not found\"",
+				describeProblems(pr.GlibcTooNew), orUnknown(pr.Glibc), pr.Libc, pr.GlibcTooNew[0].Version),
+			Fix: fmt.Sprintf("run a build of the program with glibc %s or newer (a newer nixpkgs)", strings.TrimPrefix(highest(pr.GlibcTooNew), "GLIBC_")),
+		})
+	}
+}
+
+// checkCXX compares the GLIBCXX_ and CXXABI_ versions the driver files and
+// hidden dependencies need with the libstdc++ the program loads itself (an
+// already loaded soname is reused, so theirs is what they get).
+func checkCXX(r *Report, pr *ProgramReport, root, libcDir string, prog *elfscan.Info, sel *Selection, cl *Closure) {
+	const soname = "libstdc++.so.6"
+	if !slices.Contains(prog.Needed, soname) {
+		return
+	}
+	var dirs []string
+	rp := prog.Runpath
+	if !prog.HasRunpath {
+		rp = prog.Rpath
+	}
+	origin := filepath.Dir(pr.ELF)
+	for _, d := range strings.Split(rp, ":") {
+		d = strings.ReplaceAll(strings.ReplaceAll(d, "${ORIGIN}", origin), "$ORIGIN", origin)
+		if d != "" {
+			dirs = append(dirs, d)
+		}
+	}
+	dirs = append(dirs, libcDir)
+	var defs []string
+	for _, d := range dirs {
+		if info, err := elfscan.Read(filepath.Join(d, soname)); err == nil {
+			pr.Libstdcxx, defs = filepath.Join(d, soname), info.VersionDefs
+			break
+		}
+	}
+	if pr.Libstdcxx == "" {
+		return
+	}
+	pr.Glibcxx = maxVersion(defs, "GLIBCXX_")
+	for _, n := range needers(sel, cl) {
+		if path.Base(n.real) == soname || n.info.Soname == soname {
+			continue
+		}
+		var worst *VersionProblem
+		for _, vn := range n.info.VersionNeeds {
+			if vn.File != soname {
+				continue
+			}
+			for _, v := range vn.Versions {
+				f, num, ok := symver(v)
+				if !ok || f != "GLIBCXX_" && f != "CXXABI_" || slices.Contains(defs, v) {
+					continue
+				}
+				if worst == nil || f == "GLIBCXX_" && strings.HasPrefix(worst.Version, f) && compareDotted(num, strings.TrimPrefix(worst.Version, f)) > 0 {
+					worst = &VersionProblem{File: n.real, Dependency: n.dep, Library: soname, Version: v}
+				}
+			}
+		}
+		if worst != nil {
+			worst.Symbols = symbolsAt(ldpath.HostPath(root, n.real), soname, worst.Version, 3)
+			pr.CXXTooNew = append(pr.CXXTooNew, *worst)
+		}
+	}
+	if len(pr.CXXTooNew) > 0 {
+		r.Findings = append(r.Findings, Finding{
+			Severity: SeverityBlocking, Topic: "libstdc++",
+			Message: fmt.Sprintf("%s but the program's libstdc++ (%s) stops at GLIBCXX_%s: the loader will stop with \"version `%s' not found\"",
+				describeProblems(pr.CXXTooNew), pr.Libstdcxx, orUnknown(pr.Glibcxx), pr.CXXTooNew[0].Version),
+			Fix: "run a build of the program with a newer gcc's libstdc++ (a newer nixpkgs)",
+		})
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// highest returns the highest Version among ps.
+func highest(ps []VersionProblem) string {
+	best := ps[0].Version
+	for _, p := range ps[1:] {
+		_, a, _ := symver(p.Version)
+		_, b, _ := symver(best)
+		if compareDotted(a, b) > 0 {
+			best = p.Version
+		}
+	}
+	return best
+}
+
+// describeProblems names the first problem (file, version, symbols) and
+// counts the others.
+func describeProblems(ps []VersionProblem) string {
+	p := ps[0]
+	what := path.Base(p.File)
+	if p.Dependency {
+		what += " (a host library the driver loads, " + p.File + ")"
+	}
+	s := fmt.Sprintf("%s needs %s from %s", what, p.Version, p.Library)
+	if len(p.Symbols) > 0 {
+		s += " (for " + strings.Join(p.Symbols, ", ") + ")"
+	}
+	if len(ps) > 1 {
+		var others []string
+		for _, q := range ps[1:] {
+			others = append(others, path.Base(q.File)+" "+q.Version)
+		}
+		s += fmt.Sprintf(", and %d more: %s,", len(ps)-1, strings.Join(others, ", "))
+	}
+	return s
+}
+
+// symbolsAt returns up to max names (demangled) of the symbols the ELF
+// file at hp imports from library with version version.
+func symbolsAt(hp, library, version string, max int) []string {
+	f, err := elf.Open(hp)
+	if err != nil {
+		return []string{}
+	}
+	defer f.Close()
+	syms, err := f.ImportedSymbols()
+	if err != nil {
+		return []string{}
+	}
+	out := []string{}
+	for _, s := range syms {
+		if s.Version != version || s.Library != "" && s.Library != library {
+			continue
+		}
+		n := demangle.Filter(s.Name)
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+		if len(out) == max {
+			break
+		}
+	}
+	return out
+}
+
+// vendorVars are the variables nixglhost sets that a user may already
+// have set, with what their being set does.
+var vendorVars = []struct{ name, effect string }{
+	{"__GLX_VENDOR_LIBRARY_NAME", ""},
+	{"__EGL_VENDOR_LIBRARY_FILENAMES", "it overrides the vendor directories: nixglhost's EGL vendor file is ignored"},
+	{"__EGL_VENDOR_LIBRARY_DIRS", "it is kept and nixglhost's directory appended: a vendor listed there is tried first"},
+	{"VK_ICD_FILENAMES", "it is kept and nixglhost's ICD appended: the Vulkan loader also offers the drivers listed there"},
+	{"VK_DRIVER_FILES", "it is kept and nixglhost's ICD appended: the Vulkan loader also offers the drivers listed there"},
+}
+
+func getenv(env []string, k string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], k+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// envHazards reports the inherited variables that bear on the driver.
+func envHazards(r *Report, env []string, progLibcDir string, nixProg, haveProg bool) {
+	for _, k := range []string{"LD_LIBRARY_PATH", "LD_PRELOAD"} {
+		if v, ok := getenv(env, k); ok {
+			r.Environment = append(r.Environment, EnvVar{k, v})
+		}
+	}
+	sev := SeverityWarning
+	if nixProg {
+		sev = SeverityBlocking
+	}
+	who := "a Nix program"
+	if nixProg {
+		who = "the program"
+	}
+	for _, h := range glibcInLibraryPath(env, progLibcDir) {
+		r.Findings = append(r.Findings, Finding{sev, "environment",
+			h + ": " + who + " would load that glibc instead of its own and fail (symbol lookup errors or a crash)",
+			"remove it: nixglhost adds the driver's directory by itself"})
+	}
+	for _, vv := range vendorVars {
+		v, ok := getenv(env, vv.name)
+		if !ok {
+			continue
+		}
+		r.Environment = append(r.Environment, EnvVar{vv.name, v})
+		effect := vv.effect
+		if vv.name == "__GLX_VENDOR_LIBRARY_NAME" {
+			if v == "nvidia" {
+				continue
+			}
+			effect = "GLX will use that vendor's library, not NVIDIA's"
+		}
+		r.Findings = append(r.Findings, Finding{SeverityWarning, "environment",
+			fmt.Sprintf("%s is already set (%q): %s", vv.name, v, effect), "unset it unless you mean it"})
+	}
+}
+
+// glibcInLibraryPath returns one description per LD_LIBRARY_PATH directory
+// holding glibc family members and per LD_PRELOAD entry naming one,
+// except the program's own glibc directory. It reads directory entries
+// only.
+func glibcInLibraryPath(env []string, ownDir string) []string {
+	var out []string
+	lp, _ := getenv(env, "LD_LIBRARY_PATH")
+	for _, d := range strings.Split(lp, ":") {
+		if d == "" || !filepath.IsAbs(d) || d == ownDir {
+			continue
+		}
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		var names []string
+		for _, e := range ents {
+			if n := e.Name(); IsGlibcFamily(n) && strings.Contains(n, ".so.") {
+				names = append(names, n)
+			}
+		}
+		if len(names) > 0 {
+			if len(names) > 3 {
+				names = append(names[:3], "...")
+			}
+			out = append(out, "LD_LIBRARY_PATH entry "+d+" holds "+strings.Join(names, ", "))
+		}
+	}
+	pre, _ := getenv(env, "LD_PRELOAD")
+	for _, p := range strings.FieldsFunc(pre, func(c rune) bool { return c == ':' || c == ' ' || c == '\t' }) {
+		if IsGlibcFamily(path.Base(p)) && filepath.Dir(p) != ownDir {
+			out = append(out, "LD_PRELOAD names "+p+", a glibc library")
+		}
+	}
+	return out
+}
+
+// cacheReport describes the cache directory dir.
+func cacheReport(dir string) CacheReport {
+	cr := CacheReport{Dir: dir}
+	ents, err := os.ReadDir(dir)
+	if err == nil {
+		cr.Exists = true
+		for _, e := range ents {
+			if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			cr.Entries++
+			filepath.WalkDir(filepath.Join(dir, e.Name()), func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return nil
+				}
+				if fi, err := d.Info(); err == nil && !d.IsDir() {
+					cr.Bytes += fi.Size()
+				}
+				return nil
+			})
+		}
+	}
+	// The nearest existing directory decides whether it can be made.
+	p := dir
+	for {
+		if _, err := os.Stat(p); err == nil {
+			cr.Writable = unix.Access(p, unix.W_OK|unix.X_OK) == nil
+			break
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			break
+		}
+		p = parent
+	}
+	return cr
+}
+
+// GlibcNeed is the highest GLIBC_ version one file of a cache entry needs
+// from the glibc family, recorded in the manifest at build time so that
+// the launch path can compare it with the program's glibc without reading
+// the driver.
+type GlibcNeed struct {
+	// File is the driver file's name in lib/, or the dependency's soname.
+	File string `json:"file"`
+	// Version is the version name ("GLIBC_2.34").
+	Version string `json:"version"`
+}
+
+// glibcNeeds computes the manifest's GlibcNeeds for the chosen files and
+// their hidden dependencies.
+func glibcNeeds(files []*DriverFile, deps []*Dep) []GlibcNeed {
+	var out []GlibcNeed
+	one := func(name string, info *elfscan.Info) {
+		if info == nil {
+			return
+		}
+		var all []string
+		for _, vn := range info.VersionNeeds {
+			if IsGlibcFamily(vn.File) {
+				all = append(all, vn.Versions...)
+			}
+		}
+		if m := maxVersion(all, "GLIBC_"); m != "" {
+			out = append(out, GlibcNeed{name, "GLIBC_" + m})
+		}
+	}
+	for _, f := range files {
+		one(f.Base, f.info)
+	}
+	for _, d := range deps {
+		one(d.Name, d.info)
+	}
+	return out
+}
+
+// LaunchWarnings returns one line per blocking finding that the launch path
+// can see cheaply, without reading any driver file: the kernel module
+// against the entry's driver version, LD_PRELOAD entries naming a glibc
+// library, and (for entries whose manifest records GlibcNeeds) the entry's
+// GLIBC_ needs against the version definitions of the libc.so.6 beside the
+// program's interpreter interp ("" for none). LD_LIBRARY_PATH hazards are
+// GlibcHazards'. A nil manifest gives nil.
+func LaunchWarnings(m *Manifest, interp string, environ []string) []string {
+	if m == nil {
+		return nil
+	}
+	var out []string
+	if m.ModuleVersion != "" && m.DriverVersion != "" && m.ModuleVersion != m.DriverVersion {
+		out = append(out, fmt.Sprintf("kernel module %s is loaded but the userspace driver is %s: expect \"Driver/library version mismatch\" (run nixglhost --doctor)", m.ModuleVersion, m.DriverVersion))
+	}
+	libcDir := ""
+	if interp != "" {
+		if real, err := filepath.EvalSymlinks(interp); err == nil {
+			libcDir = filepath.Dir(real)
+		}
+	}
+	pre, _ := getenv(environ, "LD_PRELOAD")
+	for _, p := range strings.FieldsFunc(pre, func(c rune) bool { return c == ':' || c == ' ' || c == '\t' }) {
+		if IsGlibcFamily(path.Base(p)) && filepath.Dir(p) != libcDir {
+			out = append(out, "LD_PRELOAD names "+p+", a glibc library: the program may load the host's glibc and fail")
+		}
+	}
+	if libcDir != "" && len(m.GlibcNeeds) > 0 {
+		if info, err := elfscan.Read(filepath.Join(libcDir, "libc.so.6")); err == nil {
+			have := maxVersion(info.VersionDefs, "GLIBC_")
+			var worst *GlibcNeed
+			n := 0
+			for i, g := range m.GlibcNeeds {
+				_, num, ok := symver(g.Version)
+				if !ok || have == "" || compareDotted(num, have) <= 0 {
+					continue
+				}
+				n++
+				if _, w, _ := symver(m.GlibcNeeds[i].Version); worst == nil || compareDotted(w, strings.TrimPrefix(worst.Version, "GLIBC_")) > 0 {
+					worst = &m.GlibcNeeds[i]
+				}
+			}
+			if worst != nil {
+				more := ""
+				if n > 1 {
+					more = fmt.Sprintf(" (and %d more files)", n-1)
+				}
+				out = append(out, fmt.Sprintf("%s needs %s but the program's glibc is %s%s: expect \"version `%s' not found\" (run nixglhost --doctor)", worst.File, worst.Version, have, more, worst.Version))
+			}
+		}
+	}
+	return out
+}
+
+// Text renders the report for a person: the findings first, then one
+// short section per topic.
+func (r *Report) Text() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	switch r.Blocking {
+	case 0:
+		p("nixglhost doctor: nothing blocks\n")
+	case 1:
+		p("nixglhost doctor: 1 blocking finding\n")
+	default:
+		p("nixglhost doctor: %d blocking findings\n", r.Blocking)
+	}
+	for _, f := range r.Findings {
+		tag := "warning "
+		if f.Severity == SeverityBlocking {
+			tag = "BLOCKING"
+		}
+		p("  %s [%s] %s\n", tag, f.Topic, f.Message)
+		if f.Fix != "" {
+			p("           fix: %s\n", f.Fix)
+		}
+	}
+
+	p("\ndriver directories (root %s)\n", r.Root)
+	if len(r.Dirs) == 0 {
+		p("  (none)\n")
+	}
+	for _, d := range r.Dirs {
+		used := fmt.Sprintf("%d driver files, %d used", d.DriverFiles, d.Used)
+		if d.DriverFiles == 0 {
+			used = "no driver files"
+		} else if d.Note != "" {
+			used += ": " + d.Note
+		}
+		p("  %-15s %s: %s\n", d.Origin, d.Dir, used)
+	}
+	var versionSkips, dupSkips, otherFiles int
+	for _, s := range r.Skipped {
+		switch {
+		case strings.HasPrefix(s.Reason, "driver version "):
+			versionSkips++
+		case strings.HasPrefix(s.Reason, "a file named "):
+			dupSkips++
+		case strings.HasPrefix(s.Reason, "wrong architecture"):
+			otherFiles++
+		default:
+			p("  skipped         %s: %s\n", s.Path, s.Reason)
+		}
+	}
+	if otherFiles > 0 {
+		p("  skipped         %d files of the wrong architecture\n", otherFiles)
+	}
+	if versionSkips+dupSkips > 0 {
+		p("  skipped         %d files of other driver versions, %d found again later in search order\n", versionSkips, dupSkips)
+	}
+
+	p("\nkernel module    ")
+	switch {
+	case r.Module.Kind == "":
+		p("none loaded\n")
+	default:
+		p("%s %s (%s)", r.Module.Kind, orUnknown(r.Module.Version), r.Module.Source)
+		if r.Module.Release != "" {
+			p("; %s", r.Module.Release)
+		}
+		p("\n")
+	}
+	p("userspace driver ")
+	if r.Driver.Files == 0 {
+		p("none\n")
+	} else {
+		v := r.Driver.Version
+		if v == "" {
+			v = "unversioned"
+		}
+		p("%s, %d files, %s %s: %s\n", v, r.Driver.Files, r.Driver.Class, r.Driver.Machine, r.Driver.Reason)
+	}
+	for _, v := range r.Driver.Versions {
+		mark := "not chosen"
+		if v.Chosen {
+			mark = "chosen"
+		}
+		p("  version %-12s %s, in %s\n", v.Version, mark, strings.Join(v.Dirs, ", "))
+	}
+	if len(r.Driver.Missing) > 0 {
+		var names []string
+		for _, m := range r.Driver.Missing {
+			names = append(names, m.Path)
+		}
+		p("  not on the host (optional unless an API below needs it): %s\n", strings.Join(names, ", "))
+	}
+	for _, c := range r.Compat {
+		p("cuda_compat      %s (CUDA %s, branches %v): usable=%t chosen=%t: %s\n", c.Path, orUnknown(c.CUDA), c.Branches, c.Usable, c.Chosen, c.Reason)
+	}
+
+	p("\nAPIs\n")
+	var none []string
+	for _, a := range r.APIs {
+		if !a.Available {
+			none = append(none, string(a.API))
+			continue
+		}
+		from := ""
+		switch {
+		case len(a.Files) > 0:
+			from = path.Base(a.Files[0])
+			if len(a.Files) > 1 {
+				from += fmt.Sprintf(" +%d", len(a.Files)-1)
+			}
+			from += " in " + path.Dir(a.Files[0])
+		default:
+			from = a.Data[0]
+		}
+		p("  %-13s yes  %s\n", a.API, from)
+	}
+	if len(none) > 0 {
+		p("  not available: %s\n", strings.Join(none, ", "))
+	}
+
+	if pr := r.Program; pr != nil {
+		p("\nprogram          %s\n", pr.Path)
+		if pr.ELF == "" {
+			p("  not an ELF file and no interpreter found\n")
+		} else {
+			if pr.ELF != pr.Path {
+				p("  runs           %s\n", pr.ELF)
+			}
+			p("  ELF            %s %s (driver: %s %s)\n", pr.Class, pr.Machine, orUnknown(r.Driver.Class), orUnknown(r.Driver.Machine))
+			switch pr.InterpKind {
+			case "static":
+				p("  interpreter    none (static)\n")
+			case "fhs":
+				via := "the host's loader"
+				if pr.NixLD {
+					via = "nix-ld serves it"
+				}
+				p("  interpreter    %s (FHS; %s)\n", pr.Interp, via)
+			default:
+				p("  interpreter    %s (Nix store)\n", pr.Interp)
+			}
+			if pr.Libc != "" {
+				p("  glibc          %s (%s); the driver needs up to %s (%s)\n", orUnknown(pr.Glibc), pr.Libc, orUnknown(pr.DriverGlibc), path.Base(pr.DriverGlibcBy))
+			}
+			for _, g := range pr.GlibcTooNew {
+				p("    too new      %s: %s from %s %s\n", g.File, g.Version, g.Library, symList(g.Symbols))
+			}
+			if pr.Libstdcxx != "" {
+				p("  libstdc++      GLIBCXX_%s (%s)\n", orUnknown(pr.Glibcxx), pr.Libstdcxx)
+			} else if pr.Libc != "" {
+				p("  libstdc++      not loaded by the program (the driver's comes from the host, hidden)\n")
+			}
+			for _, g := range pr.CXXTooNew {
+				p("    too new      %s: %s from %s %s\n", g.File, g.Version, g.Library, symList(g.Symbols))
+			}
+		}
+	}
+
+	p("\nenvironment     ")
+	if len(r.Environment) == 0 {
+		p(" nothing inherited that bears on the driver\n")
+	} else {
+		p("\n")
+		for _, e := range r.Environment {
+			p("  %s=%s\n", e.Name, e.Value)
+		}
+	}
+	if r.Cache.Dir != "" {
+		c := r.Cache
+		w := "writable"
+		if !c.Writable {
+			w = "NOT writable"
+		}
+		state := "does not exist yet"
+		if c.Exists {
+			state = fmt.Sprintf("%d entries, %s", c.Entries, humanBytes(c.Bytes))
+		}
+		p("cache            %s: %s, %s", c.Dir, state, w)
+		if c.Entry != "" {
+			if c.Built {
+				p("; this driver's entry is built")
+			} else {
+				p("; this driver's entry will be built on first launch")
+			}
+		}
+		p("\n")
+	}
+	return b.String()
+}
+
+func symList(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return "(" + strings.Join(s, ", ") + ")"
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
