@@ -1,0 +1,328 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/nixglhost/nixglhost/internal/fixtures"
+)
+
+// runGo returns the text of cmd/nixglhost/run.go, where the real flags live.
+func runGo(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(fixtures.RepoRoot(), "cmd", "nixglhost", "run.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// usageText returns the usage constant's raw string from run.go.
+func usageText(t *testing.T, src string) string {
+	t.Helper()
+	m := regexp.MustCompile("(?s)const usage = `(.*?)`").FindStringSubmatch(src)
+	if m == nil {
+		t.Fatal("run.go: no `const usage = ` raw string found; update this test with run.go's layout")
+	}
+	return m[1]
+}
+
+// flagToken matches a flag mentioned in prose: a dash or two and a name,
+// at the start or after a space, "[", "|" or ",".
+var flagToken = regexp.MustCompile(`(?:^|[\s\[|,(])(--?[a-z][a-z0-9-]*)`)
+
+// TestTableMatchesUsage checks that every flag the usage text mentions is in
+// Flags and that every Flags entry has a line of its own in the usage's flag
+// list, spelled as Spec gives it.
+func TestTableMatchesUsage(t *testing.T) {
+	usage := usageText(t, runGo(t))
+	var inTable []string
+	for _, f := range Flags {
+		inTable = append(inTable, f.Names()...)
+	}
+	var mentioned []string
+	for _, m := range flagToken.FindAllStringSubmatch(usage, -1) {
+		if !slices.Contains(mentioned, m[1]) {
+			mentioned = append(mentioned, m[1])
+		}
+	}
+	for _, n := range mentioned {
+		if !slices.Contains(inTable, n) {
+			t.Errorf("usage mentions %s, which is not in cli.Flags", n)
+		}
+	}
+	// The flag list: lines indented by two spaces that start with a dash.
+	var specs []string
+	for _, line := range strings.Split(usage, "\n") {
+		if rest, ok := strings.CutPrefix(line, "  -"); ok {
+			spec, _, _ := strings.Cut("-"+rest, "  ")
+			specs = append(specs, strings.TrimSpace(spec))
+		}
+	}
+	var want []string
+	for _, f := range Flags {
+		want = append(want, f.Spec())
+	}
+	if diff := cmp.Diff(want, specs); diff != "" {
+		t.Errorf("usage flag list vs cli.Flags (-table +usage):\n%s", diff)
+	}
+}
+
+// TestTableMatchesFlagSet checks that the names run.go registers with its
+// flag set are exactly the table's.
+func TestTableMatchesFlagSet(t *testing.T) {
+	src := runGo(t)
+	re := regexp.MustCompile(`\bfs\.[A-Z]\w*\(\s*(?:&?[\w.]+,\s*)?"([\w-]+)"`)
+	var registered []string
+	for _, m := range re.FindAllStringSubmatch(src, -1) {
+		registered = append(registered, m[1])
+	}
+	if len(registered) == 0 {
+		t.Fatal("run.go: no fs.XxxVar(..., \"name\", ...) registrations found; update this test with run.go's layout")
+	}
+	var inTable []string
+	for _, f := range Flags {
+		for _, n := range []string{f.Short, f.Long} {
+			if n != "" {
+				inTable = append(inTable, n)
+			}
+		}
+	}
+	slices.Sort(registered)
+	slices.Sort(inTable)
+	if diff := cmp.Diff(inTable, registered); diff != "" {
+		t.Errorf("flags registered in run.go vs cli.Flags (-table +run.go):\n%s", diff)
+	}
+}
+
+// TestTableWellFormed checks the invariants the generators rely on.
+func TestTableWellFormed(t *testing.T) {
+	seen := map[string]bool{}
+	for _, f := range Flags {
+		if f.Short == "" && f.Long == "" {
+			t.Errorf("flag with no name: %+v", f)
+		}
+		if len(f.Short) > 1 {
+			t.Errorf("Short %q is more than one letter", f.Short)
+		}
+		if f.Help == "" || strings.ContainsAny(f.Help, "\n\t") {
+			t.Errorf("%s: Help must be one non-empty line", f.Spec())
+		}
+		if f.Arg == "" && f.Complete != None {
+			t.Errorf("%s: Complete set on a boolean flag", f.Spec())
+		}
+		for _, n := range f.Names() {
+			if seen[n] {
+				t.Errorf("%s defined twice", n)
+			}
+			seen[n] = true
+		}
+	}
+}
+
+// generate writes all four files into a new temporary directory.
+func generate(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, gen := range map[string]func(*bytes.Buffer) error{
+		"nixglhost.bash": func(b *bytes.Buffer) error { return WriteBash(b, Flags) },
+		"_nixglhost":     func(b *bytes.Buffer) error { return WriteZsh(b, Flags) },
+		"nixglhost.fish": func(b *bytes.Buffer) error { return WriteFish(b, Flags) },
+		"nixglhost.1":    func(b *bytes.Buffer) error { return WriteMan(b, Flags, "1.2.3") },
+	} {
+		var b bytes.Buffer
+		if err := gen(&b); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestDeterministic checks that two generations give the same bytes.
+func TestDeterministic(t *testing.T) {
+	a, b := generate(t), generate(t)
+	for _, name := range []string{"nixglhost.bash", "_nixglhost", "nixglhost.fish", "nixglhost.1"} {
+		x, _ := os.ReadFile(filepath.Join(a, name))
+		y, _ := os.ReadFile(filepath.Join(b, name))
+		if !bytes.Equal(x, y) {
+			t.Errorf("%s differs between two generations", name)
+		}
+	}
+}
+
+// tool returns the path of a program the test needs, or skips (fails under
+// NIXGLHOST_REQUIRE_FIXTURES=1).
+func tool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		fixtures.Unavailable(t, "%s not installed: %v", name, err)
+	}
+	return p
+}
+
+// completionTree makes a working directory with two subdirectories to
+// complete, and returns it.
+func completionTree(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{"dirA", "dirB"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// completionCases are command lines and what completing their last word
+// must offer (every listed word) and must not offer.
+var completionCases = []struct {
+	name    string
+	line    string
+	want    []string
+	notWant []string
+}{
+	{name: "long flag", line: "nixglhost --dr", want: []string{"--driver-root"}},
+	{name: "flag list", line: "nixglhost --c", want: []string{"--cache-dir"}, notWant: []string{"--driver-root"}},
+	{name: "dir argument", line: "nixglhost -d di", want: []string{"dirA", "dirB"}},
+	{name: "dir argument only dirs", line: "nixglhost --cache-dir fi", notWant: []string{"file"}},
+	{name: "program after flags", line: "nixglhost -d dirA -v ech", want: []string{"echo"}},
+	{name: "program after --", line: "nixglhost -- ech", want: []string{"echo"}},
+	{name: "no flags after program", line: "nixglhost echo --dr", notWant: []string{"--driver-root"}},
+}
+
+// TestBashCompletion runs the generated bash completion function on command
+// lines, with and without bash-completion's library.
+func TestBashCompletion(t *testing.T) {
+	bash := tool(t, "bash")
+	dir := generate(t)
+	work := completionTree(t)
+	libs := map[string]string{"plain": ""}
+	if _, err := os.Stat("/usr/share/bash-completion/bash_completion"); err == nil {
+		libs["bash-completion"] = "source /usr/share/bash-completion/bash_completion"
+	}
+	for lib, src := range libs {
+		for _, tc := range completionCases {
+			t.Run(lib+"/"+tc.name, func(t *testing.T) {
+				script := src + `
+source "$1"
+read -ra COMP_WORDS <<<"$2"
+COMP_LINE=$2 COMP_POINT=${#2} COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+_nixglhost
+printf '%s\n' "${COMPREPLY[@]}"
+`
+				cmd := exec.Command(bash, "--norc", "--noprofile", "-c", script, "bash", filepath.Join(dir, "nixglhost.bash"), tc.line)
+				cmd.Dir = work
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("%v\n%s", err, out)
+				}
+				checkOffered(t, strings.Fields(string(out)), tc.want, tc.notWant)
+			})
+		}
+	}
+}
+
+// TestFishCompletion asks fish for completions with the generated file
+// loaded.
+func TestFishCompletion(t *testing.T) {
+	fish := tool(t, "fish")
+	dir := generate(t)
+	if out, err := exec.Command(fish, "--no-execute", filepath.Join(dir, "nixglhost.fish")).CombinedOutput(); err != nil {
+		t.Fatalf("fish --no-execute: %v\n%s", err, out)
+	}
+	work := completionTree(t)
+	for _, tc := range completionCases {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(fish, "--no-config", "-c", `source $argv[1]; complete -C $argv[2]`, filepath.Join(dir, "nixglhost.fish"), tc.line)
+			cmd.Dir = work
+			cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir())
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			var got []string
+			for _, line := range strings.Split(string(out), "\n") {
+				word, _, _ := strings.Cut(line, "\t")
+				if word != "" {
+					got = append(got, strings.TrimSuffix(word, "/"))
+				}
+			}
+			checkOffered(t, got, tc.want, tc.notWant)
+		})
+	}
+}
+
+func checkOffered(t *testing.T, got, want, notWant []string) {
+	t.Helper()
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			t.Errorf("offered %q, want it to include %q", got, w)
+		}
+	}
+	for _, w := range notWant {
+		if slices.Contains(got, w) {
+			t.Errorf("offered %q, want it not to include %q", got, w)
+		}
+	}
+}
+
+// TestZshSyntax checks that zsh parses the generated completion function.
+func TestZshSyntax(t *testing.T) {
+	zsh := tool(t, "zsh")
+	dir := generate(t)
+	if out, err := exec.Command(zsh, "-n", filepath.Join(dir, "_nixglhost")).CombinedOutput(); err != nil {
+		t.Fatalf("zsh -n: %v\n%s", err, out)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "_nixglhost"))
+	for _, f := range Flags {
+		for _, n := range f.Names() {
+			if !bytes.Contains(b, []byte("'"+n)) && !bytes.Contains(b, []byte(")"+n)) && !bytes.Contains(b, []byte("*"+n)) {
+				t.Errorf("_nixglhost does not offer %s", n)
+			}
+		}
+	}
+}
+
+// TestManPage renders the man page with groff, which must print no warning,
+// and checks every flag is documented.
+func TestManPage(t *testing.T) {
+	groff := tool(t, "groff")
+	dir := generate(t)
+	page := filepath.Join(dir, "nixglhost.1")
+	cmd := exec.Command(groff, "-man", "-Tutf8", "-ww", "-rLL=200n", page)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || stderr.Len() > 0 {
+		t.Fatalf("groff: %v\n%s", err, stderr.String())
+	}
+	// Undo the overstrike and escapes of the terminal output.
+	text := regexp.MustCompile(".\b|\x1b\\[[0-9;]*m").ReplaceAllString(string(out), "")
+	for _, want := range []string{"NIXGLHOST(1)", "nixglhost 1.2.3", "SYNOPSIS", "EXIT STATUS", "$XDG_CACHE_HOME/nix-gl-host"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("rendered page lacks %q", want)
+		}
+	}
+	for _, f := range Flags {
+		for _, n := range f.Names() {
+			if !strings.Contains(text, n) {
+				t.Errorf("rendered page lacks %s", n)
+			}
+		}
+	}
+}

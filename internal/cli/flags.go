@@ -1,0 +1,150 @@
+// Package cli describes nixglhost's command line as data, each flag once, and
+// generates the shell completions (bash, zsh, fish) and the man page from it.
+//
+// It never parses a command line: cmd/nixglhost does that with the standard
+// flag package, and a test in this package reads cmd/nixglhost/run.go to
+// check that the usage text, the registered flags and this table agree. To
+// add a flag, add it to run.go and to Flags; the generated files follow.
+package cli
+
+import "strings"
+
+// Complete says what a flag's argument is, for the shells' completion.
+type Complete int
+
+const (
+	// None means the argument is free text: no completion is offered.
+	None Complete = iota
+	// Dir means the argument is a directory.
+	Dir
+	// File means the argument is a file.
+	File
+)
+
+// Flag is one command-line flag. The standard flag package accepts one or
+// two dashes before any name; Short names are shown with one, Long names with
+// two.
+type Flag struct {
+	// Short is the one-letter name ("d"), or "".
+	Short string
+	// Long is the long name without dashes ("driver-root"), or "".
+	Long string
+	// Arg is the argument's name as the usage shows it ("DIR"); "" for a
+	// boolean flag.
+	Arg string
+	// Complete says what Arg is.
+	Complete Complete
+	// Repeatable says the flag may be given more than once.
+	Repeatable bool
+	// Exits says the flag prints something and exits: nothing else is
+	// meaningful beside it (completion offers nothing more after it).
+	Exits bool
+	// Help is the one-line description the completions show.
+	Help string
+	// Doc is the man page's paragraph; Help when empty.
+	Doc string
+}
+
+// Flags is every flag of nixglhost, in the order the usage text lists them.
+var Flags = []Flag{
+	{
+		Short: "d", Arg: "DIR", Complete: Dir, Repeatable: true,
+		Help: "driver directory to use (repeatable, in priority order)",
+		Doc: "Use the NVIDIA driver in DIR. Repeat it to give several directories, in priority " +
+			"order. No other directory is searched for the driver then. A forward-compatibility " +
+			"libcuda (cuda_compat) given this way goes first, and only when the host's kernel " +
+			"driver can use it.",
+	},
+	{
+		Short: "p",
+		Help:  "print the library directory to add, and exit",
+		Doc: "Prepare the cache entry and print its library directory, for a caller to put on " +
+			"LD_LIBRARY_PATH itself; then exit. A last resort: see NOTES.",
+	},
+	{
+		Long: "print-env",
+		Help: "print the environment to set as shell exports, and exit",
+		Doc: "Prepare the cache entry and print every variable nixglhost would set, as POSIX " +
+			"shell export lines; then exit. A last resort: see NOTES.",
+	},
+	{
+		Long: "json",
+		Help: "with --print-env: print a JSON object instead",
+		Doc:  "With --print-env: print the variables as one JSON object, for tools.",
+	},
+	{
+		Long: "driver-root", Arg: "DIR", Complete: Dir,
+		Help: "the host tree to search (default /)",
+		Doc: "Search the host tree rooted at DIR instead of /: discovery, ld.so.conf and " +
+			"ld.so.cache are read below it, and -d paths are taken inside it.",
+	},
+	{
+		Long: "cache-dir", Arg: "DIR", Complete: Dir,
+		Help: "where cache entries live",
+		Doc: "Keep cache entries in DIR. The default is $XDG_CACHE_HOME/nix-gl-host, " +
+			"then ~/.cache/nix-gl-host.",
+	},
+	{
+		Short: "v", Long: "verbose",
+		Help: "trace every decision to stderr (as DEBUG=1 does)",
+		Doc:  "Trace every decision to stderr: where it looked, what it found and chose, and why.",
+	},
+	{
+		Long: "version", Exits: true,
+		Help: "print the version and exit",
+		Doc:  "Print the version and the commit it was built from, and exit.",
+	},
+	{
+		Short: "h", Long: "help", Exits: true,
+		Help: "print the usage and exit",
+		Doc:  "Print the usage and exit.",
+	},
+}
+
+// Names returns the flag's spellings as the usage shows them: "-d", or
+// "-v" and "--verbose".
+func (f Flag) Names() []string {
+	var n []string
+	if f.Short != "" {
+		n = append(n, "-"+f.Short)
+	}
+	if f.Long != "" {
+		n = append(n, "--"+f.Long)
+	}
+	return n
+}
+
+// Spec returns the flag as the usage's flag list writes it: "-v, --verbose",
+// "--driver-root DIR".
+func (f Flag) Spec() string {
+	s := strings.Join(f.Names(), ", ")
+	if f.Arg != "" {
+		s += " " + f.Arg
+	}
+	return s
+}
+
+// Text returns Doc, or Help when Doc is empty.
+func (f Flag) Text() string {
+	if f.Doc != "" {
+		return f.Doc
+	}
+	return f.Help
+}
+
+// argFlags returns the spellings, with one and two dashes, of the flags that
+// take an argument: a completer must skip the word after them.
+func argFlags(flags []Flag) []string {
+	var n []string
+	for _, f := range flags {
+		if f.Arg == "" {
+			continue
+		}
+		for _, name := range []string{f.Short, f.Long} {
+			if name != "" {
+				n = append(n, "-"+name, "--"+name)
+			}
+		}
+	}
+	return n
+}
