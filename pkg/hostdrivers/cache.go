@@ -39,14 +39,18 @@ type Prepared struct {
 	Skipped []Skipped
 }
 
-// Prepare finds the host driver for o and returns the cache entry for it
-// under cacheDir, building it when it does not exist yet. A nil Prepared
-// with a nil error means no driver file was found. Building happens in a
-// temporary directory next to the final one and ends with a rename, so
-// concurrent launchers never see a partial entry and never wait on each
-// other; when two build the same entry, the first rename wins and the other
-// uses it.
-func Prepare(o *Options, cacheDir string) (*Prepared, error) {
+// Prepare finds the host driver for o and returns the cache entry for it,
+// building it when it does not exist yet. The entry is looked up in
+// cacheDir, then in each fallback (where an earlier launch built it when
+// cacheDir was not writable), and built in the first of them that can be
+// written. A nil Prepared with a nil error means no driver file was found.
+//
+// Building happens in a temporary directory next to the final one and ends
+// with a rename, the commit point: concurrent launchers (on one machine or
+// sharing a home directory over NFS) never see a partial entry. A lock file
+// only avoids duplicate work where flock works; when two build the same
+// entry anyway, the first rename wins and the other uses it.
+func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error) {
 	log := o.logger()
 	root := o.root()
 	sources, err := Sources(o)
@@ -64,28 +68,73 @@ func Prepare(o *Options, cacheDir string) (*Prepared, error) {
 	data := scanData(root, sources)
 	module := ModuleVersion(root)
 	key := cacheKey(root, o.target(), module, o.SelfContained, cands, data)
-	dir := filepath.Join(cacheDir, key)
+	dirs := append([]string{cacheDir}, fallbacks...)
+	for _, cd := range dirs {
+		dir := filepath.Join(cd, key)
+		m, err := ReadManifest(dir)
+		if err == nil && m.Key == key {
+			log.Debug("cache hit", "entry", dir)
+			return &Prepared{Dir: dir, Manifest: m, Hot: true, Skipped: skipped}, nil
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			// A corrupt entry is a miss: move it aside and build anew.
+			log.Debug("cache entry unusable, rebuilding", "entry", dir, "err", err)
+			discard(dir)
+		}
+	}
+	var errs []error
+	for _, cd := range dirs {
+		p, err := buildIn(o, cd, key, module, cands, data, skipped)
+		if err == nil {
+			return p, nil
+		}
+		var ue *unwritableError
+		if !errors.As(err, &ue) {
+			return nil, err
+		}
+		log.Debug("cache directory not usable, trying the next", "dir", cd, "err", err)
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("no usable cache directory (pass --cache-dir DIR on a writable file system): %w", errors.Join(errs...))
+}
+
+// unwritableError marks a cache directory that cannot take a new entry
+// (read-only, full, or refused by CheckCacheRoot), so the next is tried.
+type unwritableError struct{ err error }
+
+func (e *unwritableError) Error() string { return e.err.Error() }
+func (e *unwritableError) Unwrap() error { return e.err }
+
+// buildIn builds the entry key under the cache root cd.
+func buildIn(o *Options, cd, key, module string, cands []Candidate, data []dataCand, skipped []Skipped) (*Prepared, error) {
+	log := o.logger()
+	if err := EnsureCacheRoot(cd); err != nil {
+		return nil, &unwritableError{err}
+	}
+	dir := filepath.Join(cd, key)
+	unlock := lockEntry(cd, key, log)
+	defer unlock()
+	// Someone may have finished it while we waited for the lock.
 	if m, err := ReadManifest(dir); err == nil && m.Key == key {
-		log.Debug("cache hit", "entry", dir)
+		log.Debug("cache entry built by another launcher meanwhile", "entry", dir)
 		return &Prepared{Dir: dir, Manifest: m, Hot: true, Skipped: skipped}, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		// A corrupt entry is a miss: move it aside and build anew.
-		log.Debug("cache entry unusable, rebuilding", "entry", dir, "err", err)
-		discard(dir)
 	}
-	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
-		return nil, fmt.Errorf("cache directory %s: %w", cacheDir, err)
-	}
-	tmp, err := os.MkdirTemp(cacheDir, ".tmp-"+key[:12]+"-")
+	collectGarbage(cd, key, log)
+	tmp, err := os.MkdirTemp(cd, tmpPrefix(key))
 	if err != nil {
-		return nil, fmt.Errorf("cache directory %s: %w", cacheDir, err)
+		return nil, &unwritableError{fmt.Errorf("cache directory %s: %w", cd, err)}
 	}
+	o.hook("tmpdir")
 	m, err := build(o, tmp, key, module, cands, data)
 	if err != nil {
 		os.RemoveAll(tmp)
+		if isNoSpace(err) {
+			return nil, &unwritableError{fmt.Errorf("cache directory %s: %w", cd, err)}
+		}
 		return nil, err
 	}
 	m.Skipped = append(skipped, m.Skipped...)
+	o.hook("rename")
 	if err := os.Rename(tmp, dir); err != nil {
 		os.RemoveAll(tmp)
 		// Another launcher renamed the same entry into place first.
@@ -102,7 +151,7 @@ func Prepare(o *Options, cacheDir string) (*Prepared, error) {
 // discard moves a bad entry out of the way (a rename, so it is atomic for
 // readers) and removes it.
 func discard(dir string) {
-	bad := dir + ".bad-" + fmt.Sprint(os.Getpid())
+	bad := filepath.Join(filepath.Dir(dir), ".trash-"+filepath.Base(dir)+"-"+fmt.Sprint(os.Getpid()))
 	if os.Rename(dir, bad) == nil {
 		os.RemoveAll(bad)
 	}
@@ -232,6 +281,7 @@ func build(o *Options, dir, key, module string, cands []Candidate, data []dataCa
 		}
 		log.Debug("hidden dependency", "name", d.Name, "from", d.Real, "mode", d.Mode, "for", d.For)
 	}
+	o.hook("links")
 	if err := runJobs(len(jobs), func(i int) error {
 		return elfscan.PatchRunpath(jobs[i].src, jobs[i].dst, jobs[i].runpath)
 	}); err != nil {
@@ -240,6 +290,7 @@ func build(o *Options, dir, key, module string, cands []Candidate, data []dataCa
 	if err := backends(lib, exposed); err != nil {
 		return nil, err
 	}
+	o.hook("patched")
 	outs, dskip, err := writeData(root, dir, data, exposed)
 	if err != nil {
 		return nil, fmt.Errorf("cache entry %s: %w", dir, err)
@@ -270,6 +321,7 @@ func build(o *Options, dir, key, module string, cands []Candidate, data []dataCa
 	if err != nil {
 		return nil, err
 	}
+	o.hook("data")
 	// The manifest is written last: its presence marks a complete entry.
 	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), append(b, '\n'), 0o644); err != nil {
 		return nil, fmt.Errorf("cache entry %s: %w", dir, err)

@@ -2,9 +2,12 @@ package hostdrivers
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // FormatVersion is the cache entry layout version; a change makes new keys.
@@ -71,12 +74,29 @@ func (m *Manifest) DataFilesIn(dir string) []string {
 	return out
 }
 
-// ReadManifest reads and checks the manifest of the entry at dir.
+// ReadManifest reads and checks the manifest of the entry at dir. It
+// follows no symlink: an entry or manifest that is one was not made by
+// nixglhost and is refused.
 func ReadManifest(dir string) (*Manifest, error) {
 	p := filepath.Join(dir, "manifest.json")
-	b, err := os.ReadFile(p)
+	fi, err := os.Lstat(dir)
 	if err != nil {
 		return nil, err
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("cache entry %s: not a directory", dir)
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("manifest %s: a symbolic link", p)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", p, err)
 	}
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {

@@ -30,6 +30,16 @@ type Options struct {
 	SelfContained bool
 	// Logger receives one debug record per decision; nil discards.
 	Logger *slog.Logger
+	// BuildHook, if set, is called at each step of a cold build ("tmpdir",
+	// "links", "patched", "data", "rename"): crash-injection tests pause
+	// the builder there and kill it.
+	BuildHook func(step string)
+}
+
+func (o *Options) hook(step string) {
+	if o.BuildHook != nil {
+		o.BuildHook(step)
+	}
 }
 
 func (o *Options) root() string {

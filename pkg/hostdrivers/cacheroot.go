@@ -1,0 +1,205 @@
+package hostdrivers
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// EnsureCacheRoot creates the cache root dir (mode 0700, parents too) or
+// checks the one that exists: it must be a directory, not a symlink, owned
+// by the effective user, and writable by no one else. An explicit location
+// that is a symlink is the caller's to resolve first (filepath.EvalSymlinks):
+// one found here was not expected. The error names the path and the fix.
+func EnsureCacheRoot(dir string) error {
+	fi, err := os.Lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+			return fmt.Errorf("cache directory %s: %w", dir, err)
+		}
+		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("cache directory %s: %w", dir, err)
+		}
+		fi, err = os.Lstat(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("cache directory %s: %w", dir, err)
+	}
+	return CheckCacheRoot(dir, fi)
+}
+
+// CheckCacheRoot refuses a cache root that another user could have planted
+// or can write into.
+func CheckCacheRoot(dir string, fi fs.FileInfo) error {
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("cache directory %s is a symbolic link; remove it or pass --cache-dir with the real path", dir)
+	case !fi.IsDir():
+		return fmt.Errorf("cache directory %s is not a directory", dir)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("cache directory %s belongs to uid %d, not to you (uid %d); pass --cache-dir with a directory of yours", dir, st.Uid, os.Geteuid())
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("cache directory %s is writable by others (mode %04o); run chmod go-w %s", dir, fi.Mode().Perm(), dir)
+	}
+	return nil
+}
+
+// isNoSpace reports whether err comes from a full or read-only file system
+// or an exhausted quota.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EDQUOT)
+}
+
+// Temporary build directories are named .tmp-KEY-HOST-PID-RANDOM, so a later
+// launch can tell an abandoned one (its process is gone) on the same host.
+func tmpPrefix(key string) string {
+	h, _ := os.Hostname()
+	h = strings.Map(func(r rune) rune {
+		if r == '-' || r == '/' {
+			return '_'
+		}
+		return r
+	}, h)
+	return fmt.Sprintf(".tmp-%s-%s-%d-", key[:12], h, os.Getpid())
+}
+
+// abandonAfter is how old a temporary directory of another host must be
+// before it counts as abandoned: far longer than any build takes.
+const abandonAfter = time.Hour
+
+// staleAfter is how old an entry whose driver is gone (a driver upgrade)
+// must be before it is removed: a job started before the upgrade may still
+// be using it.
+const staleAfter = 24 * time.Hour
+
+// maxEntries bounds the number of entries kept; past it the oldest stale
+// ones go first, but never one built within the last hour.
+const maxEntries = 16
+
+// collectGarbage removes, under the cache root, temporary directories whose
+// builder died, and entries whose host driver files changed or disappeared
+// (a driver upgrade), once they are old enough that no running launch can
+// still be using them. It runs only on the cold path.
+func collectGarbage(root, keep string, log *slog.Logger) {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	host, _ := os.Hostname()
+	host = strings.ReplaceAll(strings.ReplaceAll(host, "-", "_"), "/", "_")
+	now := time.Now()
+	type entry struct {
+		path string
+		age  time.Duration
+	}
+	var stale []entry
+	count := 0
+	for _, e := range ents {
+		name := e.Name()
+		p := filepath.Join(root, name)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			continue
+		}
+		age := now.Sub(fi.ModTime())
+		if !fi.IsDir() {
+			if strings.HasPrefix(name, ".lock-") && age > abandonAfter {
+				os.Remove(p)
+			}
+			continue
+		}
+		switch {
+		case strings.HasPrefix(name, ".tmp-") || strings.HasPrefix(name, ".trash-"):
+			if abandoned(name, host, age) {
+				log.Debug("removing abandoned build directory", "dir", p)
+				os.RemoveAll(p)
+			}
+		case strings.HasPrefix(name, "."), name == keep:
+		default:
+			count++
+			m, err := ReadManifest(p)
+			if err != nil || !m.current() {
+				stale = append(stale, entry{p, age})
+			}
+		}
+	}
+	for _, s := range stale {
+		if s.age > staleAfter || count > maxEntries && s.age > time.Hour {
+			log.Debug("removing stale cache entry", "entry", s.path, "age", s.age.Round(time.Second))
+			discard(s.path)
+			count--
+		}
+	}
+}
+
+// abandoned reports whether a temporary directory's builder is gone: its
+// pid is not alive on this host, or it is older than abandonAfter.
+func abandoned(name, host string, age time.Duration) bool {
+	if age > abandonAfter {
+		return true
+	}
+	// .tmp-KEY-HOST-PID-RANDOM
+	parts := strings.Split(name, "-")
+	if len(parts) < 5 || parts[2] != host {
+		return false
+	}
+	pid, err := strconv.Atoi(parts[3])
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return unix.Kill(pid, 0) == unix.ESRCH
+}
+
+// current reports whether every host file the entry was built from is
+// still there with the same identity.
+func (m *Manifest) current() bool {
+	check := func(real string, id FileID) bool {
+		fi, err := os.Stat(filepath.Join(m.Root, real))
+		return err == nil && fileID(fi) == id
+	}
+	for _, f := range m.Files {
+		if !check(f.Real, f.ID) {
+			return false
+		}
+	}
+	return true
+}
+
+// lockEntry takes an exclusive flock on CACHE/.lock-KEY so that launchers
+// on one machine build an entry once; the others wait for it. Where flock
+// is not available (some NFS setups) or the holder takes longer than a
+// build should, it gives up waiting: correctness rests on the rename.
+func lockEntry(root, key string, log *slog.Logger) func() {
+	p := filepath.Join(root, ".lock-"+key)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return func() {}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			log.Debug("building without the lock", "lock", p, "err", err)
+			f.Close()
+			return func() {}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return func() {
+		f.Close()
+	}
+}
