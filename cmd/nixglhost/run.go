@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -138,11 +139,14 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
 		return fmt.Errorf("--driver-root %s: not a directory", c.driverRoot)
 	}
-	cacheDir, err := cacheDir(c.cacheDir, environ)
+	cacheDir, fallbacks, err := cacheDirs(c.cacheDir, environ)
 	if err != nil {
 		return err
 	}
-	o := &hostdrivers.Options{Root: root, Logger: log, LibraryPath: withoutCache(getenv(environ, "LD_LIBRARY_PATH"), cacheDir)}
+	o := &hostdrivers.Options{Root: root, Logger: log, LibraryPath: withoutCache(getenv(environ, "LD_LIBRARY_PATH"), append(fallbacks, cacheDir)...)}
+	if step := getenv(environ, pauseEnv); step != "" {
+		o.BuildHook = pauseAt(step, stderr)
+	}
 	for _, d := range c.dirs {
 		if root == "/" {
 			abs, err := filepath.Abs(d)
@@ -167,11 +171,16 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 	for _, w := range hostdrivers.GlibcHazards(root, getenv(environ, "LD_LIBRARY_PATH")) {
 		fmt.Fprintf(stderr, "nixglhost: warning: %s\n", w)
 	}
-	p, err := hostdrivers.Prepare(o, cacheDir)
+	p, err := hostdrivers.Prepare(o, cacheDir, fallbacks...)
 	if err != nil {
 		return err
 	}
 	var changes []hostdrivers.Change
+	if p != nil {
+		for _, w := range p.Warnings {
+			fmt.Fprintf(stderr, "nixglhost: warning: %s\n", w)
+		}
+	}
 	if p == nil {
 		fmt.Fprintf(stderr, "nixglhost: warning: no NVIDIA driver found (run with DEBUG=1 to see where it looked); running without it\n")
 	} else {
@@ -229,15 +238,61 @@ func shellQuote(s string) string {
 // withoutCache drops library path entries inside the cache directory (a
 // nested nixglhost sees its parent's entry), so they are not taken for the
 // host's driver.
-func withoutCache(lp, cacheDir string) string {
+func withoutCache(lp string, cacheDirs ...string) string {
 	var keep []string
+next:
 	for _, d := range strings.Split(lp, ":") {
-		if d == cacheDir || strings.HasPrefix(d, cacheDir+"/") {
-			continue
+		for _, c := range cacheDirs {
+			if d == c || strings.HasPrefix(d, c+"/") {
+				continue next
+			}
 		}
 		keep = append(keep, d)
 	}
 	return strings.Join(keep, ":")
+}
+
+// cacheDirs returns the cache root and the fallbacks used when it cannot
+// be written (a read-only or full home directory): $XDG_RUNTIME_DIR/nix-gl-host,
+// then a per-user directory under the system temporary directory. An
+// explicit --cache-dir has no fallback, and may be a symlink: it is the
+// user's choice, resolved here.
+func cacheDirs(flagVal string, environ []string) (string, []string, error) {
+	if flagVal != "" {
+		abs, err := filepath.Abs(flagVal)
+		if err != nil {
+			return "", nil, fmt.Errorf("--cache-dir %s: %w", flagVal, err)
+		}
+		if r, err := filepath.EvalSymlinks(abs); err == nil {
+			abs = r
+		}
+		return abs, nil, nil
+	}
+	var dirs []string
+	if d, err := cacheDir("", environ); err == nil {
+		dirs = append(dirs, d)
+	}
+	if r := getenv(environ, "XDG_RUNTIME_DIR"); filepath.IsAbs(r) {
+		dirs = append(dirs, filepath.Join(r, "nix-gl-host"))
+	}
+	dirs = append(dirs, filepath.Join(os.TempDir(), fmt.Sprintf("nix-gl-host-%d", os.Geteuid())))
+	return dirs[0], dirs[1:], nil
+}
+
+// pauseEnv names a build step ("tmpdir", "links", "patched", "data",
+// "rename") at which a cold build stops and waits to be killed: the
+// crash-injection tests use it. It has no other use.
+const pauseEnv = "NIXGLHOST_TEST_PAUSE_AT"
+
+func pauseAt(step string, stderr io.Writer) func(string) {
+	return func(s string) {
+		if s == step {
+			fmt.Fprintf(stderr, "nixglhost: paused at %s\n", s)
+			for {
+				time.Sleep(time.Hour)
+			}
+		}
+	}
 }
 
 // cacheDir returns the cache root: the flag, $XDG_CACHE_HOME/nix-gl-host, or

@@ -37,6 +37,9 @@ type Prepared struct {
 	Hot bool
 	// Skipped lists what the scan left out (for DEBUG and --doctor).
 	Skipped []Skipped
+	// Warnings are problems the user should hear of even though the entry
+	// is usable, such as a refused cache root that led to a fallback.
+	Warnings []string
 }
 
 // Prepare finds the host driver for o and returns the cache entry for it,
@@ -68,13 +71,24 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 	data := scanData(root, sources)
 	module := ModuleVersion(root)
 	key := cacheKey(root, o.target(), module, o.SelfContained, cands, data)
-	dirs := append([]string{cacheDir}, fallbacks...)
+	var dirs, warnings []string
+	for _, cd := range append([]string{cacheDir}, fallbacks...) {
+		// A cache root another user could have planted or can write to is
+		// never trusted, not even for reading.
+		if fi, err := os.Lstat(cd); err == nil {
+			if err := CheckCacheRoot(cd, fi); err != nil {
+				warnings = append(warnings, err.Error())
+				continue
+			}
+		}
+		dirs = append(dirs, cd)
+	}
 	for _, cd := range dirs {
 		dir := filepath.Join(cd, key)
 		m, err := ReadManifest(dir)
 		if err == nil && m.Key == key {
 			log.Debug("cache hit", "entry", dir)
-			return &Prepared{Dir: dir, Manifest: m, Hot: true, Skipped: skipped}, nil
+			return &Prepared{Dir: dir, Manifest: m, Hot: true, Skipped: skipped, Warnings: warnings}, nil
 		}
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			// A corrupt entry is a miss: move it aside and build anew.
@@ -86,6 +100,7 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 	for _, cd := range dirs {
 		p, err := buildIn(o, cd, key, module, cands, data, skipped)
 		if err == nil {
+			p.Warnings = warnings
 			return p, nil
 		}
 		var ue *unwritableError
@@ -94,6 +109,9 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 		}
 		log.Debug("cache directory not usable, trying the next", "dir", cd, "err", err)
 		errs = append(errs, err)
+	}
+	for _, w := range warnings {
+		errs = append(errs, errors.New(w))
 	}
 	return nil, fmt.Errorf("no usable cache directory (pass --cache-dir DIR on a writable file system): %w", errors.Join(errs...))
 }

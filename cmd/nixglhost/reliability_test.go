@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
+)
+
+// TestCrashMidBuild kills the builder with SIGKILL at each step of a cold
+// build: no entry a later launch would use is left, and the later launch
+// cleans up the abandoned temporary directory and builds a good entry.
+func TestCrashMidBuild(t *testing.T) {
+	drv := fakeDriverDir(t, "535.261.03")
+	self, _ := os.Executable()
+	for _, step := range []string{"tmpdir", "links", "patched", "data", "rename"} {
+		t.Run(step, func(t *testing.T) {
+			cache := t.TempDir()
+			cmd := execSelf(t, self, baseEnv(t, pauseEnv+"="+step), "--cache-dir", cache, "-d", drv, "-p")
+			stderr, _ := cmd.StderrPipe()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			line, err := bufio.NewReader(stderr).ReadString('\n')
+			if err != nil || !strings.Contains(line, "paused at "+step) {
+				cmd.Process.Kill()
+				t.Fatalf("builder did not pause at %s: %q %v", step, line, err)
+			}
+			cmd.Process.Signal(syscall.SIGKILL)
+			cmd.Wait()
+			go io.Copy(io.Discard, stderr)
+			ents, _ := os.ReadDir(cache)
+			for _, e := range ents {
+				if !strings.HasPrefix(e.Name(), ".") {
+					t.Errorf("killed at %s, an entry %s is in place", step, e.Name())
+				}
+			}
+			out, errOut, code := nixglhost(t, baseEnv(t), "--cache-dir", cache, "-d", drv, "-p")
+			if code != 0 {
+				t.Fatalf("launch after the crash: exit %d: %s", code, errOut)
+			}
+			if _, err := hostdrivers.ReadManifest(filepath.Dir(strings.TrimSpace(out))); err != nil {
+				t.Errorf("entry after the crash: %v", err)
+			}
+			if left, _ := filepath.Glob(filepath.Join(cache, ".tmp-*")); len(left) != 0 {
+				t.Errorf("abandoned build directories not cleaned up: %v", left)
+			}
+		})
+	}
+}
+
+func TestCacheRootPermissions(t *testing.T) {
+	drv := fakeDriverDir(t, "535.261.03")
+	home := t.TempDir()
+	def := filepath.Join(home, ".cache", "nix-gl-host")
+	env := []string{"PATH=/usr/bin:/bin", "HOME=" + home}
+
+	// Created 0700.
+	if _, errOut, code := nixglhost(t, env, "-d", drv, "-p"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if fi, err := os.Stat(def); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("cache root %s: %v, mode %v, want 0700", def, err, fi.Mode())
+	}
+
+	// World-writable: refused, with a message naming it and the fix; the
+	// launch falls back to the runtime directory.
+	os.Chmod(def, 0o777)
+	runtime := t.TempDir()
+	os.Chmod(runtime, 0o700)
+	out, errOut, code := nixglhost(t, append(env, "XDG_RUNTIME_DIR="+runtime, "DEBUG=1"), "-d", drv, "-p")
+	if code != 0 || !strings.HasPrefix(out, filepath.Join(runtime, "nix-gl-host")) {
+		t.Errorf("world-writable cache root: exit %d, entry %q; want the fallback under %s\n%s", code, out, runtime, errOut)
+	}
+	if !strings.Contains(errOut, "writable by others") || !strings.Contains(errOut, def) {
+		t.Errorf("no message naming %s as writable by others:\n%s", def, errOut)
+	}
+
+	// A symlink planted as the cache root: refused, never followed.
+	os.RemoveAll(def)
+	elsewhere := t.TempDir()
+	os.Symlink(elsewhere, def)
+	_, errOut, code = nixglhost(t, []string{"PATH=/usr/bin:/bin", "HOME=" + home, "TMPDIR=" + t.TempDir(), "DEBUG=1"}, "-d", drv, "-p")
+	if code != 0 || !strings.Contains(errOut, "is a symbolic link") {
+		t.Errorf("symlinked cache root: exit %d\n%s", code, errOut)
+	}
+	if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 {
+		t.Errorf("nixglhost wrote through the planted symlink into %s", elsewhere)
+	}
+
+	// Every candidate unusable: a clear failure naming the fix.
+	ro := t.TempDir()
+	os.Chmod(ro, 0o500)
+	_, errOut, code = nixglhost(t, env, "--cache-dir", filepath.Join(ro, "c"), "-d", drv, "-p")
+	if os.Geteuid() == 0 {
+		// root writes anywhere; make the directory a file instead.
+		f := filepath.Join(t.TempDir(), "file")
+		os.WriteFile(f, nil, 0o644)
+		_, errOut, code = nixglhost(t, env, "--cache-dir", filepath.Join(f, "c"), "-d", drv, "-p")
+	}
+	if code != 1 || !strings.Contains(errOut, "--cache-dir") {
+		t.Errorf("unusable cache dir: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestPlantedSymlinkInEntry(t *testing.T) {
+	drv := fakeDriverDir(t, "535.261.03")
+	cache := t.TempDir()
+	out, _, _ := nixglhost(t, baseEnv(t), "--cache-dir", cache, "-d", drv, "-p")
+	entry := filepath.Dir(strings.TrimSpace(out))
+	// Replace the manifest with a symlink to an attacker's file.
+	evil := filepath.Join(t.TempDir(), "manifest.json")
+	b, _ := os.ReadFile(filepath.Join(entry, "manifest.json"))
+	os.WriteFile(evil, b, 0o644)
+	os.Remove(filepath.Join(entry, "manifest.json"))
+	os.Symlink(evil, filepath.Join(entry, "manifest.json"))
+	out2, errOut, code := nixglhost(t, baseEnv(t, "DEBUG=1"), "--cache-dir", cache, "-d", drv, "-p")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "symbolic link") {
+		t.Errorf("planted manifest symlink not reported:\n%s", errOut)
+	}
+	fi, err := os.Lstat(filepath.Join(filepath.Dir(strings.TrimSpace(out2)), "manifest.json"))
+	if err != nil || fi.Mode()&os.ModeSymlink != 0 {
+		t.Errorf("entry still holds the planted symlink: %v", err)
+	}
+}
+
+// TestSignalsReachProgram: nixglhost execs, so SIGTERM sent to the pid it
+// was started as reaches the program's own handler.
+func TestSignalsReachProgram(t *testing.T) {
+	drv := fakeDriverDir(t, "535.261.03")
+	self, _ := os.Executable()
+	cmd := execSelf(t, self, baseEnv(t), "--cache-dir", t.TempDir(), "-d", drv, "--",
+		"/bin/sh", "-c", `trap 'echo got-TERM; exit 42' TERM; echo ready; while :; do sleep 0.01; done`)
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(stdout)
+	if line, _ := r.ReadString('\n'); line != "ready\n" {
+		cmd.Process.Kill()
+		t.Fatalf("program did not start: %q", line)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	rest, _ := io.ReadAll(r)
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 42 || !strings.Contains(string(rest), "got-TERM") {
+			t.Errorf("after SIGTERM: %v, output %q; want the program's handler and exit 42", err, rest)
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("program did not exit after SIGTERM")
+	}
+}
