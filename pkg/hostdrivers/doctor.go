@@ -914,6 +914,7 @@ func checkGlibc(r *Report, pr *ProgramReport, root, libcDir string, sel *Selecti
 			pr.GlibcTooNew = append(pr.GlibcTooNew, *worst)
 		}
 	}
+	sortProblems(pr.GlibcTooNew)
 	if len(pr.GlibcTooNew) > 0 {
 		r.Findings = append(r.Findings, Finding{
 			Severity: SeverityBlocking, Topic: "glibc",
@@ -970,7 +971,7 @@ func checkCXX(r *Report, pr *ProgramReport, root, libcDir string, prog *elfscan.
 				if !ok || f != "GLIBCXX_" && f != "CXXABI_" || slices.Contains(defs, v) {
 					continue
 				}
-				if worst == nil || f == "GLIBCXX_" && strings.HasPrefix(worst.Version, f) && compareDotted(num, strings.TrimPrefix(worst.Version, f)) > 0 {
+				if worst == nil || cxxAbove(f, num, worst.Version) {
 					worst = &VersionProblem{File: n.real, Dependency: n.dep, Library: soname, Version: v}
 				}
 			}
@@ -980,6 +981,7 @@ func checkCXX(r *Report, pr *ProgramReport, root, libcDir string, prog *elfscan.
 			pr.CXXTooNew = append(pr.CXXTooNew, *worst)
 		}
 	}
+	sortProblems(pr.CXXTooNew)
 	if len(pr.CXXTooNew) > 0 {
 		r.Findings = append(r.Findings, Finding{
 			Severity: SeverityBlocking, Topic: "libstdc++",
@@ -988,6 +990,35 @@ func checkCXX(r *Report, pr *ProgramReport, root, libcDir string, prog *elfscan.
 			Fix: "run a build of the program with a newer gcc's libstdc++ (a newer nixpkgs)",
 		})
 	}
+}
+
+// cxxAbove reports whether version family+num is worth naming before
+// other: GLIBCXX_ ones before CXXABI_ ones, then the higher.
+func cxxAbove(family, num, other string) bool {
+	of, on, _ := symver(other)
+	if family != of {
+		return family == "GLIBCXX_"
+	}
+	return compareDotted(num, on) > 0
+}
+
+// sortProblems puts driver files before hidden dependencies, then the
+// highest version first, keeping discovery order among equals.
+func sortProblems(ps []VersionProblem) {
+	slices.SortStableFunc(ps, func(a, b VersionProblem) int {
+		if a.Dependency != b.Dependency {
+			if a.Dependency {
+				return 1
+			}
+			return -1
+		}
+		fa, na, _ := symver(a.Version)
+		fb, nb, _ := symver(b.Version)
+		if fa != fb {
+			return strings.Compare(fb, fa)
+		}
+		return compareDotted(nb, na)
+	})
 }
 
 func orUnknown(s string) string {
@@ -1024,10 +1055,14 @@ func describeProblems(ps []VersionProblem) string {
 	}
 	if len(ps) > 1 {
 		var others []string
-		for _, q := range ps[1:] {
-			others = append(others, path.Base(q.File)+" "+q.Version)
+		for i, q := range ps[1:] {
+			if i == 3 {
+				others = append(others, "...")
+				break
+			}
+			others = append(others, path.Base(q.File))
 		}
-		s += fmt.Sprintf(", and %d more: %s,", len(ps)-1, strings.Join(others, ", "))
+		s += fmt.Sprintf(", and %s (%s),", plural(len(ps)-1, "more file"), strings.Join(others, ", "))
 	}
 	return s
 }
@@ -1313,7 +1348,7 @@ func (r *Report) Text() string {
 		p("  (none)\n")
 	}
 	for _, d := range r.Dirs {
-		used := fmt.Sprintf("%d driver files, %d used", d.DriverFiles, d.Used)
+		used := fmt.Sprintf("%s, %d used", plural(d.DriverFiles, "driver file"), d.Used)
 		if d.DriverFiles == 0 {
 			used = "no driver files"
 		} else if d.Note != "" {
@@ -1321,9 +1356,14 @@ func (r *Report) Text() string {
 		}
 		p("  %-15s %s: %s\n", d.Origin, d.Dir, used)
 	}
-	var versionSkips, dupSkips, otherFiles int
+	var versionSkips, dupSkips, otherFiles, sameDirs int
+	var missing []string
 	for _, s := range r.Skipped {
 		switch {
+		case s.Reason == "missing":
+			missing = append(missing, s.Path)
+		case strings.HasPrefix(s.Reason, "same directory as "):
+			sameDirs++
 		case strings.HasPrefix(s.Reason, "driver version "):
 			versionSkips++
 		case strings.HasPrefix(s.Reason, "a file named "):
@@ -1334,11 +1374,20 @@ func (r *Report) Text() string {
 			p("  skipped         %s: %s\n", s.Path, s.Reason)
 		}
 	}
-	if otherFiles > 0 {
-		p("  skipped         %d files of the wrong architecture\n", otherFiles)
+	if len(missing) > 0 {
+		p("  missing         %s\n", strings.Join(missing, ", "))
 	}
-	if versionSkips+dupSkips > 0 {
-		p("  skipped         %d files of other driver versions, %d found again later in search order\n", versionSkips, dupSkips)
+	if sameDirs > 0 {
+		p("  skipped         %d directories named twice (links, merged /usr)\n", sameDirs)
+	}
+	if otherFiles > 0 {
+		p("  skipped         %s of the wrong architecture\n", plural(otherFiles, "file"))
+	}
+	if versionSkips > 0 {
+		p("  skipped         %s of other driver versions\n", plural(versionSkips, "file"))
+	}
+	if dupSkips > 0 {
+		p("  skipped         %s found again later in search order\n", plural(dupSkips, "file"))
 	}
 
 	p("\nkernel module    ")
@@ -1426,7 +1475,11 @@ func (r *Report) Text() string {
 				p("  interpreter    %s (Nix store)\n", pr.Interp)
 			}
 			if pr.Libc != "" {
-				p("  glibc          %s (%s); the driver needs up to %s (%s)\n", orUnknown(pr.Glibc), pr.Libc, orUnknown(pr.DriverGlibc), path.Base(pr.DriverGlibcBy))
+				p("  glibc          %s (%s)", orUnknown(pr.Glibc), pr.Libc)
+				if pr.DriverGlibc != "" {
+					p("; the driver needs up to %s (%s)", pr.DriverGlibc, path.Base(pr.DriverGlibcBy))
+				}
+				p("\n")
 			}
 			for _, g := range pr.GlibcTooNew {
 				p("    too new      %s: %s from %s %s\n", g.File, g.Version, g.Library, symList(g.Symbols))
@@ -1442,11 +1495,10 @@ func (r *Report) Text() string {
 		}
 	}
 
-	p("\nenvironment     ")
 	if len(r.Environment) == 0 {
-		p(" nothing inherited that bears on the driver\n")
+		p("\nenvironment      nothing inherited that bears on the driver\n")
 	} else {
-		p("\n")
+		p("\nenvironment\n")
 		for _, e := range r.Environment {
 			p("  %s=%s\n", e.Name, e.Value)
 		}
@@ -1472,6 +1524,13 @@ func (r *Report) Text() string {
 		p("\n")
 	}
 	return b.String()
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 func symList(s []string) string {
