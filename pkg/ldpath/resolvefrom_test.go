@@ -29,7 +29,7 @@ func TestResolveFrom(t *testing.T) {
 	ln("../../../../etc/../../x", "usr/lib/x86_64-linux-gnu/escape")
 	tests := []struct {
 		name, dir, rel, want string
-		links               []string
+		links                []string
 	}{
 		{"plain file", "/usr/lib/x86_64-linux-gnu/nvidia/current", "libcuda.so.535.1", "/usr/lib/x86_64-linux-gnu/nvidia/current/libcuda.so.535.1", nil},
 		{"relative link", "/usr/lib/x86_64-linux-gnu/nvidia/current", "libcuda.so.1", "/usr/lib/x86_64-linux-gnu/nvidia/current/libcuda.so.535.1",
