@@ -19,6 +19,7 @@ import (
 
 const usage = `usage: nixglhost [-d DIR]... [flags] [--] PROGRAM [ARGS...]
        nixglhost [-d DIR]... -p | --print-env [--json] [PROGRAM]
+       nixglhost [-d DIR]... --doctor [--json] [PROGRAM]
 
 Run PROGRAM (a Nix-built program) with the host's NVIDIA driver: the driver's
 libraries are put in a private cache entry laid out like /run/opengl-driver,
@@ -31,7 +32,9 @@ flags:
                       no other directory is searched for the driver then
   -p                  print the library directory to add, and exit
   --print-env         print the environment to set as shell exports, and exit
-  --json              with --print-env: print a JSON object instead
+  --doctor            explain what was found and why PROGRAM would fail, and
+                      exit (1 when something blocks)
+  --json              with --print-env or --doctor: print a JSON object instead
   --driver-root DIR   the host tree to search (default /)
   --cache-dir DIR     where cache entries live
                       (default $XDG_CACHE_HOME/nix-gl-host, ~/.cache/nix-gl-host)
@@ -45,6 +48,7 @@ type config struct {
 	dirs       []string
 	printPath  bool
 	printEnv   bool
+	doctor     bool
 	json       bool
 	driverRoot string
 	cacheDir   string
@@ -69,6 +73,7 @@ func parseArgs(args []string) (*config, error) {
 	fs.Var(&dirs, "d", "")
 	fs.BoolVar(&c.printPath, "p", false, "")
 	fs.BoolVar(&c.printEnv, "print-env", false, "")
+	fs.BoolVar(&c.doctor, "doctor", false, "")
 	fs.BoolVar(&c.json, "json", false, "")
 	fs.StringVar(&c.driverRoot, "driver-root", "/", "")
 	fs.StringVar(&c.cacheDir, "cache-dir", "", "")
@@ -82,10 +87,10 @@ func parseArgs(args []string) (*config, error) {
 	}
 	c.dirs = dirs
 	c.program = fs.Args()
-	if c.json && !c.printEnv {
-		return nil, errors.New("--json goes with --print-env")
+	if c.json && !c.printEnv && !c.doctor {
+		return nil, errors.New("--json goes with --print-env or --doctor")
 	}
-	if !c.help && !c.version && !c.printPath && !c.printEnv && len(c.program) == 0 {
+	if !c.help && !c.version && !c.printPath && !c.printEnv && !c.doctor && len(c.program) == 0 {
 		return nil, errors.New("no PROGRAM given")
 	}
 	return c, nil
@@ -106,6 +111,9 @@ func main1(args []string, stdin io.Reader, stdout, stderr io.Writer, environ []s
 	if c.version {
 		fmt.Fprintf(stdout, "nixglhost %s (commit %s)\n", version, commit)
 		return 0
+	}
+	if c.doctor {
+		return doctor(c, stdout, stderr, environ)
 	}
 	if err := run(c, stdout, stderr, environ); err != nil {
 		fmt.Fprintf(stderr, "nixglhost: %v\n", err)
@@ -201,6 +209,9 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 		return nil
 	case c.printEnv:
 		return printEnv(stdout, changes, c.json)
+	}
+	for _, w := range launchWarnings(p, prog, environ) {
+		fmt.Fprintf(stderr, "nixglhost: warning: %s\n", w)
 	}
 	env := hostdrivers.Apply(environ, changes)
 	argv := append([]string{c.program[0]}, c.program[1:]...)

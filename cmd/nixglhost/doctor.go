@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/nixglhost/nixglhost/pkg/elfscan"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
+)
+
+// doctor runs --doctor: it prints hostdrivers.Report as text, or as JSON
+// with --json (the fields are documented on hostdrivers.Report), and
+// returns 0 when nothing blocks, 1 when a finding will make PROGRAM fail
+// or the doctor cannot run. It builds no cache entry.
+func doctor(c *config, stdout, stderr io.Writer, environ []string) int {
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "nixglhost: %v\n", err)
+		return 1
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if c.verbose || getenv(environ, "DEBUG") != "" && getenv(environ, "DEBUG") != "0" {
+		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	root, err := filepath.Abs(c.driverRoot)
+	if err != nil {
+		return fail(fmt.Errorf("--driver-root %s: %w", c.driverRoot, err))
+	}
+	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+		return fail(fmt.Errorf("--driver-root %s: not a directory", c.driverRoot))
+	}
+	cache, err := cacheDir(c.cacheDir, environ)
+	if err != nil {
+		return fail(err)
+	}
+	o := &hostdrivers.Options{Root: root, Logger: log, LibraryPath: withoutCache(getenv(environ, "LD_LIBRARY_PATH"), cache)}
+	for _, d := range c.dirs {
+		if root == "/" {
+			if d, err = filepath.Abs(d); err != nil {
+				return fail(fmt.Errorf("-d %s: %w", d, err))
+			}
+		} else if !filepath.IsAbs(d) {
+			return fail(fmt.Errorf("-d %s: give a path inside --driver-root %s, starting with /", d, root))
+		}
+		o.Dirs = append(o.Dirs, filepath.Clean(d))
+	}
+	do := hostdrivers.DoctorOptions{Environ: environ, CacheDir: cache, StoreDir: getenv(environ, "NIX_STORE_DIR")}
+	if len(c.program) > 0 {
+		prog, err := findProgram(c.program[0], environ, root)
+		if err != nil {
+			return fail(err)
+		}
+		do.ProgramPath = prog.path
+		do.Program = elfOf(prog.path, environ)
+		do.NixLD = prog.fhs && nixLDPresent(root, environ)
+	}
+	r, err := hostdrivers.Doctor(o, do)
+	if err != nil {
+		return fail(err)
+	}
+	if c.json {
+		b, err := json.MarshalIndent(r, "", "  ")
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "%s\n", b)
+	} else {
+		fmt.Fprint(stdout, r.Text())
+	}
+	if r.Blocking > 0 {
+		return 1
+	}
+	return 0
+}
+
+// elfOf returns the ELF file that runs for the program at p: p itself, or
+// the interpreter its "#!" line leads to (as findProgram follows it), or ""
+// when there is none.
+func elfOf(p string, environ []string) string {
+	file := p
+	for depth := 0; depth <= 4; depth++ {
+		if _, err := elfscan.ReadIdent(file); err == nil {
+			return file
+		}
+		interp, ok := shebang(file, environ)
+		if !ok {
+			break
+		}
+		file = interp
+	}
+	return ""
+}
+
+// launchWarnings returns the lines the launch path prints before exec, one
+// per blocking finding it can see cheaply (see hostdrivers.LaunchWarnings).
+func launchWarnings(p *hostdrivers.Prepared, prog *program, environ []string) []string {
+	if p == nil || prog == nil {
+		return nil
+	}
+	return hostdrivers.LaunchWarnings(p.Manifest, prog.interp, environ)
+}

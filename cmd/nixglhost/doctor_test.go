@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/nixglhost/nixglhost/internal/fixtures"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
+)
+
+// fakeHost returns a fake host root with a gcc-built 535 driver in its
+// multiarch directory and a loaded kernel module of version module.
+func fakeHost(t *testing.T, module string) string {
+	t.Helper()
+	root := t.TempDir()
+	fixtures.FakeDriver(t, filepath.Join(root, "usr/lib/x86_64-linux-gnu"), "535.261.03", "amd64")
+	fixtures.SetModuleVersion(t, root, module)
+	return root
+}
+
+// TestDoctorCommand runs --doctor as a process: the exit code says whether
+// something blocks, --json prints a Report, and PROGRAM is optional.
+func TestDoctorCommand(t *testing.T) {
+	clean, mismatch := fakeHost(t, "535.261.03"), fakeHost(t, "550.54.14")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		blocking []string
+	}{
+		{"clean", []string{"--driver-root", clean, "--doctor"}, 0, nil},
+		{"clean with program", []string{"--driver-root", clean, "--doctor", self}, 0, nil},
+		{"mismatch", []string{"--driver-root", mismatch, "--doctor"}, 1, []string{"module"}},
+		{"missing -d", []string{"--driver-root", clean, "-d", "/nowhere", "--doctor"}, 1, []string{"driver"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := baseEnv(t)
+			text, errText, code := nixglhost(t, env, append([]string{"--cache-dir", t.TempDir()}, tt.args...)...)
+			if code != tt.code || errText != "" {
+				t.Errorf("exit %d (stderr %q), want %d\n%s", code, errText, tt.code, text)
+			}
+			if !strings.HasPrefix(text, "nixglhost doctor: ") {
+				t.Errorf("human report starts %q", text)
+			}
+			out, _, code := nixglhost(t, env, append([]string{"--cache-dir", t.TempDir(), "--json"}, tt.args...)...)
+			if code != tt.code {
+				t.Errorf("--json exit %d, want %d", code, tt.code)
+			}
+			dec := json.NewDecoder(bytes.NewReader([]byte(out)))
+			dec.DisallowUnknownFields()
+			var r hostdrivers.Report
+			if err := dec.Decode(&r); err != nil {
+				t.Fatalf("--doctor --json: %v\n%s", err, out)
+			}
+			var blocking []string
+			for _, f := range r.Findings {
+				if f.Severity == hostdrivers.SeverityBlocking {
+					blocking = append(blocking, f.Topic)
+				}
+			}
+			if diff := cmp.Diff(tt.blocking, blocking); diff != "" {
+				t.Errorf("blocking findings (-want +got):\n%s", diff)
+			}
+			if (r.Program != nil) != (len(tt.args) == 4) {
+				t.Errorf("program report %+v for args %v", r.Program, tt.args)
+			}
+		})
+	}
+}
+
+// TestDoctorArgs: --json goes with --doctor, and --doctor needs no PROGRAM.
+func TestDoctorArgs(t *testing.T) {
+	c, err := parseArgs([]string{"--doctor", "--json"})
+	if err != nil || !c.doctor || !c.json || len(c.program) != 0 {
+		t.Errorf("parseArgs(--doctor --json) = %+v, %v", c, err)
+	}
+	c, err = parseArgs([]string{"-d", "/x", "--doctor", "prog", "arg"})
+	if err != nil || !c.doctor || !cmp.Equal(c.program, []string{"prog", "arg"}) {
+		t.Errorf("parseArgs(--doctor prog) = %+v, %v", c, err)
+	}
+	if _, err := parseArgs([]string{"--json", "prog"}); err == nil {
+		t.Error("--json without --print-env or --doctor accepted")
+	}
+}
+
+// TestLaunchWarnsBlocking: `nixglhost -- prog` on a host whose kernel
+// module does not match its userspace driver prints one warning line naming
+// both versions, then runs the program all the same.
+func TestLaunchWarnsBlocking(t *testing.T) {
+	self, _ := os.Executable()
+	for _, tt := range []struct {
+		name, module string
+		want         []string
+	}{
+		{"mismatch", "550.54.14", []string{"nixglhost: warning: kernel module 550.54.14 is loaded but the userspace driver is 535.261.03: expect \"Driver/library version mismatch\" (run nixglhost --doctor)"}},
+		{"clean", "535.261.03", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			root := fakeHost(t, tt.module)
+			env := baseEnv(t, asEchoEnv+"=1", "NIXGLHOST_TEST_EXIT=3")
+			// Twice: the cold launch builds the entry, the hot one reads it.
+			for _, run := range []string{"cold", "hot"} {
+				cmd := execSelf(t, self, env, "--cache-dir", filepath.Join(filepath.Dir(root), "cache"), "--driver-root", root, "--", self, "arg")
+				var stdout, stderr bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &stdout, &stderr
+				err := cmd.Run()
+				if ee, ok := err.(interface{ ExitCode() int }); !ok || ee.ExitCode() != 3 {
+					t.Fatalf("%s: exit %v, want the program's 3; stderr:\n%s", run, err, stderr.String())
+				}
+				var got echoed
+				if err := json.Unmarshal(stdout.Bytes(), &got); err != nil || !cmp.Equal(got.Args, []string{self, "arg"}) {
+					t.Fatalf("%s: the program did not run as asked: %v %s", run, err, stdout.String())
+				}
+				lines := strings.Split(strings.TrimSuffix(stderr.String(), "to stderr"), "\n")
+				var warnings []string
+				for _, l := range lines {
+					if l != "" {
+						warnings = append(warnings, l)
+					}
+				}
+				if diff := cmp.Diff(tt.want, warnings); diff != "" {
+					t.Errorf("%s: warnings (-want +got):\n%s", run, diff)
+				}
+			}
+		})
+	}
+}
