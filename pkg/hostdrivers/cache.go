@@ -56,21 +56,7 @@ type Prepared struct {
 func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error) {
 	log := o.logger()
 	root := o.root()
-	sources, err := Sources(o)
-	if err != nil {
-		return nil, err
-	}
-	cands, skipped := Scan(root, sources)
-	for _, s := range skipped {
-		log.Debug("skipped", "path", s.Path, "reason", s.Reason)
-	}
-	if len(cands) == 0 {
-		log.Debug("no driver files found")
-		return nil, nil
-	}
-	data := scanData(root, sources)
 	module := ModuleVersion(root)
-	key := cacheKey(root, o.target(), module, o.SelfContained, cands, data)
 	var dirs, warnings []string
 	for _, cd := range append([]string{cacheDir}, fallbacks...) {
 		// A cache root another user could have planted or can write to is
@@ -83,6 +69,46 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 		}
 		dirs = append(dirs, cd)
 	}
+	// The hot path: an index whose watches all hold names the entry.
+	idxName := inputsName(o)
+	for _, cd := range dirs {
+		idx := readIndex(filepath.Join(cd, idxName))
+		if idx == nil || !idx.valid(module) {
+			continue
+		}
+		dir := filepath.Join(cd, idx.Key)
+		if m, err := ReadManifest(dir); err == nil && m.Key == idx.Key {
+			log.Debug("cache hit (index)", "entry", dir)
+			return &Prepared{Dir: dir, Manifest: m, Hot: true, Warnings: warnings}, nil
+		}
+	}
+	var w watchSet
+	sources, err := sources(o, &w)
+	if err != nil {
+		return nil, err
+	}
+	cands, skipped := scan(root, sources, &w)
+	for _, s := range skipped {
+		log.Debug("skipped", "path", s.Path, "reason", s.Reason)
+	}
+	if len(cands) == 0 {
+		log.Debug("no driver files found")
+		return nil, nil
+	}
+	data := scanData(root, sources, &w)
+	key := cacheKey(root, o.target(), module, o.SelfContained, cands, data)
+	idx := &index{Format: FormatVersion, Key: key, Module: module, Watches: w.list}
+	p, err := prepareKey(o, key, module, cands, data, skipped, dirs, warnings)
+	if err == nil {
+		writeIndex(filepath.Join(filepath.Dir(p.Dir), idxName), idx)
+	}
+	return p, err
+}
+
+// prepareKey returns the entry key from the first cache root that has it,
+// or builds it in the first that can be written.
+func prepareKey(o *Options, key, module string, cands []Candidate, data []dataCand, skipped []Skipped, dirs, warnings []string) (*Prepared, error) {
+	log := o.logger()
 	for _, cd := range dirs {
 		dir := filepath.Join(cd, key)
 		m, err := ReadManifest(dir)

@@ -22,14 +22,22 @@ type dataCand struct {
 }
 
 // scanData finds the vendor data files: first beside each driver directory
-// (DIR/../share/..., as /usr/local/nvidia keeps them), then in the
+// that is not a system library directory (DIR/../share/..., as
+// /usr/local/nvidia and /run/opengl-driver keep them), then in the
 // catalogue's system directories. The first file of a given name wins.
-func scanData(root string, sources []Source) []dataCand {
+// Every directory looked at and file used is recorded in w.
+func scanData(root string, sources []Source, w *watchSet) []dataCand {
 	var out []dataCand
 	for _, df := range DataFiles() {
 		var dirs []string
 		seenDir := map[string]bool{}
 		for _, s := range sources {
+			switch s.Origin {
+			case "ld.so.conf", "ld.so.cache", "default":
+				// System library directories: their data is in the
+				// system directories below.
+				continue
+			}
 			dirs = append(dirs, path.Join(path.Dir(s.Dir), df.Dest))
 		}
 		dirs = append(dirs, df.Dirs...)
@@ -39,6 +47,7 @@ func scanData(root string, sources []Source) []dataCand {
 				continue
 			}
 			seenDir[d] = true
+			w.add(ldpath.HostPath(root, d))
 			ents, err := os.ReadDir(ldpath.HostPath(root, d))
 			if err != nil {
 				continue
@@ -58,6 +67,7 @@ func scanData(root string, sources []Source) []dataCand {
 					continue
 				}
 				seen[n] = true
+				w.addID(ldpath.HostPath(root, real), fileID(fi))
 				out = append(out, dataCand{df: df, src: real, base: n, id: fileID(fi)})
 			}
 		}

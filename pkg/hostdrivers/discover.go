@@ -37,6 +37,12 @@ var wellKnownDirs = []struct{ dir, origin string }{
 // bind mounts count as one directory). With explicit Dirs, only those are
 // returned, and one that is missing or not a directory is an error naming it.
 func Sources(o *Options) ([]Source, error) {
+	return sources(o, nil)
+}
+
+// sources is Sources, recording in w every directory and configuration file
+// it looked at.
+func sources(o *Options, w *watchSet) ([]Source, error) {
 	root := o.root()
 	log := o.logger()
 	var cands []Source
@@ -70,6 +76,11 @@ func Sources(o *Options) ([]Source, error) {
 		for _, w := range wellKnownDirs {
 			cands = append(cands, Source{Dir: w.dir, Origin: w.origin})
 		}
+		// ldconfig rewrites the cache after any configuration change; the
+		// configuration itself is watched for hosts that forget to.
+		for _, f := range []string{"/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/ld.so.cache"} {
+			w.add(ldpath.HostPath(root, f))
+		}
 		conf, err := ldpath.ParseConf(root, "/etc/ld.so.conf")
 		if err != nil {
 			log.Debug("ld.so.conf unreadable, skipped", "err", err)
@@ -99,6 +110,7 @@ func Sources(o *Options) ([]Source, error) {
 	dirs := make([]string, len(cands))
 	for i, c := range cands {
 		dirs[i] = c.Dir
+		w.add(ldpath.HostPath(root, c.Dir))
 	}
 	kept, dropped := ldpath.Dedup(root, dirs)
 	for _, d := range dropped {

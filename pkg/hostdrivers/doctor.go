@@ -517,7 +517,7 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 	}
 
 	// APIs.
-	data := scanData(root, sources)
+	data := scanData(root, sources, nil)
 	for _, a := range APIs() {
 		ar := APIReport{API: a, Files: []string{}, Data: []string{}}
 		for _, f := range sel.Files {

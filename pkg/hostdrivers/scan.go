@@ -1,7 +1,6 @@
 package hostdrivers
 
 import (
-	"errors"
 	"os"
 	"path"
 	"sort"
@@ -51,57 +50,60 @@ type Skipped struct {
 	Reason string `json:"reason"`
 }
 
-// scanSubdirs are looked at inside every driver directory: some
-// distributions keep the VDPAU and GBM backends there.
-var scanSubdirs = []string{"", "vdpau", "gbm"}
-
-// Scan lists each source directory (and its vdpau/ and gbm/ subdirectories)
-// and returns the catalogued driver files in them, in source order and name
-// order within a directory. It reads directory entries and stats files; it
-// never reads file contents.
+// Scan lists each source directory and returns the catalogued driver files
+// in it, in source order and name order within a directory. It reads
+// directory entries, links and file identities; it never reads file
+// contents.
 func Scan(root string, sources []Source) ([]Candidate, []Skipped) {
+	return scan(root, sources, nil)
+}
+
+// scan is Scan, recording in w the directories listed, the directories
+// holding links it followed, and the files found.
+func scan(root string, sources []Source, w *watchSet) ([]Candidate, []Skipped) {
 	var out []Candidate
 	var skipped []Skipped
 	for _, src := range sources {
-		for _, sub := range scanSubdirs {
-			dir := path.Join(src.Dir, sub)
-			ents, err := os.ReadDir(ldpath.HostPath(root, dir))
+		dir := src.Dir
+		w.add(ldpath.HostPath(root, dir))
+		ents, err := os.ReadDir(ldpath.HostPath(root, dir))
+		if err != nil {
+			skipped = append(skipped, Skipped{dir, err.Error()})
+			continue
+		}
+		names := make([]string, 0, 16)
+		for _, e := range ents {
+			if _, ok := Classify(e.Name()); ok {
+				names = append(names, e.Name())
+			}
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			p := path.Join(dir, name)
+			real, err := ldpath.ResolveFrom(root, dir, name, func(link string) {
+				w.add(ldpath.HostPath(root, path.Dir(link)))
+			})
 			if err != nil {
-				if sub == "" || !errors.Is(err, os.ErrNotExist) {
-					skipped = append(skipped, Skipped{dir, err.Error()})
-				}
+				skipped = append(skipped, Skipped{p, "unresolvable: " + err.Error()})
 				continue
 			}
-			names := make([]string, 0, 16)
-			for _, e := range ents {
-				if _, ok := Classify(e.Name()); ok {
-					names = append(names, e.Name())
-				}
+			hp := ldpath.HostPath(root, real)
+			fi, err := os.Stat(hp)
+			if err != nil {
+				skipped = append(skipped, Skipped{p, err.Error()})
+				continue
 			}
-			sort.Strings(names)
-			for _, name := range names {
-				p := path.Join(dir, name)
-				real, err := ldpath.Resolve(root, p)
-				if err != nil {
-					skipped = append(skipped, Skipped{p, "unresolvable: " + err.Error()})
-					continue
-				}
-				fi, err := os.Stat(ldpath.HostPath(root, real))
-				if err != nil {
-					skipped = append(skipped, Skipped{p, err.Error()})
-					continue
-				}
-				if !fi.Mode().IsRegular() {
-					skipped = append(skipped, Skipped{p, "not a regular file"})
-					continue
-				}
-				ent, _ := Classify(name)
-				v := DriverVersion(path.Base(real))
-				if v == "" {
-					v = DriverVersion(name)
-				}
-				out = append(out, Candidate{Name: name, Dir: dir, Real: real, Entry: ent, Version: v, ID: fileID(fi), Origin: src.Origin})
+			if !fi.Mode().IsRegular() {
+				skipped = append(skipped, Skipped{p, "not a regular file"})
+				continue
 			}
+			w.addID(hp, fileID(fi))
+			ent, _ := Classify(name)
+			v := DriverVersion(path.Base(real))
+			if v == "" {
+				v = DriverVersion(name)
+			}
+			out = append(out, Candidate{Name: name, Dir: dir, Real: real, Entry: ent, Version: v, ID: fileID(fi), Origin: src.Origin})
 		}
 	}
 	return out, skipped
