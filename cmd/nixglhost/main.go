@@ -4,6 +4,13 @@
 // entry laid out like NixOS's /run/opengl-driver that exposes only the driver,
 // and execs the program with that entry appended to its library path. See
 // README.md and DESIGN.md for the interface.
+//
+// The runtime's cgroup CPU-limit probing reads /proc/self/mountinfo a few
+// bytes at a time (some 180 system calls) before main runs; nixglhost needs
+// no CPU limit, as it execs the program within milliseconds, so it is off.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# bench.sh: whole-process wall time and peak RSS of nixglhost launches on a
+# fake host root made from the real Debian NVIDIA 535 packages, against a
+# direct exec of the same program. Prints a markdown table of medians and
+# ratios, then the scale series (directories, unrelated files, versions).
+#
+# Usage: scripts/bench.sh [RUNS]     (default 200; needs hyperfine, GNU time,
+#        python3, strace; fetches the driver corpus with scripts/fetch-nvidia.sh;
+#        NIXGLHOST=path measures that binary instead of building one;
+#        BENCH_SCALE=0 skips the scale series)
+# Output: a table on stdout; raw hyperfine JSON under $BENCH_OUT (default a
+# temporary directory, removed afterwards).
+set -euo pipefail
+runs=${1:-200}
+here=$(cd "$(dirname "$0")/.." && pwd)
+for t in hyperfine python3; do command -v $t >/dev/null || { echo "bench: $t missing (apt-get install $t)" >&2; exit 1; }; done
+[ -x /usr/bin/time ] || { echo "bench: GNU time missing (apt-get install time)" >&2; exit 1; }
+"$here/scripts/fetch-nvidia.sh" >/dev/null
+ngh=${NIXGLHOST:-}
+if [ -z "$ngh" ]; then
+  (cd "$here" && CGO_ENABLED=0 go build -trimpath -o bin/nixglhost ./cmd/nixglhost)
+  ngh=$here/bin/nixglhost
+fi
+corpus=$here/.cache/fixtures/nvidia/amd64/root
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+out=${BENCH_OUT:-$work/json}
+mkdir -p "$out"
+prog=/bin/true
+triplet=x86_64-linux-gnu
+
+# A Debian-like host root: the corpus hard-linked, the alternatives links,
+# the host's generic libraries the driver needs, ld.so.conf and a cache.
+root=$work/root
+cp -al "$corpus" "$root" 2>/dev/null || cp -a "$corpus" "$root"
+ml=$root/usr/lib/$triplet
+for f in "$ml"/nvidia/current/*.so.1 "$ml"/nvidia/current/*.so.0 "$ml"/nvidia/current/*.so.2 "$ml"/nvidia/current/*.so.4; do
+  [ -e "$f" ] && ln -sf "nvidia/current/$(basename "$f")" "$ml/$(basename "$f")"
+done
+for l in libX11.so.6 libXext.so.6 libxcb.so.1 libXau.so.6 libXdmcp.so.6 libX11-xcb.so.1 libxcb-dri3.so.0 \
+         libxcb-glx.so.0 libxcb-present.so.0 libxcb-randr.so.0 libxcb-sync.so.1 libxcb-xfixes.so.0 libdrm.so.2 \
+         libbsd.so.0 libmd.so.0 libcrypto.so.3 libwayland-client.so.0 libwayland-server.so.0 libffi.so.8 libXrandr.so.2 libXrender.so.1; do
+  src=/usr/lib/$triplet/$l
+  [ -e "$src" ] && cp -L "$src" "$ml/$l"
+done
+mkdir -p "$root/etc/ld.so.conf.d"
+echo 'include /etc/ld.so.conf.d/*.conf' > "$root/etc/ld.so.conf"
+printf '/usr/local/lib\n/lib/%s\n/usr/lib/%s\n' $triplet $triplet > "$root/etc/ld.so.conf.d/$triplet.conf"
+ldconfig -r "$root" 2>/dev/null || ldconfig -C "$root/etc/ld.so.cache" -f "$root/etc/ld.so.conf" -r "$root"
+dflags=(-d /usr/lib/$triplet/nvidia/current -d /usr/lib/$triplet)
+cache=$work/cache
+
+hf() { # hf NAME [hyperfine args...] -- measure and keep the JSON
+  local name=$1; shift
+  hyperfine -N --style none --runs "$runs" --warmup 5 --export-json "$out/$name.json" "$@" >/dev/null 2>&1
+}
+rss() { # rss CMD...: median peak RSS in KiB over 21 runs
+  for _ in $(seq 21); do /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; done | sort -n | sed -n 11p
+}
+"$ngh" --driver-root "$root" --cache-dir "$cache" "${dflags[@]}" -p >/dev/null
+"$ngh" --driver-root "$root" --cache-dir "$cache" -p >/dev/null
+hf direct "$prog"
+hf hot_d "$ngh --driver-root $root --cache-dir $cache ${dflags[*]} -- $prog"
+hf hot_discovery "$ngh --driver-root $root --cache-dir $cache -- $prog"
+hf print_path "$ngh --driver-root $root --cache-dir $cache ${dflags[*]} -p"
+hyperfine -N --style none --runs "$(( runs / 10 > 10 ? runs / 10 : 10 ))" --export-json "$out/cold.json" \
+  --prepare "rm -rf $work/coldcache" "$ngh --driver-root $root --cache-dir $work/coldcache ${dflags[*]} -- $prog" >/dev/null 2>&1
+rss_direct=$(rss "$prog")
+rss_hot=$(rss "$ngh" --driver-root "$root" --cache-dir "$cache" "${dflags[@]}" -- "$prog")
+rss_cold=$(for _ in $(seq 11); do rm -rf "$work/c2"; /usr/bin/time -f %M "$ngh" --driver-root "$root" --cache-dir "$work/c2" "${dflags[@]}" -- "$prog" 2>&1 >/dev/null | tail -1; done | sort -n | sed -n 6p)
+rm -rf "$work/c3"; "$ngh" --driver-root "$root" --cache-dir "$work/c3" "${dflags[@]}" -p >/dev/null
+cold_bytes=$(du -sb --apparent-size "$work/c3" | cut -f1)
+full_bytes=$(du -sbL --apparent-size "$work/c3" 2>/dev/null | cut -f1)
+syscalls=$(strace -f -c -o "$work/strace.txt" "$ngh" --driver-root "$root" --cache-dir "$cache" "${dflags[@]}" -p >/dev/null 2>&1; tail -1 "$work/strace.txt" | awk '{print $4}')
+syscalls_rt=$(strace -f -c -o "$work/strace0.txt" "$ngh" --version >/dev/null 2>&1; tail -1 "$work/strace0.txt" | awk '{print $4}')
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
+echo "runs: $runs per hot case, $(( runs / 10 > 10 ? runs / 10 : 10 )) cold; driver: Debian 535 ($(du -sh "$corpus/usr/lib" | cut -f1) of libraries)"
+echo
+python3 - "$out" "$rss_direct" "$rss_hot" "$rss_cold" <<'PY'
+import json, sys, statistics, os
+out, rd, rh, rc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+def med(n):
+    r = json.load(open(os.path.join(out, n + '.json')))['results'][0]['times']
+    return statistics.median(r) * 1000
+d = med('direct')
+print('| case | median ms | overhead ms | ratio to direct exec | peak RSS KiB |')
+print('|---|---:|---:|---:|---:|')
+print(f'| direct exec of /bin/true | {d:.2f} | | 1.0 | {rd} |')
+for name, label, r in [('hot_d', 'hot launch, -d', rh), ('hot_discovery', 'hot launch, discovery', ''), ('print_path', '`-p`, -d', ''), ('cold', 'cold launch, -d (builds the entry)', rc)]:
+    m = med(name)
+    print(f'| {label} | {m:.2f} | {m-d:.2f} | {m/d:.1f} | {r} |')
+PY
+echo
+echo "cold entry: ${cold_bytes} bytes written, against ${full_bytes} bytes for a full copy ($(python3 -c "print(f'{100*$cold_bytes/$full_bytes:.1f}%')"))"
+echo "system calls, hot -p with -d: $syscalls in all; the Go runtime's own start (--version): $syscalls_rt"
+
+# Scale: N directories of M unrelated files each, plus the fake driver dir.
+if [ "${BENCH_SCALE:-1}" = 1 ]; then
+  echo
+  echo "| scale case | hot median ms | cold median ms |"
+  echo "|---|---:|---:|"
+  srt=$work/scale
+  mkdir -p "$srt/drv"
+  for f in "$ml"/nvidia/current/libcuda.so.* "$ml"/nvidia/current/libnvidia-ml.so.* "$ml"/nvidia/current/libnvidia-ptxjitcompiler.so.*; do cp -P "$f" "$srt/drv/"; done
+  for spec in "1 100" "10 100" "100 100" "1 10000" "10 10000"; do
+    set -- $spec; n=$1; m=$2
+    dirs=()
+    for i in $(seq "$n"); do
+      d=$srt/d$n-$m-$i; mkdir -p "$d"
+      [ -e "$d/f$m" ] || (cd "$d" && seq -f "libunrelated%g.so.1" "$m" | xargs touch)
+      dirs+=(-d "$d")
+    done
+    dirs+=(-d "$srt/drv")
+    "$ngh" --cache-dir "$srt/cache" "${dirs[@]}" -p >/dev/null
+    hyperfine -N --style none --runs 50 --export-json "$work/s.json" "$ngh --cache-dir $srt/cache ${dirs[*]} -p" >/dev/null 2>&1
+    h=$(python3 -c "import json,statistics;print(f\"{statistics.median(json.load(open('$work/s.json'))['results'][0]['times'])*1000:.2f}\")")
+    hyperfine -N --style none --runs 10 --prepare "rm -rf $srt/cc" --export-json "$work/s.json" "$ngh --cache-dir $srt/cc ${dirs[*]} -p" >/dev/null 2>&1
+    c=$(python3 -c "import json,statistics;print(f\"{statistics.median(json.load(open('$work/s.json'))['results'][0]['times'])*1000:.2f}\")")
+    echo "| $n dirs x $m unrelated files | $h | $c |"
+  done
+  # Versions: 1 and 5 driver versions side by side (renamed copies of 535).
+  for nv in 1 5; do
+    vd=$srt/v$nv; mkdir -p "$vd"
+    for i in $(seq "$nv"); do
+      v=53$i.100.0$i
+      for b in libcuda libnvidia-ml libnvidia-ptxjitcompiler; do
+        ln -f "$ml/nvidia/current/$b.so.535.261.03" "$vd/$b.so.$v" 2>/dev/null || cp "$ml/nvidia/current/$b.so.535.261.03" "$vd/$b.so.$v"
+      done
+    done
+    "$ngh" --cache-dir "$srt/vc" -d "$vd" -p >/dev/null
+    hyperfine -N --style none --runs 50 --export-json "$work/s.json" "$ngh --cache-dir $srt/vc -d $vd -p" >/dev/null 2>&1
+    h=$(python3 -c "import json,statistics;print(f\"{statistics.median(json.load(open('$work/s.json'))['results'][0]['times'])*1000:.2f}\")")
+    echo "| $nv driver version(s) in one dir | $h | |"
+  done
+fi
