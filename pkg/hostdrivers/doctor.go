@@ -1511,7 +1511,7 @@ func (r *Report) Text() string {
 		}
 		state := "does not exist yet"
 		if c.Exists {
-			state = fmt.Sprintf("%d entries, %s", c.Entries, humanBytes(c.Bytes))
+			state = fmt.Sprintf("%s, %s", plural(c.Entries, "entry"), humanBytes(c.Bytes))
 		}
 		p("cache            %s: %s, %s", c.Dir, state, w)
 		if c.Entry != "" {
@@ -1527,8 +1527,11 @@ func (r *Report) Text() string {
 }
 
 func plural(n int, what string) string {
-	if n == 1 {
+	switch {
+	case n == 1:
 		return "1 " + what
+	case strings.HasSuffix(what, "y"):
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(what, "y"))
 	}
 	return fmt.Sprintf("%d %ss", n, what)
 }

@@ -265,12 +265,32 @@ func doctorCases() []doctorCase {
 				fixtures.FakeStub(t, filepath.Join(root, "/opt/arm"), "libcuda.so.1", "arm64")
 				fixtures.FakeStub(t, filepath.Join(root, "/opt/empty"), "libfoo.so.1", "amd64")
 				fixtures.SetModuleVersion(t, root, v535)
-				return &Options{Root: root, Dirs: []string{"/opt/arm", "/opt/empty"}}, DoctorOptions{}, map[string]string{root: "$ROOT"}
+				write(t, filepath.Join(root, "opt/file"), "")
+				return &Options{Root: root, Dirs: []string{"/opt/arm", "/opt/empty", "/opt/file"}}, DoctorOptions{}, map[string]string{root: "$ROOT"}
 			},
 			blocking: []string{"architecture"},
 			check: func(t *testing.T, r *Report) {
 				if !strings.HasPrefix(r.Dirs[0].Note, "wrong architecture") || r.Dirs[1].Note != "no driver files" {
 					t.Errorf("dirs %+v", r.Dirs)
+				}
+				if !slices.Contains(r.Skipped, Skipped{"/opt/file", "not a directory"}) {
+					t.Errorf("skipped %v lacks /opt/file", r.Skipped)
+				}
+			},
+		},
+		{
+			name: "fhs-interpreter-missing",
+			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
+				root := doctorRoot(t, v535, v535)
+				c := write(t, filepath.Join(t.TempDir(), "prog.c"), "int main(void) { return 0; }\n")
+				prog := filepath.Join(t.TempDir(), "prog")
+				cc(t, "gcc", "-o", prog, c, "-Wl,--dynamic-linker=/lib64/ld-nonexistent-x86-64.so.2")
+				return &Options{Root: root}, DoctorOptions{ProgramPath: prog, Program: prog}, map[string]string{root: "$ROOT", prog: "$PROG"}
+			},
+			blocking: []string{"interpreter"},
+			check: func(t *testing.T, r *Report) {
+				if r.Program.InterpKind != "fhs" || r.Program.NixLD {
+					t.Errorf("program %+v", r.Program)
 				}
 			},
 		},
