@@ -588,9 +588,18 @@ func TestLaunchWarnings(t *testing.T) {
 // GLIBC_ need, so the launch path need not read the driver.
 func TestGlibcNeedsInManifest(t *testing.T) {
 	root := doctorRoot(t, v535, v535)
-	p, err := Prepare(&Options{Root: root}, t.TempDir())
+	cache := t.TempDir()
+	p, err := Prepare(&Options{Root: root}, cache)
 	if err != nil || p == nil {
 		t.Fatalf("Prepare: %v, %v", p, err)
+	}
+	// The doctor finds the entry Prepare built: same key.
+	r, err := Doctor(&Options{Root: root}, DoctorOptions{CacheDir: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Cache.Built || r.Cache.Entry != p.Dir || r.Cache.Entries != 1 || r.Cache.Bytes == 0 {
+		t.Errorf("doctor's cache report %+v, want the entry %s built", r.Cache, p.Dir)
 	}
 	var cuda string
 	for _, g := range p.Manifest.GlibcNeeds {
