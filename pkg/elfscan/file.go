@@ -9,10 +9,11 @@ import (
 
 // Limits on what a file may make us allocate or walk, whatever it claims.
 const (
-	maxRead     = 4 << 20 // largest single read (program or section header table, .dynamic)
-	maxString   = 1 << 20 // longest string taken from a string table
-	maxVersions = 1 << 16 // most version needs, definitions or auxiliary entries walked
-	chunk       = 256     // read size when looking for a string's NUL
+	maxRead     = 4 << 20  // largest single read (program or section header table, .dynamic)
+	maxString   = 1 << 20  // longest string taken from a string table
+	maxVersions = 1 << 12  // most version table entries walked, all kinds together
+	maxStrings  = 16 << 20 // most bytes read looking for strings, per file
+	chunk       = 256      // read size when looking for a string's NUL
 )
 
 // header is the decoded ELF header.
@@ -80,6 +81,9 @@ type file struct {
 	// The dynamic string table (DT_STRTAB, DT_STRSZ) as a file range.
 	strOff  int64
 	strSize uint64
+
+	// strBudget is what is left of maxStrings.
+	strBudget int64
 }
 
 func (f *file) formatError(off int64, format string, args ...any) error {
@@ -104,7 +108,7 @@ func (f *file) read(off int64, n uint64, what string) ([]byte, error) {
 
 // open reads the ELF header, the program headers and the dynamic table.
 func open(r io.ReaderAt, size int64, name string) (*file, error) {
-	f := &file{r: r, size: size, name: name, dynIx: -1}
+	f := &file{r: r, size: size, name: name, dynIx: -1, strBudget: maxStrings}
 	if size < 0 {
 		return nil, f.formatError(-1, "negative file size %d", size)
 	}
@@ -472,6 +476,9 @@ func (f *file) cstring(off int64, limit uint64, what string) (string, error) {
 			break
 		}
 		n = min(n, uint64(f.size)-uint64(o))
+		if f.strBudget -= int64(n); f.strBudget < 0 {
+			return "", f.formatError(off, "too many string bytes to read")
+		}
 		m, err := f.r.ReadAt(buf[:n], o)
 		if m < int(n) {
 			return "", ioError(f.name, what, o, err)

@@ -744,20 +744,6 @@ func (p *plan) writeSection(f *file, st *sectionTable, i int, s section) {
 	p.write(st.off+int64(i*f.hdr.shentsize), b)
 }
 
-// isExecutable reports whether f is a program rather than a library: the
-// kernel, not ld.so, reads its program headers.
-func (f *file) isExecutable() bool {
-	if f.hdr.Type == elf.ET_EXEC {
-		return true
-	}
-	for _, p := range f.progs {
-		if p.Type == elf.PT_INTERP {
-			return true
-		}
-	}
-	return false
-}
-
 // ourSegment returns the index of the PT_LOAD that an earlier planSegment
 // added, or -1, and the moved sections it holds: the last segment in the
 // file and in memory, writable, ending at the end of the file, holding the

@@ -146,6 +146,9 @@ func (f *file) versionNeeds(visit func(uint64)) ([]VersionNeed, error) {
 	var b [16]byte
 	walked := 0
 	for i := uint64(0); i < count; i++ {
+		if walked++; walked > maxVersions {
+			return nil, f.formatError(off, "too many version needs")
+		}
 		if err := f.readAt(b[:], off, end, "version need"); err != nil {
 			return nil, err
 		}
@@ -208,6 +211,9 @@ func (f *file) versionDefs(visit func(uint64)) ([]string, error) {
 	var b [20]byte
 	walked := 0
 	for i := uint64(0); i < count; i++ {
+		if walked++; walked > maxVersions {
+			return nil, f.formatError(off, "too many version definitions")
+		}
 		if err := f.readAt(b[:], off, end, "version definition"); err != nil {
 			return nil, err
 		}
