@@ -56,7 +56,7 @@ func TestTableMatchesUsage(t *testing.T) {
 	}
 	for _, n := range mentioned {
 		if !slices.Contains(inTable, n) {
-			t.Errorf("usage mentions %s, which is not in cli.Flags", n)
+			t.Errorf("usage mentions %s, which is not in cli.Flags: add it to internal/cli/flags.go", n)
 		}
 	}
 	// The flag list: lines indented by two spaces that start with a dash.
@@ -72,7 +72,24 @@ func TestTableMatchesUsage(t *testing.T) {
 		want = append(want, f.Spec())
 	}
 	if diff := cmp.Diff(want, specs); diff != "" {
-		t.Errorf("usage flag list vs cli.Flags (-table +usage):\n%s", diff)
+		t.Errorf("usage flag list vs cli.Flags (-table +usage); keep internal/cli/flags.go in step with run.go:\n%s", diff)
+	}
+}
+
+// TestSynopsisMatchesUsage checks the man page's synopsis against the
+// usage's first lines.
+func TestSynopsisMatchesUsage(t *testing.T) {
+	var got []string
+	for _, line := range strings.Split(usageText(t, runGo(t)), "\n") {
+		line = strings.TrimPrefix(line, "usage:")
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "nixglhost ")
+		if !ok {
+			break
+		}
+		got = append(got, rest)
+	}
+	if diff := cmp.Diff(Synopsis, got); diff != "" {
+		t.Errorf("cli.Synopsis vs run.go's usage (-Synopsis +usage); update internal/cli/man.go:\n%s", diff)
 	}
 }
 
@@ -99,7 +116,7 @@ func TestTableMatchesFlagSet(t *testing.T) {
 	slices.Sort(registered)
 	slices.Sort(inTable)
 	if diff := cmp.Diff(inTable, registered); diff != "" {
-		t.Errorf("flags registered in run.go vs cli.Flags (-table +run.go):\n%s", diff)
+		t.Errorf("flags registered in run.go vs cli.Flags (-table +run.go); keep internal/cli/flags.go in step with run.go:\n%s", diff)
 	}
 }
 

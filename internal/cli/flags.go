@@ -68,9 +68,15 @@ var Flags = []Flag{
 			"shell export lines; then exit. A last resort: see NOTES.",
 	},
 	{
+		Long: "doctor",
+		Help: "explain what was found and why PROGRAM would fail, and exit",
+		Doc: "Explain what was found where, what was chosen and why, and what would make " +
+			"PROGRAM fail; then exit, with status 1 when something blocks.",
+	},
+	{
 		Long: "json",
-		Help: "with --print-env: print a JSON object instead",
-		Doc:  "With --print-env: print the variables as one JSON object, for tools.",
+		Help: "with --print-env or --doctor: print a JSON object instead",
+		Doc:  "With --print-env or --doctor: print one JSON object instead, for tools.",
 	},
 	{
 		Long: "driver-root", Arg: "DIR", Complete: Dir,

@@ -10,6 +10,7 @@ import (
 var Synopsis = []string{
 	"[-d DIR]... [flags] [--] PROGRAM [ARGS...]",
 	"[-d DIR]... -p | --print-env [--json] [PROGRAM]",
+	"[-d DIR]... --doctor [--json] [PROGRAM]",
 }
 
 // Section is a man page section beyond NAME, SYNOPSIS and OPTIONS: a title
