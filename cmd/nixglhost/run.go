@@ -20,6 +20,9 @@ import (
 const usage = `usage: nixglhost [-d DIR]... [flags] [--] PROGRAM [ARGS...]
        nixglhost [-d DIR]... -p | --print-env [--json] [PROGRAM]
        nixglhost [-d DIR]... --doctor [--json] [PROGRAM]
+       nixglhost [-d DIR]... --link-run-opengl-driver [--run-dir DIR]
+       nixglhost --unlink-run-opengl-driver [--run-dir DIR]
+       nixglhost [-d DIR]... --nix-pre-build-hook [--hook-features LIST] DRV [SANDBOX]
 
 Run PROGRAM (a Nix-built program) with the host's NVIDIA driver: the driver's
 libraries are put in a private cache entry laid out like /run/opengl-driver,
@@ -38,6 +41,24 @@ flags:
   --driver-root DIR   the host tree to search (default /)
   --cache-dir DIR     where cache entries live
                       (default $XDG_CACHE_HOME/nix-gl-host, ~/.cache/nix-gl-host)
+  --link-run-opengl-driver
+                      (root) point RUN/opengl-driver at a self-contained entry
+                      in the system cache (--cache-dir, default
+                      /var/cache/nix-gl-host): every Nix program then finds
+                      the driver with no wrapper; refuses a RUN/opengl-driver
+                      it did not make (NixOS's)
+  --unlink-run-opengl-driver
+                      (root) remove RUN/opengl-driver if nixglhost made it
+  --run-dir DIR       RUN for the two above (default /run)
+  --nix-pre-build-hook
+                      act as Nix's pre-build-hook (also when run as
+                      nixglhost-pre-build-hook): for a derivation DRV whose
+                      requiredSystemFeatures name a GPU feature, print the
+                      sandbox paths of the driver and the GPU devices
+  --hook-features LIST
+                      with --nix-pre-build-hook: the features that get the
+                      GPU (default $NIXGLHOST_HOOK_FEATURES, else
+                      cuda,opengl,nvidia-gpu)
   -v, --verbose       trace every decision to stderr (as DEBUG=1 does)
   --version           print the version and exit
   -h, --help          print this help and exit
@@ -56,6 +77,12 @@ type config struct {
 	version    bool
 	help       bool
 	program    []string
+	// System mode and the pre-build hook (sysmode.go, hook.go).
+	linkRun      bool
+	unlinkRun    bool
+	runDir       string
+	hook         bool
+	hookFeatures string
 }
 
 type dirList []string
@@ -82,6 +109,11 @@ func parseArgs(args []string) (*config, error) {
 	fs.BoolVar(&c.version, "version", false, "")
 	fs.BoolVar(&c.help, "h", false, "")
 	fs.BoolVar(&c.help, "help", false, "")
+	fs.BoolVar(&c.linkRun, "link-run-opengl-driver", false, "")
+	fs.BoolVar(&c.unlinkRun, "unlink-run-opengl-driver", false, "")
+	fs.StringVar(&c.runDir, "run-dir", "/run", "")
+	fs.BoolVar(&c.hook, "nix-pre-build-hook", false, "")
+	fs.StringVar(&c.hookFeatures, "hook-features", "", "")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -90,7 +122,10 @@ func parseArgs(args []string) (*config, error) {
 	if c.json && !c.printEnv && !c.doctor {
 		return nil, errors.New("--json goes with --print-env or --doctor")
 	}
-	if !c.help && !c.version && !c.printPath && !c.printEnv && !c.doctor && len(c.program) == 0 {
+	if err := checkSystemFlags(c); err != nil {
+		return nil, err
+	}
+	if !c.help && !c.version && !c.printPath && !c.printEnv && !c.doctor && !c.linkRun && !c.unlinkRun && !c.hook && len(c.program) == 0 {
 		return nil, errors.New("no PROGRAM given")
 	}
 	return c, nil
@@ -99,7 +134,7 @@ func parseArgs(args []string) (*config, error) {
 // main1 is the whole command without the process exit, so tests can run it.
 // It returns only when it does not exec.
 func main1(args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
-	c, err := parseArgs(args)
+	c, err := parseArgs(hookArgs(os.Args[0], args))
 	if err != nil {
 		fmt.Fprintf(stderr, "nixglhost: %v\n\n%s", err, usage)
 		return 2
@@ -114,6 +149,9 @@ func main1(args []string, stdin io.Reader, stdout, stderr io.Writer, environ []s
 	}
 	if c.doctor {
 		return doctor(c, stdout, stderr, environ)
+	}
+	if code, ok := systemMain(c, stdout, stderr, environ); ok {
+		return code
 	}
 	if err := run(c, stdout, stderr, environ); err != nil {
 		fmt.Fprintf(stderr, "nixglhost: %v\n", err)

@@ -1,0 +1,248 @@
+package main
+
+// The Nix pre-build hook: for a derivation whose requiredSystemFeatures name
+// a GPU feature, print the sandbox paths that give its builder the host's
+// driver at /run/opengl-driver and the GPU device nodes.
+//
+// Nix runs the hook (nix.conf `pre-build-hook`, a program path with no
+// arguments of its own) as `HOOK DRV [SANDBOX]` before each build and reads
+// its stdout: the line "extra-sandbox-paths", then one path per line
+// ("path", or "inside=outside"), then an empty line. Any other first line,
+// or a non-zero exit, fails the build. Nix takes no "?" (optional) suffix
+// from a hook, so only paths that exist are printed.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nixglhost/nixglhost/internal/drv"
+	"github.com/nixglhost/nixglhost/pkg/ldpath"
+)
+
+const (
+	// hookName is the name under which nixglhost acts as the hook with no
+	// flag (a symlink to nixglhost), since Nix passes the hook no arguments
+	// of its own.
+	hookName = "nixglhost-pre-build-hook"
+	// hookFeaturesEnv configures the features when --hook-features is not
+	// given: names separated by commas or spaces.
+	hookFeaturesEnv = "NIXGLHOST_HOOK_FEATURES"
+	// runOpenGLDriver is where the entry goes in the sandbox.
+	runOpenGLDriver = "/run/opengl-driver"
+)
+
+// defaultHookFeatures are the requiredSystemFeatures that get the GPU.
+var defaultHookFeatures = []string{"cuda", "opengl", "nvidia-gpu"}
+
+// gpuDevices are the device nodes a GPU builder needs, under /dev; a name
+// with a '*' is a path.Match pattern.
+var gpuDevices = []string{"nvidiactl", "nvidia[0-9]*", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset", "dri"}
+
+// hookArgs turns a hook invocation by name (argv[0] is hookName) into
+// nixglhost's arguments; other invocations are returned unchanged.
+func hookArgs(argv0 string, args []string) []string {
+	if filepath.Base(argv0) != hookName {
+		return args
+	}
+	// Nix passes absolute paths only, so they cannot pass for flags; a
+	// wrapper script may put flags before them.
+	return append([]string{"--nix-pre-build-hook"}, args...)
+}
+
+// hookFeatures returns the configured features: the flag, the environment,
+// or the default.
+func hookFeatures(flagVal string, environ []string) []string {
+	v := flagVal
+	if v == "" {
+		v = getenv(environ, hookFeaturesEnv)
+	}
+	fs := strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+	if len(fs) == 0 {
+		return defaultHookFeatures
+	}
+	return fs
+}
+
+// preBuildHook is --nix-pre-build-hook DRV [SANDBOX]. It prints nothing
+// for a derivation that needs no GPU feature, and nothing (with a note on
+// stderr) when the .drv is not on this machine (Nix may call the hook for
+// a remote build). A .drv it cannot read or parse, or a GPU derivation on
+// a host without a driver, is an error: nothing on stdout, exit 1, and Nix
+// fails that build with the message.
+func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
+	drvPath, sandbox := c.program[0], ""
+	if len(c.program) == 2 {
+		sandbox = c.program[1]
+	}
+	d, err := readDrv(drvPath, sandbox)
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(stderr, "nixglhost: pre-build hook: %s is not on this machine: no sandbox paths\n", drvPath)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pre-build hook: %w", err)
+	}
+	required, err := d.RequiredSystemFeatures()
+	if err != nil {
+		return fmt.Errorf("pre-build hook: derivation %s: %w", drvPath, err)
+	}
+	want := hookFeatures(c.hookFeatures, environ)
+	var matched []string
+	for _, f := range required {
+		if slices.Contains(want, f) && !slices.Contains(matched, f) {
+			matched = append(matched, f)
+		}
+	}
+	if len(matched) == 0 {
+		return nil
+	}
+	s, err := newSystemSetup(c, stderr, environ)
+	if err != nil {
+		return err
+	}
+	s.log.Debug("derivation needs the GPU", "drv", drvPath, "features", matched)
+	// Shared: a system-mode run does not prune while the entry is chosen.
+	unlock, err := s.lock(unix.LOCK_SH)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	p, err := s.prepare(c)
+	if err != nil {
+		return fmt.Errorf("pre-build hook: derivation %s requires %s: %w", drvPath, strings.Join(matched, ", "), err)
+	}
+	paths, err := sandboxPaths(s.root, p.Dir)
+	if err != nil {
+		return fmt.Errorf("pre-build hook: %w", err)
+	}
+	// All or nothing: Nix must not see half a list.
+	var b bytes.Buffer
+	b.WriteString("extra-sandbox-paths\n")
+	for _, l := range paths {
+		b.WriteString(l + "\n")
+	}
+	b.WriteString("\n")
+	_, err = stdout.Write(b.Bytes())
+	return err
+}
+
+// readDrv reads the derivation. With a chroot store (nix --store DIR), Nix
+// passes the store path as /nix/store/X.drv while the file is DIR/nix/store/X.drv
+// and the sandbox is DIR/nix/store/X.drv.chroot: the sandbox path says where.
+func readDrv(drvPath, sandbox string) (*drv.Derivation, error) {
+	d, err := drv.ReadFile(drvPath)
+	if errors.Is(err, fs.ErrNotExist) && filepath.Base(sandbox) == filepath.Base(drvPath)+".chroot" {
+		alt := filepath.Join(filepath.Dir(sandbox), filepath.Base(drvPath))
+		if d2, err2 := drv.ReadFile(alt); !errors.Is(err2, fs.ErrNotExist) {
+			return d2, err2
+		}
+	}
+	return d, err
+}
+
+// sandboxPaths returns the hook's lines: the entry at /run/opengl-driver;
+// every host file the entry's symlinks lead to, each link of the chain and
+// the fully resolved path, at the same place inside; then the device nodes
+// that exist under ROOT/dev.
+func sandboxPaths(root, entry string) ([]string, error) {
+	lines := []string{runOpenGLDriver + "=" + entry}
+	var host []string
+	add := func(p string) {
+		if p != entry && !strings.HasPrefix(p, entry+"/") && !slices.Contains(host, p) {
+			host = append(host, p)
+		}
+	}
+	err := filepath.WalkDir(entry, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&fs.ModeSymlink == 0 {
+			return nil
+		}
+		t, err := os.Readlink(p)
+		if err != nil {
+			return fmt.Errorf("cache entry %s: %w", entry, err)
+		}
+		if !filepath.IsAbs(t) {
+			t = filepath.Join(filepath.Dir(p), t)
+		}
+		// Follow the chain: each link is a path the loader opens.
+		for hops := 0; hops < 40; hops++ {
+			add(filepath.Clean(t))
+			fi, err := os.Lstat(t)
+			if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+				break
+			}
+			next, err := os.Readlink(t)
+			if err != nil {
+				break
+			}
+			if !filepath.IsAbs(next) {
+				next = filepath.Join(filepath.Dir(t), next)
+			}
+			t = next
+		}
+		if r, err := filepath.EvalSymlinks(t); err == nil {
+			add(r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(host)
+	lines = append(lines, host...)
+	devs, err := deviceNodes(root)
+	if err != nil {
+		return nil, err
+	}
+	return append(lines, devs...), nil
+}
+
+// deviceNodes returns the GPU device nodes under ROOT/dev, in gpuDevices
+// order (numbered nodes by number), as sandbox lines: "/dev/X", or
+// "/dev/X=ROOT/dev/X" for another root.
+func deviceNodes(root string) ([]string, error) {
+	dev := ldpath.HostPath(root, "/dev")
+	ents, err := os.ReadDir(dev)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("device directory %s: %w", dev, err)
+	}
+	var out []string
+	for _, pat := range gpuDevices {
+		var names []string
+		for _, e := range ents {
+			if ok, _ := filepath.Match(pat, e.Name()); ok {
+				names = append(names, e.Name())
+			}
+		}
+		sort.Slice(names, func(i, j int) bool {
+			a, _ := strconv.Atoi(strings.TrimPrefix(names[i], "nvidia"))
+			b, _ := strconv.Atoi(strings.TrimPrefix(names[j], "nvidia"))
+			return a < b || a == b && names[i] < names[j]
+		})
+		for _, n := range names {
+			inside := "/dev/" + n
+			if root == "/" {
+				out = append(out, inside)
+			} else {
+				out = append(out, inside+"="+filepath.Join(dev, n))
+			}
+		}
+	}
+	return out, nil
+}

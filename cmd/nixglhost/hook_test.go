@@ -1,0 +1,331 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/nixglhost/nixglhost/internal/fixtures"
+)
+
+// drvFixture returns the path of testdata/drv/NAME.drv.
+func drvFixture(name string) string {
+	return filepath.Join(fixtures.RepoRoot(), "testdata", "drv", name+".drv")
+}
+
+// hookRoot is a fake host for the hook: the gcc-built driver in ROOT/drv,
+// stand-ins for the generic libraries it loads (real files behind soname
+// links, as distributions install them), and GPU device nodes (plain
+// files: the hook only lists them) beside some that are not the GPU's.
+func hookRoot(t *testing.T) (root, cache string) {
+	t.Helper()
+	root = t.TempDir()
+	cache = filepath.Join(t.TempDir(), "nix-gl-host")
+	fixtures.FakeDriver(t, filepath.Join(root, "drv"), "535.261.03", "amd64")
+	lib := filepath.Join(root, "usr/lib/x86_64-linux-gnu")
+	if err := os.MkdirAll(lib, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []struct{ soname, file string }{
+		{"libX11.so.6", "libX11.so.6.4.0"},
+		{"libXext.so.6", "libXext.so.6.4.0"},
+		{"libdrm.so.2", "libdrm.so.2.4.0"},
+	} {
+		p := fixtures.FakeStub(t, lib, l.soname, "amd64")
+		if err := os.Rename(p, filepath.Join(lib, l.file)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(l.file, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{"dev/dri", "dev/nvidia-caps"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"nvidiactl", "nvidia0", "nvidia1", "nvidia2", "nvidia10", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset", "null", "nvidia-caps/nvidia-cap1", "dri/card0", "dri/renderD128"} {
+		if err := os.WriteFile(filepath.Join(root, "dev", f), nil, 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root, cache
+}
+
+// gpuOutput is the hook's exact output for a GPU derivation on hookRoot,
+// with $ROOT and $ENTRY for the paths that vary.
+const gpuOutput = `extra-sandbox-paths
+/run/opengl-driver=$ENTRY
+$ROOT/usr/lib/x86_64-linux-gnu/libX11.so.6.4.0
+$ROOT/usr/lib/x86_64-linux-gnu/libXext.so.6.4.0
+$ROOT/usr/lib/x86_64-linux-gnu/libdrm.so.2.4.0
+/dev/nvidiactl=$ROOT/dev/nvidiactl
+/dev/nvidia0=$ROOT/dev/nvidia0
+/dev/nvidia1=$ROOT/dev/nvidia1
+/dev/nvidia2=$ROOT/dev/nvidia2
+/dev/nvidia10=$ROOT/dev/nvidia10
+/dev/nvidia-uvm=$ROOT/dev/nvidia-uvm
+/dev/nvidia-uvm-tools=$ROOT/dev/nvidia-uvm-tools
+/dev/nvidia-modeset=$ROOT/dev/nvidia-modeset
+/dev/dri=$ROOT/dev/dri
+
+`
+
+// entryIn returns the single entry of the system cache.
+func entryIn(t *testing.T, cache string) string {
+	t.Helper()
+	ents, _ := filepath.Glob(filepath.Join(cache, "[0-9a-f]*"))
+	if len(ents) != 1 {
+		t.Fatalf("system cache %s holds %v, want one entry", cache, ents)
+	}
+	return ents[0]
+}
+
+func TestPreBuildHook(t *testing.T) {
+	root, cache := hookRoot(t)
+	for _, tc := range []struct {
+		name string
+		drv  string
+		env  []string
+		args []string
+		// sandbox passes the second argument, as Nix does with a sandbox.
+		sandbox bool
+		gpu     bool
+	}{
+		{name: "plain env, cuda", drv: "plain-cuda", gpu: true},
+		{name: "several features", drv: "several", gpu: true},
+		{name: "no GPU feature", drv: "other-features"},
+		{name: "no features", drv: "no-features"},
+		{name: "structured attrs, cuda", drv: "structured-cuda", gpu: true},
+		{name: "structured attrs, none", drv: "structured-none"},
+		{name: "opengl, two outputs", drv: "multi-output", gpu: true},
+		{name: "inputs, kvm and cuda", drv: "with-inputs", gpu: true},
+		{name: "DrvWithVersion", drv: "with-version", gpu: true},
+		{name: "features flag", drv: "other-features", args: []string{"--hook-features", "kvm"}, gpu: true},
+		{name: "features flag replaces the default", drv: "plain-cuda", args: []string{"--hook-features", "kvm,gpu"}},
+		{name: "features from the environment", drv: "other-features", env: []string{"NIXGLHOST_HOOK_FEATURES=big-parallel gpu"}, gpu: true},
+		{name: "flag over environment", drv: "other-features", env: []string{"NIXGLHOST_HOOK_FEATURES=kvm"}, args: []string{"--hook-features", "cuda"}},
+		{name: "with the sandbox argument", drv: "plain-cuda", sandbox: true, gpu: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--nix-pre-build-hook", "--driver-root", root, "--cache-dir", cache, "-d", "/drv"}, tc.args...)
+			args = append(args, drvFixture(tc.drv))
+			if tc.sandbox {
+				args = append(args, drvFixture(tc.drv)+".chroot")
+			}
+			stdout, stderr, code := nixglhost(t, baseEnv(t, tc.env...), args...)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+			}
+			want := ""
+			if tc.gpu {
+				want = strings.NewReplacer("$ENTRY", entryIn(t, cache), "$ROOT", root).Replace(gpuOutput)
+			}
+			if diff := cmp.Diff(want, stdout); diff != "" {
+				t.Errorf("output (-want +got):\n%s", diff)
+			}
+			if stderr != "" {
+				t.Errorf("stderr: %s", stderr)
+			}
+		})
+	}
+}
+
+// TestPreBuildHookMounts reads the output as Nix does and checks that the
+// sandbox would have what the entry's symlinks name, and that the entry is
+// a /run/opengl-driver: lib/libcuda.so.1 and the vendor JSON files.
+func TestPreBuildHookMounts(t *testing.T) {
+	root, cache := hookRoot(t)
+	stdout, stderr, code := nixglhost(t, baseEnv(t), "--nix-pre-build-hook", "--driver-root", root, "--cache-dir", cache, "-d", "/drv", drvFixture("plain-cuda"))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	t.Logf("hook output:\n%s", stdout)
+	mounts, err := parseNixHookOutput(stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := mounts["/run/opengl-driver"]
+	if entry != entryIn(t, cache) {
+		t.Fatalf("/run/opengl-driver=%q, want the system entry", entry)
+	}
+	for inside, outside := range mounts {
+		if _, err := os.Stat(outside); err != nil {
+			t.Errorf("%s=%s: the source does not exist: %v", inside, outside, err)
+		}
+	}
+	for _, p := range []string{"lib/libcuda.so.1", "lib/libnvidia-ptxjitcompiler.so.1", "manifest.json"} {
+		if _, err := os.Stat(filepath.Join(entry, p)); err != nil {
+			t.Errorf("entry: %v", err)
+		}
+	}
+	// Every symlink in the entry leads, inside the sandbox, to something
+	// mounted: the entry itself or a host path printed.
+	filepath.WalkDir(entry, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink == 0 {
+			return err
+		}
+		target, _ := os.Readlink(p)
+		if !filepath.IsAbs(target) {
+			return nil
+		}
+		if _, ok := mounts[target]; !ok {
+			t.Errorf("%s -> %s: not in the sandbox paths", p, target)
+		}
+		return nil
+	})
+}
+
+// parseNixHookOutput reads the hook's output as Nix's parsePreBuildHook
+// does and returns the sandbox paths, inside -> outside.
+func parseNixHookOutput(out string) (map[string]string, error) {
+	m := map[string]string{}
+	inPaths := false
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case !inPaths && (line == "extra-sandbox-paths" || line == "extra-chroot-dirs"):
+			inPaths = true
+		case !inPaths:
+			return nil, fmt.Errorf("unknown pre-build hook command %q", line)
+		case line == "":
+			inPaths = false
+		default:
+			inside, outside, ok := strings.Cut(line, "=")
+			if !ok {
+				outside = line
+			}
+			m[inside] = outside
+		}
+	}
+	if inPaths {
+		return nil, fmt.Errorf("no empty line ends the paths")
+	}
+	return m, sc.Err()
+}
+
+// TestPreBuildHookErrors: a .drv that is not well formed, or a GPU
+// derivation on a host with no driver, is exit 1 with the reason on stderr
+// and nothing on stdout (Nix then fails that build, showing it); a .drv
+// that is not on this machine (a remote build) is no paths and exit 0.
+func TestPreBuildHookErrors(t *testing.T) {
+	root, cache := hookRoot(t)
+	empty := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"truncated", []string{drvFixture("malformed/truncated")}, 1, "malformed derivation at byte 147: unterminated string"},
+		{"empty", []string{drvFixture("malformed/empty")}, 1, "malformed derivation at byte 0"},
+		{"trailing data", []string{drvFixture("malformed/trailing-data")}, 1, "trailing data after the derivation"},
+		{"not a derivation", []string{drvFixture("malformed/json-file")}, 1, "malformed derivation"},
+		{"bad __json", []string{drvFixture("malformed/json-invalid")}, 1, "structured attributes (__json)"},
+		{"features not a list", []string{drvFixture("malformed/json-features-string")}, 1, "requiredSystemFeatures is not a list of strings"},
+		{"not on this machine", []string{"/nix/store/00000000000000000000000000000000-remote.drv"}, 0, "is not on this machine: no sandbox paths"},
+		{"a directory", []string{empty}, 1, empty},
+		{"no driver", []string{"--driver-root", empty, drvFixture("plain-cuda")}, 1, "requires cuda: no NVIDIA driver found under " + empty},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--nix-pre-build-hook", "--driver-root", root, "--cache-dir", cache, "-d", "/drv"}, tc.args...)
+			if tc.name == "no driver" {
+				args = append([]string{"--nix-pre-build-hook", "--cache-dir", cache}, tc.args...)
+			}
+			stdout, stderr, code := nixglhost(t, baseEnv(t), args...)
+			if code != tc.code || !strings.Contains(stderr, tc.msg) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, tc.code, tc.msg)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing", stdout)
+			}
+			if tc.code == 1 && !strings.Contains(stderr, tc.args[len(tc.args)-1]) {
+				t.Errorf("stderr %q does not name the derivation", stderr)
+			}
+		})
+	}
+}
+
+// TestPreBuildHookByName: installed as nixglhost-pre-build-hook (a
+// symlink), it is the hook with Nix's bare arguments; a chroot store's
+// derivation is found through the sandbox path.
+func TestPreBuildHookByName(t *testing.T) {
+	root, cache := hookRoot(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A chroot store (nix --store DIR): Nix names /nix/store/X.drv, the file
+	// is DIR/nix/store/X.drv, the sandbox DIR/nix/store/X.drv.chroot.
+	store := filepath.Join(t.TempDir(), "nix/store")
+	if err := os.MkdirAll(store, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	name := "1vqzm7hy21nsfxyqh48c5zaifpkyclid-plain-cuda.drv"
+	b, err := os.ReadFile(drvFixture("plain-cuda"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(store, name), b, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no features", []string{drvFixture("no-features")}, ""},
+		{"chroot store", []string{"--driver-root", root, "--cache-dir", cache, "-d", "/drv", "/nix/store/" + name, filepath.Join(store, name+".chroot")}, "/run/opengl-driver="},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := execSelf(t, self, baseEnv(t), tc.args...)
+			cmd.Args[0] = hookName
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("%v\n%s", err, stderr.String())
+			}
+			if tc.want == "" && stdout.Len() != 0 || !strings.Contains(stdout.String(), tc.want) {
+				t.Errorf("stdout %q, want %q", stdout.String(), tc.want)
+			}
+		})
+	}
+}
+
+// TestSandboxPathsChains: a symlink in the entry whose host target is
+// itself a link (a soname link) gets every link of the chain and the
+// resolved file; relative links inside the entry get nothing.
+func TestSandboxPathsChains(t *testing.T) {
+	host := t.TempDir()
+	entry := filepath.Join(t.TempDir(), "entry")
+	for _, d := range []string{"lib", "deps", "x/y"} {
+		os.MkdirAll(filepath.Join(entry, d), 0o755)
+	}
+	os.MkdirAll(filepath.Join(host, "real"), 0o755)
+	os.WriteFile(filepath.Join(host, "real/libfoo.so.1.2.3"), nil, 0o644)
+	os.Symlink("libfoo.so.1.2.3", filepath.Join(host, "real/libfoo.so.1"))
+	os.Symlink("real", filepath.Join(host, "lib"))
+	os.Symlink(filepath.Join(host, "lib/libfoo.so.1"), filepath.Join(entry, "deps/libfoo.so.1"))
+	os.Symlink("../deps/libfoo.so.1", filepath.Join(entry, "lib/libfoo.so.1"))
+	got, err := sandboxPaths(host, entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"/run/opengl-driver=" + entry,
+		filepath.Join(host, "lib/libfoo.so.1"),
+		filepath.Join(host, "lib/libfoo.so.1.2.3"),
+		filepath.Join(host, "real/libfoo.so.1.2.3"),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

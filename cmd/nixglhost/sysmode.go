@@ -1,0 +1,450 @@
+package main
+
+// System mode: point RUN/opengl-driver at a self-contained cache entry, so
+// that every Nix program finds the host's driver through the
+// /run/opengl-driver/lib its DT_RUNPATH already names, with no wrapper and
+// no environment (DESIGN.md, "A cache entry is a /run/opengl-driver").
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
+	"github.com/nixglhost/nixglhost/pkg/ldpath"
+)
+
+const (
+	// systemCacheDir is where system mode and the pre-build hook keep their
+	// entries: owned by root, readable by every user (Nix build users too).
+	systemCacheDir = "/var/cache/nix-gl-host"
+	// linkBase is the name Nix programs look for in the run directory.
+	linkBase = "opengl-driver"
+	// lockBase serializes system-mode runs in the system cache.
+	lockBase = ".system-mode.lock"
+	// historyBase lists the entries system mode has linked, oldest first,
+	// so that old ones can be removed and nothing else ever is.
+	historyBase = ".system-mode.linked"
+)
+
+// systemSetup is what system mode and the hook share: the driver root, the
+// system cache, and the logger.
+type systemSetup struct {
+	root     string
+	cacheDir string
+	log      *slog.Logger
+}
+
+// newSystemSetup checks --driver-root and chooses the system cache
+// (--cache-dir, else /var/cache/nix-gl-host).
+func newSystemSetup(c *config, stderr io.Writer, environ []string) (*systemSetup, error) {
+	s := &systemSetup{log: newLogger(c, stderr, environ)}
+	root, err := filepath.Abs(c.driverRoot)
+	if err != nil {
+		return nil, fmt.Errorf("--driver-root %s: %w", c.driverRoot, err)
+	}
+	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("--driver-root %s: not a directory", c.driverRoot)
+	}
+	s.root = root
+	s.cacheDir = systemCacheDir
+	if c.cacheDir != "" {
+		if s.cacheDir, err = filepath.Abs(c.cacheDir); err != nil {
+			return nil, fmt.Errorf("--cache-dir %s: %w", c.cacheDir, err)
+		}
+	}
+	return s, nil
+}
+
+// newLogger returns a logger to stderr with -v or DEBUG, else a discarding one.
+func newLogger(c *config, stderr io.Writer, environ []string) *slog.Logger {
+	if d := getenv(environ, "DEBUG"); c.verbose || d != "" && d != "0" {
+		return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// prepare builds (or finds) the self-contained entry for the host's driver
+// in the system cache and makes it readable by every user. The caller's
+// LD_LIBRARY_PATH is not a discovery source here: the entry must not depend
+// on who ran the command. A nil entry with a nil error is impossible: no
+// driver is an error.
+func (s *systemSetup) prepare(c *config) (*hostdrivers.Prepared, error) {
+	o := &hostdrivers.Options{Root: s.root, Logger: s.log, SelfContained: true}
+	for _, d := range c.dirs {
+		if s.root == "/" {
+			abs, err := filepath.Abs(d)
+			if err != nil {
+				return nil, fmt.Errorf("-d %s: %w", d, err)
+			}
+			d = abs
+		} else if !filepath.IsAbs(d) {
+			return nil, fmt.Errorf("-d %s: give a path inside --driver-root %s, starting with /", d, s.root)
+		}
+		o.Dirs = append(o.Dirs, filepath.Clean(d))
+	}
+	if len(o.Dirs) == 0 {
+		// Once linked, /run/opengl-driver/lib is one of our own entries:
+		// never take it (or any other entry) for the host's driver.
+		srcs, err := hostdrivers.Sources(o)
+		if err != nil {
+			return nil, err
+		}
+		var keep []string
+		for _, src := range srcs {
+			if isEntryLib(s.root, src.Dir) {
+				s.log.Debug("directory not searched", "dir", src.Dir, "reason", "a nixglhost cache entry")
+				continue
+			}
+			keep = append(keep, src.Dir)
+		}
+		if len(keep) < len(srcs) {
+			if len(keep) == 0 {
+				return nil, fmt.Errorf("no NVIDIA driver found under %s (run with -v to see where it looked)", s.root)
+			}
+			o.Dirs = keep
+		}
+	}
+	if err := s.mkCacheDir(); err != nil {
+		return nil, err
+	}
+	p, err := hostdrivers.Prepare(o, s.cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return nil, fmt.Errorf("no NVIDIA driver found under %s (run with -v to see where it looked)", s.root)
+	}
+	if filepath.Dir(p.Dir) != s.cacheDir {
+		return nil, fmt.Errorf("cache entry %s: not in the system cache %s", p.Dir, s.cacheDir)
+	}
+	if err := shareTree(p.Dir); err != nil {
+		return nil, err
+	}
+	s.log.Debug("system entry", "entry", p.Dir, "driver", p.Manifest.DriverVersion, "hot", p.Hot)
+	return p, nil
+}
+
+// mkCacheDir creates the system cache, readable by all.
+func (s *systemSetup) mkCacheDir() error {
+	if err := os.MkdirAll(s.cacheDir, 0o755); err != nil {
+		return fmt.Errorf("system cache %s: %w%s", s.cacheDir, err, rootHint(err))
+	}
+	if err := os.Chmod(s.cacheDir, 0o755); err != nil {
+		return fmt.Errorf("system cache %s: %w%s", s.cacheDir, err, rootHint(err))
+	}
+	return nil
+}
+
+// lock takes the system cache's lock (exclusive or shared) and returns the
+// function that releases it.
+func (s *systemSetup) lock(how int) (func(), error) {
+	if err := s.mkCacheDir(); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(s.cacheDir, lockBase)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w%s", p, err, rootHint(err))
+	}
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", p, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// isEntryLib reports whether dir, inside root, is the lib/ of a nixglhost
+// cache entry (a manifest.json beside it).
+func isEntryLib(root, dir string) bool {
+	r, err := ldpath.Resolve(root, dir)
+	if err != nil || filepath.Base(r) != "lib" {
+		return false
+	}
+	_, err = os.Stat(ldpath.HostPath(root, filepath.Join(filepath.Dir(r), "manifest.json")))
+	return err == nil
+}
+
+// shareTree makes every directory of the entry 0755 and every file
+// readable by all (the builder's temporary directory is 0700, and a
+// service's umask may be strict). Symlinks are left alone.
+func shareTree(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			return nil
+		case d.IsDir():
+			return os.Chmod(p, 0o755)
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if m := fi.Mode().Perm(); m&0o444 != 0o444 {
+			return os.Chmod(p, m|0o444)
+		}
+		return nil
+	})
+}
+
+// rootHint adds a word about root to permission errors.
+func rootHint(err error) string {
+	if errors.Is(err, fs.ErrPermission) && os.Geteuid() != 0 {
+		return " (system mode needs root)"
+	}
+	return ""
+}
+
+// runLink is the link's path: RUN/opengl-driver.
+func runLink(c *config) (string, error) {
+	run, err := filepath.Abs(c.runDir)
+	if err != nil {
+		return "", fmt.Errorf("--run-dir %s: %w", c.runDir, err)
+	}
+	if fi, err := os.Stat(run); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("--run-dir %s: not a directory", c.runDir)
+	}
+	return filepath.Join(run, linkBase), nil
+}
+
+// ownTarget returns the entry link points at when link is ours (a symlink
+// to a direct child of cacheDir, complete or not), "" when link does not
+// exist, and an error that says why it is left alone otherwise.
+func ownTarget(link, cacheDir string) (string, error) {
+	fi, err := os.Lstat(link)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", link, err)
+	}
+	if fi.Mode()&fs.ModeSymlink == 0 {
+		what := "a " + strings.ToLower(fileKind(fi.Mode()))
+		return "", fmt.Errorf("%s is %s, not a link nixglhost made (NixOS manages its own /run/opengl-driver): leaving it alone", link, what)
+	}
+	t, err := os.Readlink(link)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", link, err)
+	}
+	abs := t
+	if !filepath.IsAbs(abs) {
+		abs = filepath.Join(filepath.Dir(link), abs)
+	}
+	abs = filepath.Clean(abs)
+	caches := []string{cacheDir}
+	if r, err := filepath.EvalSymlinks(cacheDir); err == nil && r != cacheDir {
+		caches = append(caches, r)
+	}
+	for _, cd := range caches {
+		if filepath.Dir(abs) == cd && !strings.HasPrefix(filepath.Base(abs), ".") {
+			return filepath.Join(cacheDir, filepath.Base(abs)), nil
+		}
+	}
+	hint := ""
+	if strings.HasPrefix(abs, "/nix/store/") {
+		hint = " (NixOS's own graphics drivers?)"
+	}
+	return "", fmt.Errorf("%s points to %s, outside nixglhost's system cache %s%s: leaving it alone", link, t, cacheDir, hint)
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m.IsRegular():
+		return "regular file"
+	default:
+		return "special file"
+	}
+}
+
+// linkRunOpenGLDriver is --link-run-opengl-driver: build the system entry
+// and point RUN/opengl-driver at it with an atomic rename. It refuses a
+// RUN/opengl-driver it did not make. Runs are serialized by a lock in the
+// system cache; the previous entry is kept, older linked ones are removed.
+func linkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string) error {
+	link, err := runLink(c)
+	if err != nil {
+		return err
+	}
+	s, err := newSystemSetup(c, stderr, environ)
+	if err != nil {
+		return err
+	}
+	// Refuse before building anything.
+	if _, err := ownTarget(link, s.cacheDir); err != nil {
+		return err
+	}
+	unlock, err := s.lock(unix.LOCK_EX)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	prev, err := ownTarget(link, s.cacheDir)
+	if err != nil {
+		return err
+	}
+	p, err := s.prepare(c)
+	if err != nil {
+		return err
+	}
+	driver := p.Manifest.DriverVersion
+	if prev == p.Dir {
+		fmt.Fprintf(stdout, "%s -> %s (NVIDIA %s): already linked\n", link, p.Dir, driver)
+		return nil
+	}
+	if err := swapLink(link, p.Dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s -> %s (NVIDIA %s)\n", link, p.Dir, driver)
+	if prev != "" {
+		fmt.Fprintf(stdout, "previously %s\n", prev)
+	}
+	for _, gone := range s.prune(filepath.Base(prev), filepath.Base(p.Dir)) {
+		fmt.Fprintf(stdout, "removed old entry %s\n", gone)
+	}
+	return nil
+}
+
+// swapLink points link at target: a new symlink beside it, renamed over
+// it, so that link always names a complete entry.
+func swapLink(link, target string) error {
+	tmp := filepath.Join(filepath.Dir(link), fmt.Sprintf(".%s.nixglhost-%d-%x", linkBase, os.Getpid(), rand.Uint64()))
+	if err := os.Symlink(target, tmp); err != nil {
+		return fmt.Errorf("%s: %w%s", tmp, err, rootHint(err))
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("%s: %w%s", link, err, rootHint(err))
+	}
+	return nil
+}
+
+// prune records cur as linked and removes every entry system mode linked
+// before, except prev (a program that resolved the link a moment ago may
+// still be opening files through it) and cur. Entries it never linked
+// (the hook's, another --cache-dir user's) are not touched. It returns
+// what it removed; a failure only costs disk space, so it is not an error.
+func (s *systemSetup) prune(prev, cur string) []string {
+	hist := filepath.Join(s.cacheDir, historyBase)
+	b, _ := os.ReadFile(hist)
+	var removed []string
+	for _, name := range strings.Split(string(b), "\n") {
+		if name == "" || name == prev || name == cur || strings.ContainsRune(name, '/') || strings.HasPrefix(name, ".") {
+			continue
+		}
+		dir := filepath.Join(s.cacheDir, name)
+		if _, err := os.Stat(dir); err != nil {
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			s.log.Debug("old entry not removed", "entry", dir, "err", err)
+			continue
+		}
+		removed = append(removed, dir)
+	}
+	var keep []string
+	for _, name := range []string{prev, cur} {
+		if name != "" && name != "." && !slices.Contains(keep, name) {
+			keep = append(keep, name)
+		}
+	}
+	tmp := hist + fmt.Sprintf(".tmp-%d", os.Getpid())
+	if err := os.WriteFile(tmp, []byte(strings.Join(keep, "\n")+"\n"), 0o644); err == nil {
+		if err := os.Rename(tmp, hist); err != nil {
+			os.Remove(tmp)
+		}
+	}
+	return removed
+}
+
+// unlinkRunOpenGLDriver is --unlink-run-opengl-driver: remove
+// RUN/opengl-driver when it is ours. The cache entries stay.
+func unlinkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string) error {
+	link, err := runLink(c)
+	if err != nil {
+		return err
+	}
+	s, err := newSystemSetup(c, stderr, environ)
+	if err != nil {
+		return err
+	}
+	cur, err := ownTarget(link, s.cacheDir)
+	if err != nil {
+		return err
+	}
+	if cur == "" {
+		fmt.Fprintf(stdout, "%s does not exist: nothing to do\n", link)
+		return nil
+	}
+	if err := os.Remove(link); err != nil {
+		return fmt.Errorf("%s: %w%s", link, err, rootHint(err))
+	}
+	fmt.Fprintf(stdout, "removed %s (it pointed to %s)\n", link, cur)
+	return nil
+}
+
+// checkSystemFlags checks the system-mode and hook flags against the rest
+// of the command line.
+func checkSystemFlags(c *config) error {
+	n := 0
+	for _, on := range []bool{c.linkRun, c.unlinkRun, c.hook} {
+		if on {
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+		if c.runDir != "/run" {
+			return errors.New("--run-dir goes with --link-run-opengl-driver or --unlink-run-opengl-driver")
+		}
+		if c.hookFeatures != "" {
+			return errors.New("--hook-features goes with --nix-pre-build-hook")
+		}
+		return nil
+	case n > 1:
+		return errors.New("--link-run-opengl-driver, --unlink-run-opengl-driver and --nix-pre-build-hook exclude each other")
+	case c.printPath || c.printEnv || c.doctor:
+		return errors.New("-p, --print-env and --doctor do not go with system mode or the pre-build hook")
+	case c.hook && (len(c.program) < 1 || len(c.program) > 2):
+		return errors.New("--nix-pre-build-hook takes DRV [SANDBOX]")
+	case !c.hook && len(c.program) > 0:
+		return fmt.Errorf("system mode takes no PROGRAM (got %q)", c.program[0])
+	case c.hookFeatures != "" && !c.hook:
+		return errors.New("--hook-features goes with --nix-pre-build-hook")
+	}
+	return nil
+}
+
+// systemMain runs system mode or the pre-build hook when c asks for one,
+// and returns the exit status; ok is false when c asks for neither.
+func systemMain(c *config, stdout, stderr io.Writer, environ []string) (code int, ok bool) {
+	var err error
+	switch {
+	case c.linkRun:
+		err = linkRunOpenGLDriver(c, stdout, stderr, environ)
+	case c.unlinkRun:
+		err = unlinkRunOpenGLDriver(c, stdout, stderr, environ)
+	case c.hook:
+		err = preBuildHook(c, stdout, stderr, environ)
+	default:
+		return 0, false
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "nixglhost: %v\n", err)
+		return 1, true
+	}
+	return 0, true
+}

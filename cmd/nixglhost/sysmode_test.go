@@ -1,0 +1,437 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/nixglhost/nixglhost/internal/fixtures"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
+)
+
+// sysRoot is a fake host root for system-mode tests: a gcc-built driver
+// in ROOT/drv (or the real one), a run directory and a system cache.
+type sysRoot struct {
+	root, run, cache string
+	link             string
+}
+
+func newSysRoot(t *testing.T) *sysRoot {
+	t.Helper()
+	s := &sysRoot{root: t.TempDir(), run: t.TempDir(), cache: filepath.Join(t.TempDir(), "nix-gl-host")}
+	s.link = filepath.Join(s.run, "opengl-driver")
+	return s
+}
+
+// args returns the system-mode flags for s, then extra.
+func (s *sysRoot) args(extra ...string) []string {
+	return append([]string{"--driver-root", s.root, "--run-dir", s.run, "--cache-dir", s.cache}, extra...)
+}
+
+// linkTarget returns where RUN/opengl-driver points, failing t unless it
+// is a complete entry in the system cache.
+func (s *sysRoot) linkTarget(t *testing.T) string {
+	t.Helper()
+	target, err := os.Readlink(s.link)
+	if err != nil {
+		t.Fatalf("RUN/opengl-driver: %v", err)
+	}
+	if filepath.Dir(target) != s.cache {
+		t.Fatalf("RUN/opengl-driver -> %s, outside the system cache %s", target, s.cache)
+	}
+	if _, err := hostdrivers.ReadManifest(target); err != nil {
+		t.Fatalf("RUN/opengl-driver -> %s, not a complete entry: %v", target, err)
+	}
+	return target
+}
+
+// entries returns the cache's entries (no dot files).
+func (s *sysRoot) entries(t *testing.T) []string {
+	t.Helper()
+	ents, err := os.ReadDir(s.cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, filepath.Join(s.cache, e.Name()))
+		}
+	}
+	return out
+}
+
+// probeWithRunpath builds the probe linked as Nix's addDriverRunpath links
+// GPU programs: DT_RUNPATH STORE:RUN/opengl-driver/lib.
+func probeWithRunpath(t *testing.T, store *fixtures.Store, run string) string {
+	t.Helper()
+	return store.Compile(t, fixtures.ProbeSource(), "probe-run", "-Wl,-rpath,"+filepath.Join(run, "opengl-driver", "lib"))
+}
+
+// TestLinkRunOpenGLDriverRealDriver: with the real 535 driver of a Debian
+// root, a Nix-like program whose DT_RUNPATH names RUN/opengl-driver/lib
+// cannot find libcuda before system mode, and finds and initializes it with
+// no LD_LIBRARY_PATH at all after, mapping only its own libc.
+func TestLinkRunOpenGLDriverRealDriver(t *testing.T) {
+	s := newSysRoot(t)
+	s.root = fixtures.DebianRoot(t, "amd64")
+	store := fixtures.NixStore(t, "amd64")
+	probe := probeWithRunpath(t, store, s.run)
+	env := []string{"CUDA_CACHE_DISABLE=1"}
+
+	before, out := store.RunProbe(t, probe, env)
+	if before.CUDADlopen == "ok" {
+		t.Fatalf("before system mode the probe found libcuda:\n%s", out)
+	}
+	stdout, stderr, code := nixglhost(t, baseEnv(t), s.args("--link-run-opengl-driver")...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	t.Logf("nixglhost --link-run-opengl-driver:\n%s", stdout)
+	entry := s.linkTarget(t)
+	assertNoGlibc(t, entry)
+
+	res, out := store.RunProbe(t, probe, env)
+	checkProbe(t, res, out, store, s.cache)
+	// Self-contained: the driver files are the entry's own patched copies.
+	for _, m := range res.MapsContaining("libcuda") {
+		if !strings.HasPrefix(m, entry+"/lib/") {
+			t.Errorf("libcuda mapped from %s, want the entry's copy in %s/lib", m, entry)
+		}
+	}
+}
+
+// TestLinkRunOpenGLDriverPtxjit: the gcc-built libcuda's cuInit dlopens
+// libnvidia-ptxjitcompiler.so.1 by soname, as the real one does, and gives
+// 221 when it cannot. Through RUN/opengl-driver with no LD_LIBRARY_PATH it
+// can only find it through its own DT_RUNPATH: the entry is self-contained.
+func TestLinkRunOpenGLDriverPtxjit(t *testing.T) {
+	s := newSysRoot(t)
+	fixtures.FakeDriver(t, filepath.Join(s.root, "drv"), "535.261.03", "amd64")
+	store := fixtures.NixStore(t, "amd64")
+	probe := probeWithRunpath(t, store, s.run)
+
+	if res, out := store.RunProbe(t, probe, nil); res.CUDADlopen == "ok" {
+		t.Fatalf("before system mode the probe found libcuda:\n%s", out)
+	}
+	if stdout, stderr, code := nixglhost(t, baseEnv(t), s.args("-d", "/drv", "--link-run-opengl-driver")...); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	res, out := store.RunProbe(t, probe, nil)
+	if res.CUDADlopen != "ok" || res.CuInit != 100 || res.NVMLInit != 9 {
+		t.Fatalf("probe: cuda_dlopen %q cuInit %d nvmlInit %d, want ok 100 9 (221: ptxjit not found)\n%s", res.CUDADlopen, res.CuInit, res.NVMLInit, out)
+	}
+	// The entry is readable by every user (Nix build users, services).
+	entry := s.linkTarget(t)
+	for _, p := range []string{s.cache, entry, filepath.Join(entry, "lib"), filepath.Join(entry, "lib", "libcuda.so.535.261.03"), filepath.Join(entry, "manifest.json")} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := os.FileMode(0o444)
+		if fi.IsDir() {
+			want = 0o555
+		}
+		if fi.Mode().Perm()&want != want {
+			t.Errorf("%s is %v, want readable by all", p, fi.Mode().Perm())
+		}
+	}
+}
+
+// TestLinkIdempotentAndUpgrade: the same driver changes nothing; a new
+// driver gets a new entry and the link moves; the previous entry is kept,
+// older ones are removed.
+func TestLinkIdempotentAndUpgrade(t *testing.T) {
+	s := newSysRoot(t)
+	drv := filepath.Join(s.root, "drv")
+	link := func() string {
+		t.Helper()
+		stdout, stderr, code := nixglhost(t, baseEnv(t), s.args("-d", "/drv", "--link-run-opengl-driver")...)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+		}
+		return stdout
+	}
+	install := func(version string) {
+		t.Helper()
+		os.RemoveAll(drv)
+		fixtures.FakeDriver(t, drv, version, "amd64")
+	}
+	install("535.261.03")
+	link()
+	e1 := s.linkTarget(t)
+	if out := link(); !strings.Contains(out, "already linked") {
+		t.Errorf("second run: %q, want \"already linked\"", out)
+	}
+	if got := s.linkTarget(t); got != e1 {
+		t.Errorf("second run moved the link: %s, then %s", e1, got)
+	}
+	if diff := cmp.Diff([]string{e1}, s.entries(t)); diff != "" {
+		t.Errorf("entries after a second run (-want +got):\n%s", diff)
+	}
+
+	install("550.54.14")
+	link()
+	e2 := s.linkTarget(t)
+	if e2 == e1 {
+		t.Fatalf("a new driver kept the old entry %s", e1)
+	}
+	if m, _ := hostdrivers.ReadManifest(e2); m.DriverVersion != "550.54.14" {
+		t.Errorf("new entry has driver %s", m.DriverVersion)
+	}
+	if _, err := os.Stat(e1); err != nil {
+		t.Errorf("the previous entry was removed at once: %v", err)
+	}
+
+	install("560.35.03")
+	out := link()
+	e3 := s.linkTarget(t)
+	if _, err := os.Stat(e1); err == nil {
+		t.Errorf("the entry before the previous one, %s, is still there", e1)
+	}
+	if !strings.Contains(out, "removed old entry "+e1) {
+		t.Errorf("output does not say %s was removed:\n%s", e1, out)
+	}
+	want := []string{e2, e3}
+	got := s.entries(t)
+	if diff := cmp.Diff(want, got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("entries (-want +got):\n%s", diff)
+	}
+}
+
+// TestLinkConcurrent: eight runs at once, alternating between two drivers,
+// never leave RUN/opengl-driver dangling or pointing at a partial entry,
+// as a reader polling it all along sees, and each run leaves it valid.
+func TestLinkConcurrent(t *testing.T) {
+	s := newSysRoot(t)
+	fixtures.FakeDriver(t, filepath.Join(s.root, "a"), "535.261.03", "amd64")
+	fixtures.FakeDriver(t, filepath.Join(s.root, "b"), "550.54.14", "amd64")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var bad []string
+	var mu sync.Mutex
+	var readers sync.WaitGroup
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			target, err := os.Readlink(s.link)
+			if err != nil {
+				continue // not linked yet
+			}
+			if _, err := os.Stat(filepath.Join(s.link, "manifest.json")); err != nil {
+				mu.Lock()
+				bad = append(bad, target+": "+err.Error())
+				mu.Unlock()
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := []string{"/a", "/b"}[i%2]
+			cmd := execSelf(t, self, baseEnv(t), s.args("-d", d, "--link-run-opengl-driver")...)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Errorf("run %d: %v\n%s", i, err, out)
+			}
+			if _, err := os.Stat(filepath.Join(s.link, "manifest.json")); err != nil {
+				t.Errorf("after run %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	if len(bad) > 0 {
+		t.Errorf("the link named no complete entry %d times, e.g. %s", len(bad), bad[0])
+	}
+	s.linkTarget(t)
+	left, _ := filepath.Glob(filepath.Join(s.run, ".*"))
+	if len(left) > 0 {
+		t.Errorf("temporary links left in RUN: %v", left)
+	}
+}
+
+// TestForeignRunOpenGLDriver: a RUN/opengl-driver nixglhost did not make
+// is refused, by both link and unlink, and left as it was.
+func TestForeignRunOpenGLDriver(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		make  func(t *testing.T, link string)
+		msg   string
+		check func(t *testing.T, link string)
+	}{
+		{
+			name: "nixos-store-link",
+			make: func(t *testing.T, link string) {
+				if err := os.Symlink("/nix/store/0d1b7y8gc3r6y1iyq6h3w5ys6nkrkpfd-graphics-drivers", link); err != nil {
+					t.Fatal(err)
+				}
+			},
+			msg: "points to /nix/store/0d1b7y8gc3r6y1iyq6h3w5ys6nkrkpfd-graphics-drivers, outside nixglhost's system cache",
+			check: func(t *testing.T, link string) {
+				if got, _ := os.Readlink(link); got != "/nix/store/0d1b7y8gc3r6y1iyq6h3w5ys6nkrkpfd-graphics-drivers" {
+					t.Errorf("the link changed: %q", got)
+				}
+			},
+		},
+		{
+			name: "directory",
+			make: func(t *testing.T, link string) {
+				if err := os.MkdirAll(filepath.Join(link, "lib"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			},
+			msg: "is a directory, not a link nixglhost made",
+			check: func(t *testing.T, link string) {
+				if fi, err := os.Lstat(filepath.Join(link, "lib")); err != nil || !fi.IsDir() {
+					t.Errorf("the directory changed: %v", err)
+				}
+			},
+		},
+		{
+			name: "link-into-another-cache-entry-dotfile",
+			make: func(t *testing.T, link string) {
+				if err := os.Symlink("/var/tmp/elsewhere", link); err != nil {
+					t.Fatal(err)
+				}
+			},
+			msg: "outside nixglhost's system cache",
+			check: func(t *testing.T, link string) {
+				if got, _ := os.Readlink(link); got != "/var/tmp/elsewhere" {
+					t.Errorf("the link changed: %q", got)
+				}
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSysRoot(t)
+			fixtures.FakeDriver(t, filepath.Join(s.root, "drv"), "535.261.03", "amd64")
+			tc.make(t, s.link)
+			for _, mode := range []string{"--link-run-opengl-driver", "--unlink-run-opengl-driver"} {
+				stdout, stderr, code := nixglhost(t, baseEnv(t), s.args("-d", "/drv", mode)...)
+				if code != 1 || !strings.Contains(stderr, tc.msg) || !strings.Contains(stderr, "leaving it alone") {
+					t.Errorf("%s: exit %d, stderr %q; want 1 and %q", mode, code, stderr, tc.msg)
+				}
+				if stdout != "" {
+					t.Errorf("%s: stdout %q", mode, stdout)
+				}
+				tc.check(t, s.link)
+			}
+			if _, err := os.Stat(s.cache); err == nil && len(s.entries(t)) > 0 {
+				t.Errorf("a refused run built entries: %v", s.entries(t))
+			}
+		})
+	}
+}
+
+// TestUnlinkRunOpenGLDriver removes our link, keeps the cache, and is
+// happy to find nothing.
+func TestUnlinkRunOpenGLDriver(t *testing.T) {
+	s := newSysRoot(t)
+	fixtures.FakeDriver(t, filepath.Join(s.root, "drv"), "535.261.03", "amd64")
+	if stdout, stderr, code := nixglhost(t, baseEnv(t), s.args("-d", "/drv", "--link-run-opengl-driver")...); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	entry := s.linkTarget(t)
+	stdout, stderr, code := nixglhost(t, baseEnv(t), s.args("--unlink-run-opengl-driver")...)
+	if code != 0 || !strings.Contains(stdout, "removed "+s.link) {
+		t.Fatalf("unlink: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, err := os.Lstat(s.link); !os.IsNotExist(err) {
+		t.Errorf("the link is still there: %v", err)
+	}
+	if _, err := os.Stat(entry); err != nil {
+		t.Errorf("unlink removed the entry: %v", err)
+	}
+	stdout, stderr, code = nixglhost(t, baseEnv(t), s.args("--unlink-run-opengl-driver")...)
+	if code != 0 || !strings.Contains(stdout, "nothing to do") {
+		t.Errorf("unlink with no link: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestLinkIgnoresItsOwnEntry: once linked, /run/opengl-driver/lib (a
+// discovery source) is our own entry; a second run must take the host's
+// driver again, not the entry's copies. In a fake root the link's target
+// is a host path, so the root's /run/opengl-driver is made by hand to
+// point at the entry as seen from inside the root.
+func TestLinkIgnoresItsOwnEntry(t *testing.T) {
+	s := newSysRoot(t)
+	s.cache = filepath.Join(s.root, "var/cache/nix-gl-host")
+	// Discovery (no -d) finds the driver in a default directory.
+	fixtures.FakeDriver(t, filepath.Join(s.root, "usr/lib/x86_64-linux-gnu"), "535.261.03", "amd64")
+	link := func() string {
+		t.Helper()
+		stdout, stderr, code := nixglhost(t, baseEnv(t), s.args("--link-run-opengl-driver")...)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+		}
+		return stdout
+	}
+	link()
+	entry := s.linkTarget(t)
+	if err := os.MkdirAll(filepath.Join(s.root, "run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inside := strings.TrimPrefix(entry, s.root)
+	if err := os.Symlink(inside, filepath.Join(s.root, "run/opengl-driver")); err != nil {
+		t.Fatal(err)
+	}
+	// Make the second run scan again rather than trust the cache's index
+	// of the first run's inputs.
+	idx, _ := filepath.Glob(filepath.Join(s.cache, ".index-*"))
+	for _, p := range idx {
+		os.Remove(p)
+	}
+	if out := link(); !strings.Contains(out, "already linked") {
+		t.Errorf("second run: %q, want \"already linked\" (it took its own entry for the driver?)", out)
+	}
+	m, err := hostdrivers.ReadManifest(s.linkTarget(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range m.Files {
+		if !strings.HasPrefix(f.Real, "/usr/lib/x86_64-linux-gnu/") {
+			t.Errorf("driver file %s taken from %s, want the host's /usr/lib/x86_64-linux-gnu", f.Base, f.Real)
+		}
+	}
+}
+
+func TestSystemModeUsage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		msg  string
+	}{
+		{"run-dir-alone", []string{"--run-dir", "/tmp", "/bin/true"}, "--run-dir goes with"},
+		{"link-and-hook", []string{"--link-run-opengl-driver", "--nix-pre-build-hook", "x.drv"}, "exclude each other"},
+		{"link-with-program", []string{"--link-run-opengl-driver", "/bin/true"}, "system mode takes no PROGRAM"},
+		{"link-print-env", []string{"--link-run-opengl-driver", "--print-env"}, "do not go with system mode"},
+		{"hook-no-drv", []string{"--nix-pre-build-hook"}, "takes DRV [SANDBOX]"},
+		{"hook-three-args", []string{"--nix-pre-build-hook", "a", "b", "c"}, "takes DRV [SANDBOX]"},
+		{"features-alone", []string{"--hook-features", "cuda", "/bin/true"}, "--hook-features goes with"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := nixglhost(t, baseEnv(t), tc.args...)
+			if code != 2 || !strings.Contains(stderr, tc.msg) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, tc.msg)
+			}
+		})
+	}
+}
