@@ -446,3 +446,12 @@ func hasProg(t testing.TB, p string, typ elf.ProgType) bool {
 	}
 	return false
 }
+
+// TestMain removes the loader programs the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if loaders.dir != "" {
+		os.RemoveAll(loaders.dir)
+	}
+	os.Exit(code)
+}
