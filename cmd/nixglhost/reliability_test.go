@@ -152,8 +152,12 @@ func TestSignalsReachProgram(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	rest, _ := io.ReadAll(r)
+	var rest []byte
+	go func() {
+		// Read to the end before Wait, which closes the pipe.
+		rest, _ = io.ReadAll(r)
+		done <- cmd.Wait()
+	}()
 	select {
 	case err := <-done:
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 42 || !strings.Contains(string(rest), "got-TERM") {

@@ -31,7 +31,9 @@ const (
 type Prepared struct {
 	// Dir is the entry's directory; Dir/lib goes on the library path.
 	Dir string
-	// Manifest describes it.
+	// Manifest describes it. On the hot path it is the summary the index
+	// keeps (no Files, Deps, Missing or Skipped); ReadManifest(Dir) has
+	// the whole.
 	Manifest *Manifest
 	// Hot is true when the entry already existed.
 	Hot bool
@@ -76,10 +78,12 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 		if idx == nil || !idx.valid(module) {
 			continue
 		}
+		// The entry was complete when it was renamed into place; that it
+		// is still there (a directory, not a link) is all that is checked.
 		dir := filepath.Join(cd, idx.Key)
-		if m, err := ReadManifest(dir); err == nil && m.Key == idx.Key {
+		if fi, err := os.Lstat(filepath.Join(dir, "manifest.json")); err == nil && fi.Mode().IsRegular() {
 			log.Debug("cache hit (index)", "entry", dir)
-			return &Prepared{Dir: dir, Manifest: m, Hot: true, Warnings: warnings}, nil
+			return &Prepared{Dir: dir, Manifest: idx.Summary, Hot: true, Warnings: warnings}, nil
 		}
 	}
 	var w watchSet
@@ -97,9 +101,9 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 	}
 	data := scanData(root, sources, &w)
 	key := cacheKey(root, o.target(), module, o.SelfContained, cands, data)
-	idx := &index{Format: FormatVersion, Key: key, Module: module, Watches: w.list}
 	p, err := prepareKey(o, key, module, cands, data, skipped, dirs, warnings)
 	if err == nil {
+		idx := &index{Key: key, Module: module, Summary: summary(p.Manifest), Watches: w.list}
 		writeIndex(filepath.Join(filepath.Dir(p.Dir), idxName), idx)
 	}
 	return p, err

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -67,12 +68,36 @@ func (w *watchSet) addID(hostPath string, id FileID) {
 // index is what the cold path leaves for the hot path, in the cache root
 // as .index-INPUTS, where INPUTS hashes everything besides the file system
 // that the key depends on (root, program architecture, flags, the caller's
-// LD_LIBRARY_PATH).
+// LD_LIBRARY_PATH). It carries a summary of the entry's manifest (what the
+// environment and the launch warnings need), so a hot launch decodes no
+// large manifest.
+//
+// It is a line format, cheap to parse:
+//
+//	nixglhost-index FORMAT
+//	key KEY
+//	module MODULE-VERSION
+//	summary {JSON of the manifest's summary fields}
+//	w DEV INO SIZE MTIME_NS PATH     (a watched file or directory)
+//	a PATH                           (a watched absence)
 type index struct {
-	Format  int     `json:"format"`
-	Key     string  `json:"key"`
-	Module  string  `json:"module"`
-	Watches []watch `json:"watches"`
+	Key     string
+	Module  string
+	Summary *Manifest
+	Watches []watch
+}
+
+// summary is the part of m the hot path needs.
+func summary(m *Manifest) *Manifest {
+	s := &Manifest{
+		Format: m.Format, Key: m.Key, Root: m.Root, Class: m.Class, Machine: m.Machine,
+		DriverVersion: m.DriverVersion, ModuleVersion: m.ModuleVersion, Reason: m.Reason,
+		APIs: m.APIs, GlibcNeeds: m.GlibcNeeds,
+	}
+	for _, d := range m.Data {
+		s.Data = append(s.Data, DataOut{API: d.API, Dest: d.Dest})
+	}
+	return s
 }
 
 // inputsName names the index file for o.
@@ -86,6 +111,8 @@ func inputsName(o *Options) string {
 	return ".index-" + hex.EncodeToString(h.Sum(nil)[:12])
 }
 
+const indexMagic = "nixglhost-index"
+
 // readIndex reads the index at p without following a symlink. Any problem
 // makes it a miss.
 func readIndex(p string) *index {
@@ -98,11 +125,79 @@ func readIndex(p string) *index {
 	if err != nil {
 		return nil
 	}
+	return parseIndex(b)
+}
+
+// parseIndex parses the line format; nil for anything malformed.
+func parseIndex(b []byte) *index {
 	var idx index
-	if json.Unmarshal(b, &idx) != nil || idx.Format != FormatVersion || len(idx.Key) != 32 || strings.ContainsAny(idx.Key, "/.") {
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 4 || lines[0] != indexMagic+" "+strconv.Itoa(FormatVersion) {
+		return nil
+	}
+	for _, l := range lines[1:] {
+		tag, rest, _ := strings.Cut(l, " ")
+		switch tag {
+		case "key":
+			idx.Key = rest
+		case "module":
+			idx.Module = rest
+		case "summary":
+			var m Manifest
+			if json.Unmarshal([]byte(rest), &m) != nil {
+				return nil
+			}
+			idx.Summary = &m
+		case "a":
+			if rest == "" {
+				return nil
+			}
+			idx.Watches = append(idx.Watches, watch{Path: rest, Absent: true})
+		case "w":
+			f := strings.SplitN(rest, " ", 5)
+			if len(f) != 5 || f[4] == "" {
+				return nil
+			}
+			var n [4]uint64
+			for i := range 4 {
+				v, err := strconv.ParseUint(f[i], 10, 64)
+				if err != nil {
+					return nil
+				}
+				n[i] = v
+			}
+			idx.Watches = append(idx.Watches, watch{Path: f[4], ID: FileID{Dev: n[0], Ino: n[1], Size: int64(n[2]), MtimeNs: int64(n[3])}})
+		case "":
+		default:
+			return nil
+		}
+	}
+	if len(idx.Key) != 32 || strings.ContainsAny(idx.Key, "/.") || idx.Summary == nil || idx.Summary.Key != idx.Key {
 		return nil
 	}
 	return &idx
+}
+
+// encode writes the line format; ok is false when a path cannot be
+// written in it (a newline in a name).
+func (idx *index) encode() ([]byte, bool) {
+	var b strings.Builder
+	sum, err := json.Marshal(idx.Summary)
+	if err != nil || strings.Contains(idx.Module, "\n") {
+		return nil, false
+	}
+	fmt.Fprintf(&b, "%s %d\nkey %s\nmodule %s\nsummary %s\n", indexMagic, FormatVersion, idx.Key, idx.Module, sum)
+	for _, w := range idx.Watches {
+		if strings.Contains(w.Path, "\n") {
+			return nil, false
+		}
+		if w.Absent {
+			fmt.Fprintf(&b, "a %s\n", w.Path)
+		} else {
+			fmt.Fprintf(&b, "w %d %d %d %d %s\n", w.ID.Dev, w.ID.Ino, uint64(w.ID.Size), uint64(w.ID.MtimeNs), w.Path)
+		}
+	}
+	return []byte(b.String()), true
 }
 
 // valid reports whether every watch still holds and the module version is
@@ -129,8 +224,8 @@ func (idx *index) valid(module string) bool {
 // writeIndex writes the index atomically (a temporary file renamed into
 // place). Failure only costs the next launch a scan.
 func writeIndex(p string, idx *index) {
-	b, err := json.Marshal(idx)
-	if err != nil {
+	b, ok := idx.encode()
+	if !ok {
 		return
 	}
 	f, err := os.CreateTemp(filepath.Dir(p), ".tmpidx-")
