@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# release.sh: static release binaries, and the check that they are
+# reproducible.
+#
+#   scripts/release.sh dist [DIR]     build DIR (default dist/):
+#       nixglhost-linux-{amd64,arm64,386,arm}, static (CGO_ENABLED=0,
+#       -trimpath, -buildvcs=false, -buildid=, version and commit stamped),
+#       the completions and man page (go run ./internal/cli/gen), SHA256SUMS;
+#       then runs each binary's --version (arm64 and arm under qemu-user).
+#   scripts/release.sh check [--fresh]
+#       build amd64 and arm64 twice, once in this tree and once in a copy of
+#       it at another path with another Go build cache, and compare the
+#       bytes; run the arm64 one under qemu-aarch64. The second cache is kept
+#       in .cache/reproducible so that later runs recompile only what
+#       changed (each cache still compiles every package on its own);
+#       --fresh uses two new empty caches and two copies instead (slow: the
+#       standard library is compiled four times).
+#
+# VERSION and COMMIT come from the environment (the Makefile passes them),
+# else from git.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+GO=${GO:-go}
+VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
+COMMIT=${COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
+ldflags="-s -w -buildid= -X main.version=$VERSION -X main.commit=$COMMIT"
+
+# build SRC GOARCH OUT [GOCACHE]: one static binary of SRC's cmd/nixglhost.
+build() {
+  local src=$1 arch=$2 out=$3 cache=${4:-}
+  local -a env=(CGO_ENABLED=0 GOOS=linux "GOARCH=$arch" GOFLAGS='')
+  [[ $arch == arm ]] && env+=(GOARM=7)
+  [[ -n $cache ]] && env+=("GOCACHE=$cache")
+  (cd "$src" && env "${env[@]}" "$GO" build -trimpath -buildvcs=false \
+    -ldflags "$ldflags" -o "$out" ./cmd/nixglhost)
+}
+
+# runner ARCH: the command prefix that runs a linux/ARCH binary here.
+runner() {
+  case $1 in
+  amd64 | 386) echo "" ;;
+  arm64) echo qemu-aarch64 ;;
+  arm) echo qemu-arm ;;
+  esac
+}
+
+# check_version BIN ARCH: BIN --version must print this version and commit.
+check_version() {
+  local bin=$1 arch=$2 run out want
+  run=$(runner "$arch")
+  if [[ -n $run ]] && ! command -v "$run" >/dev/null; then
+    echo "release.sh: $run not installed (Debian: qemu-user); cannot run $bin" >&2
+    return 1
+  fi
+  want="nixglhost $VERSION (commit $COMMIT)"
+  out=$($run "$bin" --version)
+  if [[ $out != "$want" ]]; then
+    echo "release.sh: $bin --version printed '$out', want '$want'" >&2
+    return 1
+  fi
+  echo "release.sh: ${run:+$run }$bin --version: $out"
+}
+
+# copy_tree DEST: the working tree's tracked and untracked-but-not-ignored
+# files, as the build sees them.
+copy_tree() {
+  mkdir -p "$1"
+  git ls-files -z --cached --others --exclude-standard |
+    tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C "$1"
+}
+
+dist() {
+  local out=${1:-dist}
+  mkdir -p "$out"
+  out=$(cd "$out" && pwd)
+  for arch in amd64 arm64 386 arm; do
+    build "$root" "$arch" "$out/nixglhost-linux-$arch"
+  done
+  (GOFLAGS='' CGO_ENABLED=0 "$GO" run ./internal/cli/gen -out "$out" -version "$VERSION")
+  (cd "$out" && sha256sum nixglhost-linux-* nixglhost.1 nixglhost.bash nixglhost.fish _nixglhost >SHA256SUMS)
+  for arch in amd64 arm64 386 arm; do
+    if [[ $(file -b "$out/nixglhost-linux-$arch" 2>/dev/null || echo statically) != *statically* ]]; then
+      echo "release.sh: $out/nixglhost-linux-$arch is not statically linked" >&2
+      return 1
+    fi
+    check_version "$out/nixglhost-linux-$arch" "$arch"
+  done
+  echo "release.sh: release files in $out:"
+  (cd "$out" && ls -l)
+}
+
+check() {
+  local fresh=0 a_src a_cache b_src b_cache fail=0
+  [[ ${1:-} == --fresh ]] && fresh=1
+  tmp=$(mktemp -d)
+  # Go's module cache is read-only; make it removable.
+  trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+  if ((fresh)); then
+    a_src=$tmp/a/src a_cache=$tmp/a/gocache
+    b_src=$tmp/second-build-at-a-longer-path/src b_cache=$tmp/b/gocache
+    copy_tree "$a_src"
+  else
+    a_src=$root a_cache=
+    b_src=$tmp/second-build-at-a-longer-path/src b_cache=$root/.cache/reproducible/gocache
+  fi
+  copy_tree "$b_src"
+  for arch in amd64 arm64; do
+    build "$a_src" "$arch" "$tmp/one-$arch" "$a_cache"
+    build "$b_src" "$arch" "$tmp/two-$arch" "$b_cache"
+    if cmp -s "$tmp/one-$arch" "$tmp/two-$arch"; then
+      echo "release.sh: linux/$arch: two builds are byte-identical ($(sha256sum <"$tmp/one-$arch" | cut -c1-16)...)"
+    else
+      echo "release.sh: linux/$arch: the two builds differ:" >&2
+      cmp "$tmp/one-$arch" "$tmp/two-$arch" | head -1 >&2 || true
+      fail=1
+    fi
+    check_version "$tmp/one-$arch" "$arch" || fail=1
+  done
+  return "$fail"
+}
+
+case ${1:-} in
+dist)
+  shift
+  dist "$@"
+  ;;
+check)
+  shift
+  check "$@"
+  ;;
+*)
+  echo "usage: scripts/release.sh dist [DIR] | check [--fresh]" >&2
+  exit 2
+  ;;
+esac
