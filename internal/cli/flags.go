@@ -91,6 +91,37 @@ var Flags = []Flag{
 			"then ~/.cache/nix-gl-host.",
 	},
 	{
+		Long: "link-run-opengl-driver",
+		Help: "(root) point /run/opengl-driver at a self-contained system cache entry",
+		Doc: "As root: build a self-contained entry in the system cache (--cache-dir, default " +
+			"/var/cache/nix-gl-host) and point RUN/opengl-driver at it, so every Nix program " +
+			"finds the driver through its own DT_RUNPATH, with no wrapper. A RUN/opengl-driver " +
+			"that nixglhost did not make (NixOS's) is left alone. /run is a tmpfs: repeat it at boot.",
+	},
+	{
+		Long: "unlink-run-opengl-driver",
+		Help: "(root) remove /run/opengl-driver if nixglhost made it",
+		Doc:  "As root: remove RUN/opengl-driver if nixglhost made it.",
+	},
+	{
+		Long: "run-dir", Arg: "DIR", Complete: Dir,
+		Help: "RUN for the two above (default /run)",
+		Doc:  "The directory RUN that holds opengl-driver for the two flags above (default /run).",
+	},
+	{
+		Long: "nix-pre-build-hook",
+		Help: "act as Nix's pre-build-hook for derivations that need a GPU",
+		Doc: "Act as Nix's pre-build-hook (also when run as nixglhost-pre-build-hook): for a " +
+			"derivation DRV whose requiredSystemFeatures name a GPU feature, print the sandbox " +
+			"paths of the driver and the GPU devices.",
+	},
+	{
+		Long: "hook-features", Arg: "LIST",
+		Help: "with --nix-pre-build-hook: the features that get the GPU",
+		Doc: "With --nix-pre-build-hook: the comma-separated system features that get the GPU " +
+			"(default $NIXGLHOST_HOOK_FEATURES, else cuda,opengl,nvidia-gpu).",
+	},
+	{
 		Short: "v", Long: "verbose",
 		Help: "trace every decision to stderr (as DEBUG=1 does)",
 		Doc:  "Trace every decision to stderr: where it looked, what it found and chose, and why.",

@@ -11,6 +11,9 @@ var Synopsis = []string{
 	"[-d DIR]... [flags] [--] PROGRAM [ARGS...]",
 	"[-d DIR]... -p | --print-env [--json] [PROGRAM]",
 	"[-d DIR]... --doctor [--json] [PROGRAM]",
+	"[-d DIR]... --link-run-opengl-driver [--run-dir DIR]",
+	"--unlink-run-opengl-driver [--run-dir DIR]",
+	"[-d DIR]... --nix-pre-build-hook [--hook-features LIST] DRV [SANDBOX]",
 }
 
 // Section is a man page section beyond NAME, SYNOPSIS and OPTIONS: a title
@@ -47,6 +50,7 @@ var Sections = []Section{
 		"LD_LIBRARY_PATH\tKept in front: the cache entry's lib/ is appended. nixglhost warns " +
 			"when an entry in it holds a libc.so.6. It is also a discovery source for the driver.",
 		"XDG_CACHE_HOME, HOME\tWhere the cache lives when --cache-dir is not given.",
+		"NIXGLHOST_HOOK_FEATURES\tThe default of --hook-features.",
 		"NIX_LD, NIX_LD_LIBRARY_PATH\tFor a program whose interpreter is not in the Nix store, " +
 			"on NixOS with nix-ld, the entry goes on NIX_LD_LIBRARY_PATH instead, so it does " +
 			"not leak into the program's children.",
@@ -58,6 +62,9 @@ var Sections = []Section{
 	{"FILES", []string{
 		"$XDG_CACHE_HOME/nix-gl-host/, ~/.cache/nix-gl-host/\tThe cache entries. Each one has " +
 			"lib/, deps/, share/, etc/ and manifest.json; removing the directory is always safe.",
+		"/var/cache/nix-gl-host/\tThe system cache, for --link-run-opengl-driver.",
+		"/run/opengl-driver\tWhere every Nix program looks for the driver (NixOS fills it); " +
+			"--link-run-opengl-driver points it at a cache entry.",
 	}},
 	{"NOTES", []string{
 		"-p and --print-env are the last resort: a library path set in a shell applies to " +
