@@ -41,7 +41,7 @@ func Read(path string) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ReadFrom(f, st.Size(), path)
+	return ReadFrom(newPageReader(f, st.Size()), st.Size(), path)
 }
 
 // ReadFrom reads the Info of the ELF file of size bytes in r, as Read does;
