@@ -15,6 +15,7 @@ package main
 
 import (
 	"os"
+	"runtime/debug"
 )
 
 // version and commit are stamped at build time with -ldflags -X.
@@ -23,4 +24,11 @@ var (
 	commit  = "unknown"
 )
 
-func main() { os.Exit(main1(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ())) }
+func main() {
+	// A launch lives for a few milliseconds and allocates little: no
+	// garbage collection, unless a cold build over a huge driver comes
+	// near the memory limit.
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(64 << 20)
+	os.Exit(main1(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ()))
+}

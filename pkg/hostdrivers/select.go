@@ -6,6 +6,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
@@ -61,14 +62,18 @@ func ModuleVersion(root string) string {
 		}
 	}
 	if b, err := os.ReadFile(ldpath.HostPath(root, "/proc/driver/nvidia/version")); err == nil {
-		if m := procVersionRE.FindSubmatch(b); m != nil {
+		if m := procVersionRE().FindSubmatch(b); m != nil {
 			return string(m[1])
 		}
 	}
 	return ""
 }
 
-var procVersionRE = regexp.MustCompile(`Kernel Module(?:\s+for\s+\S+)?\s+(\d+\.\d+(?:\.\d+)?)\s`)
+// procVersionRE is compiled on first use: most launches never read the
+// /proc file, and a launch's start-up time counts.
+var procVersionRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`Kernel Module(?:\s+for\s+\S+)?\s+(\d+\.\d+(?:\.\d+)?)\s`)
+})
 
 // Select reads the ELF identity of each candidate's real file, drops those
 // that do not suit target, picks one driver version (the kernel module's when
