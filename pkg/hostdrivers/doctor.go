@@ -703,7 +703,7 @@ func kernelModule(root string) ModuleReport {
 	if v := strings.TrimSpace(read("/sys/module/nvidia/version")); v != "" {
 		return ModuleReport{Kind: "nvidia", Version: v, Source: "/sys/module/nvidia/version"}
 	}
-	if m := procVersionRE.FindStringSubmatch(read("/proc/driver/nvidia/version")); m != nil {
+	if m := procVersionRE().FindStringSubmatch(read("/proc/driver/nvidia/version")); m != nil {
 		return ModuleReport{Kind: "nvidia", Version: m[1], Source: "/proc/driver/nvidia/version"}
 	}
 	rel := read("/etc/nv_tegra_release")
