@@ -202,12 +202,16 @@ func sandboxPaths(root, entry string) ([]string, error) {
 		return nil, err
 	}
 	sort.Strings(host)
+	if err := carriable(append([]string{entry}, host...)...); err != nil {
+		return nil, err
+	}
 	lines = append(lines, host...)
 	devs, err := deviceNodes(root)
 	if err != nil {
 		return nil, err
 	}
-	return append(lines, devs...), nil
+	lines = append(lines, devs...)
+	return lines, nil
 }
 
 // deviceNodes returns the GPU device nodes under ROOT/dev, in gpuDevices
@@ -221,6 +225,9 @@ func deviceNodes(root string) ([]string, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("device directory %s: %w", dev, err)
+	}
+	if err := carriable(dev); err != nil {
+		return nil, err
 	}
 	var out []string
 	for _, pat := range gpuDevices {
@@ -245,4 +252,15 @@ func deviceNodes(root string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// carriable checks that each path can be a line of the hook's output: Nix
+// splits a line at its first '=' and the output at newlines.
+func carriable(paths ...string) error {
+	for _, p := range paths {
+		if strings.ContainsAny(p, "=\n") {
+			return fmt.Errorf("path %q: Nix's pre-build hook protocol cannot carry '=' or a newline in a path", p)
+		}
+	}
+	return nil
 }

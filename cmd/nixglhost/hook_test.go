@@ -329,3 +329,27 @@ func TestSandboxPathsChains(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// TestSandboxPathsUncarriable: a path Nix would split wrongly is an error,
+// not a wrong mount.
+func TestSandboxPathsUncarriable(t *testing.T) {
+	for _, tc := range []struct{ name, hostName, entryName string }{
+		{"host path with =", "a=b", "entry"},
+		{"host path with a newline", "a\nb", "entry"},
+		{"entry with =", "host", "x=y"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			host := filepath.Join(t.TempDir(), tc.hostName)
+			entry := filepath.Join(t.TempDir(), tc.entryName)
+			if err := os.MkdirAll(filepath.Join(entry, "deps"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			os.MkdirAll(host, 0o755)
+			os.WriteFile(filepath.Join(host, "libfoo.so.1"), nil, 0o644)
+			os.Symlink(filepath.Join(host, "libfoo.so.1"), filepath.Join(entry, "deps/libfoo.so.1"))
+			if got, err := sandboxPaths("/nonexistent-root", entry); err == nil || !strings.Contains(err.Error(), "cannot carry") {
+				t.Errorf("sandboxPaths = %q, %v; want an error", got, err)
+			}
+		})
+	}
+}
