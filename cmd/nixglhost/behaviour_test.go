@@ -119,7 +119,7 @@ func TestFreshAfterDriverUpgrade(t *testing.T) {
 func TestConcurrentColdLaunches(t *testing.T) {
 	drv := fakeDriverDir(t, "535.261.03")
 	cache := t.TempDir()
-	const n = 16
+	const n = 32
 	var wg sync.WaitGroup
 	outs := make([]string, n)
 	codes := make([]int, n)

@@ -19,6 +19,10 @@ import (
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
 
+// errNoDriver says that no candidate was a usable driver file (all of
+// them broken or for another architecture): the same as finding none.
+var errNoDriver = errors.New("no usable driver file")
+
 // Runpaths given to patched copies: a driver file finds the other driver
 // files beside it and generic libraries in the hidden deps/; a generic
 // library in deps/ finds its own dependencies beside it.
@@ -102,6 +106,10 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 	data := scanData(root, sources, &w)
 	key := cacheKey(root, o.target(), module, o.SelfContained, cands, data)
 	p, err := prepareKey(o, key, module, cands, data, skipped, dirs, warnings)
+	if errors.Is(err, errNoDriver) {
+		log.Debug("no usable driver file found")
+		return nil, nil
+	}
 	if err == nil {
 		idx := &index{Key: key, Module: module, Summary: summary(p.Manifest), Watches: w.list}
 		writeIndex(filepath.Join(filepath.Dir(p.Dir), idxName), idx)
@@ -259,6 +267,9 @@ func build(o *Options, dir, key, module string, cands []Candidate, data []dataCa
 	log.Debug("driver version chosen", "version", sel.Version, "reason", sel.Reason, "seen", sel.Versions)
 	for _, s := range sel.Skipped {
 		log.Debug("skipped", "path", s.Path, "reason", s.Reason)
+	}
+	if len(sel.Files) == 0 {
+		return nil, errNoDriver
 	}
 	searcher, err := ldpath.NewHostSearcher(root, t.Class, t.Machine)
 	if err != nil {

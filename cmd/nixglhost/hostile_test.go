@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/nixglhost/nixglhost/internal/fixtures"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
+)
+
+// TestHostileDriverDirs puts broken and hostile files next to (or instead
+// of) a driver and checks the outcome each time: the program still runs,
+// the good driver is used when there is one, and the skipped file is
+// reported under DEBUG=1.
+func TestHostileDriverDirs(t *testing.T) {
+	v := "535.261.03"
+	tests := []struct {
+		name string
+		// setup fills dir; the fake driver is there first when good is set.
+		good     bool
+		setup    func(t *testing.T, dir string)
+		wantCUDA bool   // libcuda.so.1 in the entry
+		inDebug  string // what DEBUG=1 says about it
+	}{
+		{"non-ELF libcuda.so.1", false, func(t *testing.T, d string) {
+			os.WriteFile(filepath.Join(d, "libcuda.so.1"), []byte("#!/bin/sh\necho not a library\n"), 0o755)
+		}, false, "bad magic"},
+		{"truncated ELF", false, func(t *testing.T, d string) {
+			b, _ := os.ReadFile("/bin/true")
+			os.WriteFile(filepath.Join(d, "libcuda.so.1"), b[:100], 0o755)
+		}, false, "libcuda.so.1"},
+		{"other machine next to the right one", true, func(t *testing.T, d string) {
+			other := filepath.Join(d, "arm")
+			os.Mkdir(other, 0o755)
+			fixtures.FakeStub(t, other, "libnvidia-ml.so.1", "arm64")
+			os.Rename(filepath.Join(other, "libnvidia-ml.so.1"), filepath.Join(d, "libnvidia-ml.so.1.aarch64"))
+			// A lone wrong-machine driver file with a name of its own.
+			fixtures.FakeStub(t, other, "libnvidia-encode.so.1", "arm64")
+			os.Rename(filepath.Join(other, "libnvidia-encode.so.1"), filepath.Join(d, "libnvidia-encode.so.1"))
+		}, true, "wrong architecture"},
+		{"symlink loop", true, func(t *testing.T, d string) {
+			os.Symlink("libnvidia-fbc.so.1", filepath.Join(d, "libnvidia-fbc.so"))
+			os.Symlink("libnvidia-fbc.so", filepath.Join(d, "libnvidia-fbc.so.1"))
+		}, true, "unresolvable"},
+		{"dangling symlink", true, func(t *testing.T, d string) {
+			os.Symlink("/nonexistent/libnvidia-cfg.so.1", filepath.Join(d, "libnvidia-cfg.so.1"))
+		}, true, "unresolvable"},
+		{"directory named like a library", true, func(t *testing.T, d string) {
+			os.Mkdir(filepath.Join(d, "libnvidia-opencl.so.1"), 0o755)
+		}, true, "not a regular file"},
+		{"unreadable library", true, func(t *testing.T, d string) {
+			p := filepath.Join(d, "libnvidia-encode.so.1")
+			fixtures.FakeStub(t, d, "libnvidia-encode.so.1", "amd64")
+			os.Chmod(p, 0)
+			if os.Geteuid() == 0 {
+				// root reads it anyway; the outcome is then a normal file.
+				return
+			}
+		}, true, ""},
+		{"10 000 unrelated files", true, func(t *testing.T, d string) {
+			for i := range 10000 {
+				os.WriteFile(filepath.Join(d, fmt.Sprintf("libunrelated%d.so.1", i)), nil, 0o644)
+			}
+		}, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tt.good {
+				fixtures.FakeDriver(t, dir, v, "amd64")
+			}
+			tt.setup(t, dir)
+			cache := t.TempDir()
+			stdout, stderr, code := nixglhost(t, baseEnv(t, "DEBUG=1"), "--cache-dir", cache, "-d", dir, "--", "/bin/echo", "ran")
+			if code != 0 || !strings.Contains(stdout, "ran") {
+				t.Fatalf("exit %d, stdout %q: the program must still run\n%s", code, stdout, stderr)
+			}
+			if tt.inDebug != "" && !strings.Contains(stderr, tt.inDebug) {
+				t.Errorf("DEBUG=1 does not report %q:\n%s", tt.inDebug, stderr)
+			}
+			ents, _ := os.ReadDir(cache)
+			var entry string
+			for _, e := range ents {
+				if !strings.HasPrefix(e.Name(), ".") {
+					entry = filepath.Join(cache, e.Name())
+				}
+			}
+			_, err := os.Stat(filepath.Join(entry, "lib", "libcuda.so.1"))
+			if got := entry != "" && err == nil; got != tt.wantCUDA {
+				t.Errorf("libcuda.so.1 in the entry: %v, want %v (entry %q)", got, tt.wantCUDA, entry)
+			}
+			if entry != "" {
+				m, err := hostdrivers.ReadManifest(entry)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range m.Files {
+					if f.API == "" || strings.Contains(f.Base, "unrelated") {
+						t.Errorf("entry holds %s", f.Base)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestReadOnlyDriverDir: a driver on a read-only file system (as
+// /usr/local/nvidia is on GPU clouds) is used as it is; nothing is written
+// there. A read-only bind mount needs root and a mount namespace.
+func TestReadOnlyDriverDir(t *testing.T) {
+	dir := t.TempDir()
+	fixtures.FakeDriver(t, dir, "535.261.03", "amd64")
+	if os.Geteuid() != 0 {
+		fixtures.Unavailable(t, "a read-only bind mount needs root")
+	}
+	if err := syscall.Mount(dir, dir, "", syscall.MS_BIND, ""); err != nil {
+		fixtures.Unavailable(t, "bind mount: %v", err)
+	}
+	defer syscall.Unmount(dir, syscall.MNT_DETACH)
+	if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_BIND|syscall.MS_RDONLY, ""); err != nil {
+		fixtures.Unavailable(t, "read-only remount: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "probe"), nil, 0o644); err == nil {
+		t.Fatal("the bind mount is writable")
+	}
+	out, errOut, code := nixglhost(t, baseEnv(t), "--cache-dir", t.TempDir(), "-d", dir, "-p")
+	if code != 0 || !strings.HasSuffix(strings.TrimSpace(out), "/lib") {
+		t.Errorf("read-only driver dir: exit %d, %q\n%s", code, out, errOut)
+	}
+}
