@@ -32,7 +32,7 @@ buildGoModule {
     ];
   };
 
-  vendorHash = "sha256-+oz091LZJo1w5vwKH/sSJ5J6Hi7IngVytEqBn2tyC7c=";
+  vendorHash = "sha256-dVSNGN77Xasc5kMHp45k3w4bRO5y489j5Q8Z4aGQnJE=";
 
   subPackages = [ "cmd/nixglhost" ];
 
