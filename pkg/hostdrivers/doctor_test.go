@@ -328,7 +328,7 @@ func doctorCases() []doctorCase {
 			},
 			check: func(t *testing.T, r *Report) {
 				want := []CompatReport{
-					{Path: "/usr/local/cuda/compat/libcuda.so.550.54.15", Version: "550.54.15", CUDA: "12.4", Branches: []int{470, 535}, Usable: true, Reason: "kernel module branch 535 is supported"},
+					{Path: "/usr/local/cuda/compat/libcuda.so.550.54.15", Version: "550.54.15", CUDA: "12.4", Branches: []int{470, 535}, Usable: true, Chosen: true, Reason: "kernel module branch 535 is supported"},
 					{Path: "/opt/compat-old/libcuda.so.545.23.08", Version: "545.23.08", CUDA: "12.3", Branches: []int{525}, Reason: "kernel module branch 535 is not among the supported branches [525]"},
 				}
 				if diff := cmp.Diff(want, r.Compat); diff != "" {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -44,8 +45,12 @@ type Selection struct {
 	Version string
 	// Reason says why this version was chosen.
 	Reason string
-	// Versions lists every driver version seen, in discovery order.
+	// Versions lists every driver version seen, in discovery order (a
+	// cuda_compat version not among them).
 	Versions []string
+	// Compat is the cuda_compat libcuda used in place of the host's, inside
+	// the root, or "".
+	Compat string
 	// Files are the chosen files, in discovery order.
 	Files []*DriverFile
 	// Skipped lists what was left out and why.
@@ -118,9 +123,51 @@ func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion 
 		byReal[c.Real] = r
 		reals = append(reals, r)
 	}
+	// A cuda_compat libcuda given with -d (a newer libcuda whose ELF note
+	// names the kernel module branches it runs on) goes first, with the
+	// files of its version beside it, whatever the order of the flags:
+	// when the loaded module's branch is among those it names.
+	compat := ""
+	rejected := map[string]bool{}
+	for _, r := range reals {
+		if r.c.Origin != "-d" || r.c.Entry.Name != "libcuda" || r.c.Version == "" {
+			continue
+		}
+		note, err := ReadCompatNote(ldpath.HostPath(root, r.c.Real))
+		if err != nil || note == nil {
+			continue
+		}
+		why := ""
+		switch {
+		case moduleVersion == "":
+			why = "no kernel module version known, so its branches cannot be checked"
+		case !slices.Contains(note.Driver, majorOf(moduleVersion)):
+			why = fmt.Sprintf("the kernel module %s is not of a branch it supports %v", moduleVersion, note.Driver)
+		}
+		if why != "" {
+			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "cuda_compat libcuda " + r.c.Version + " not used: " + why})
+			rejected[r.c.Version] = true
+			continue
+		}
+		compat = r.c.Version
+		sel.Compat = r.c.Real
+		break
+	}
+	if compat != "" {
+		var first, rest []*real
+		for _, r := range reals {
+			if r.c.Version == compat {
+				first = append(first, r)
+			} else {
+				rest = append(rest, r)
+			}
+		}
+		reals = append(first, rest...)
+	}
+	compatFamily := map[string]bool{}
 	seen := map[string]bool{}
 	for _, r := range reals {
-		if v := r.c.Version; v != "" && !seen[v] {
+		if v := r.c.Version; v != "" && v != compat && !rejected[v] && !seen[v] {
 			seen[v] = true
 			sel.Versions = append(sel.Versions, v)
 		}
@@ -141,9 +188,23 @@ func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion 
 		sel.Version = sel.Versions[0]
 		sel.Reason = "no kernel module version known; the first version found in search order"
 	}
+	if compat != "" {
+		sel.Reason += "; the cuda_compat libcuda " + compat + " goes first (the module's branch is one it supports)"
+	}
 	claimed := map[string]bool{}
 	for _, r := range reals {
-		if r.c.Version != "" && r.c.Version != sel.Version {
+		if rejected[r.c.Version] {
+			if r.c.Entry.Name != "libcuda" {
+				sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "part of the cuda_compat driver " + r.c.Version + ", not used"})
+			}
+			continue
+		}
+		if compat != "" && r.c.Version == compat {
+			compatFamily[r.c.Entry.Name] = true
+		} else if compatFamily[r.c.Entry.Name] {
+			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "replaced by the cuda_compat " + r.c.Entry.Name + " " + compat})
+			continue
+		} else if r.c.Version != "" && r.c.Version != sel.Version {
 			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "driver version " + r.c.Version + " not chosen (" + sel.Version + " was)"})
 			continue
 		}
