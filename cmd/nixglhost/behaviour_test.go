@@ -209,3 +209,25 @@ func TestPrintEnvShell(t *testing.T) {
 		t.Errorf("exit %d, --print-env:\n%s", code, out)
 	}
 }
+
+// TestOwnEntryNotTakenForTheDriver: a program run under nixglhost that runs
+// nixglhost again hands it its LD_LIBRARY_PATH, which names the parent's
+// entry; the nested launch must find the host driver, not the entry.
+func TestOwnEntryNotTakenForTheDriver(t *testing.T) {
+	drv := fakeDriverDir(t, "535.261.03")
+	cache := t.TempDir()
+	out, _, code := nixglhost(t, baseEnv(t), "--cache-dir", cache, "-d", drv, "-p")
+	if code != 0 {
+		t.Fatal("first launch failed")
+	}
+	lib := strings.TrimSpace(out)
+	// The entry's lib/ on LD_LIBRARY_PATH, the real driver nowhere else
+	// than a -d-less discovery would not find it: only the entry is there.
+	_, stderr, code := nixglhost(t, baseEnv(t, "LD_LIBRARY_PATH="+lib, "DEBUG=1"), "--cache-dir", t.TempDir(), "-p")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "a nixglhost cache entry, not the host's driver") {
+		t.Errorf("the parent's entry on LD_LIBRARY_PATH was searched as a driver directory:\n%s", stderr)
+	}
+}

@@ -47,8 +47,13 @@ func scanData(root string, sources []Source, w *watchSet) []dataCand {
 				continue
 			}
 			seenDir[d] = true
-			w.add(ldpath.HostPath(root, d))
-			ents, err := os.ReadDir(ldpath.HostPath(root, d))
+			w.addNoFollow(ldpath.HostPath(root, d))
+			rd, err := ldpath.Resolve(root, d)
+			if err != nil {
+				continue
+			}
+			w.add(ldpath.HostPath(root, rd))
+			ents, err := os.ReadDir(ldpath.HostPath(root, rd))
 			if err != nil {
 				continue
 			}
@@ -57,8 +62,9 @@ func scanData(root string, sources []Source, w *watchSet) []dataCand {
 				if seen[n] || !df.Matches(n) {
 					continue
 				}
-				p := path.Join(d, n)
-				real, err := ldpath.Resolve(root, p)
+				real, err := ldpath.ResolveFrom(root, rd, n, func(link string) {
+					w.add(ldpath.HostPath(root, path.Dir(link)))
+				})
 				if err != nil {
 					continue
 				}

@@ -79,7 +79,7 @@ func sources(o *Options, w *watchSet) ([]Source, error) {
 		// ldconfig rewrites the cache after any configuration change; the
 		// configuration itself is watched for hosts that forget to.
 		for _, f := range []string{"/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/ld.so.cache"} {
-			w.add(ldpath.HostPath(root, f))
+			w.addNoFollow(ldpath.HostPath(root, f))
 		}
 		conf, err := ldpath.ParseConf(root, "/etc/ld.so.conf")
 		if err != nil {
@@ -110,7 +110,7 @@ func sources(o *Options, w *watchSet) ([]Source, error) {
 	dirs := make([]string, len(cands))
 	for i, c := range cands {
 		dirs[i] = c.Dir
-		w.add(ldpath.HostPath(root, c.Dir))
+		w.addNoFollow(ldpath.HostPath(root, c.Dir))
 	}
 	kept, dropped := ldpath.Dedup(root, dirs)
 	for _, d := range dropped {
@@ -128,9 +128,20 @@ func sources(o *Options, w *watchSet) ([]Source, error) {
 		if err != nil || r != kept[k] {
 			continue
 		}
-		out = append(out, Source{Dir: kept[k], Origin: c.Origin})
-		log.Debug("searching directory", "dir", kept[k], "origin", c.Origin)
 		k++
+		if c.Origin == "LD_LIBRARY_PATH" || c.Origin == "nixos" {
+			// A nixglhost entry's lib/ (system mode's /run/opengl-driver,
+			// or a parent launch's entry on LD_LIBRARY_PATH) holds
+			// copies and links of the driver, not the driver itself.
+			m := ldpath.HostPath(root, path.Join(path.Dir(r), "manifest.json"))
+			w.addNoFollow(m)
+			if _, err := os.Lstat(m); err == nil {
+				log.Debug("directory not searched", "dir", r, "reason", "a nixglhost cache entry, not the host's driver")
+				continue
+			}
+		}
+		out = append(out, Source{Dir: r, Origin: c.Origin})
+		log.Debug("searching directory", "dir", r, "origin", c.Origin)
 	}
 	if len(o.Dirs) > 0 && len(out) == 0 {
 		return nil, fmt.Errorf("driver directories %s: %w", strings.Join(o.Dirs, ", "), fs.ErrNotExist)

@@ -28,6 +28,10 @@ type watch struct {
 	Path   string `json:"p"`
 	ID     FileID `json:"id"`
 	Absent bool   `json:"absent,omitempty"`
+	// NoFollow watches the path itself with lstat(2): for a path not yet
+	// resolved inside a driver root, whose absolute links must not be
+	// followed on the machine running nixglhost.
+	NoFollow bool `json:"nofollow,omitempty"`
 }
 
 // watchSet collects watches in order, once per path.
@@ -36,21 +40,36 @@ type watchSet struct {
 	seen map[string]bool
 }
 
-// add stats hostPath and records it. A nil set records nothing.
-func (w *watchSet) add(hostPath string) {
-	if w == nil || w.seen[hostPath] {
+// add stats hostPath, a path already resolved (no symbolic link in it),
+// and records it. A nil set records nothing.
+func (w *watchSet) add(hostPath string) { w.record(hostPath, false) }
+
+// addNoFollow records hostPath as lstat(2) sees it: for a path that may
+// still hold links.
+func (w *watchSet) addNoFollow(hostPath string) { w.record(hostPath, true) }
+
+func (w *watchSet) record(hostPath string, noFollow bool) {
+	key := hostPath
+	if noFollow {
+		key = "\x00" + hostPath
+	}
+	if w == nil || w.seen[key] {
 		return
 	}
 	if w.seen == nil {
 		w.seen = map[string]bool{}
 	}
-	w.seen[hostPath] = true
-	fi, err := os.Stat(hostPath)
+	w.seen[key] = true
+	stat := os.Stat
+	if noFollow {
+		stat = os.Lstat
+	}
+	fi, err := stat(hostPath)
 	if err != nil {
-		w.list = append(w.list, watch{Path: hostPath, Absent: true})
+		w.list = append(w.list, watch{Path: hostPath, Absent: true, NoFollow: noFollow})
 		return
 	}
-	w.list = append(w.list, watch{Path: hostPath, ID: fileID(fi)})
+	w.list = append(w.list, watch{Path: hostPath, ID: fileID(fi), NoFollow: noFollow})
 }
 
 // addID records a file already stat'ed.
@@ -80,6 +99,8 @@ func (w *watchSet) addID(hostPath string, id FileID) {
 //	summary {JSON of the manifest's summary fields}
 //	w DEV INO SIZE MTIME_NS PATH     (a watched file or directory)
 //	a PATH                           (a watched absence)
+//	l DEV INO SIZE MTIME_NS PATH     (the same, seen by lstat)
+//	n PATH                           (an absence, seen by lstat)
 type index struct {
 	Key     string
 	Module  string
@@ -148,12 +169,12 @@ func parseIndex(b []byte) *index {
 				return nil
 			}
 			idx.Summary = &m
-		case "a":
+		case "a", "n":
 			if rest == "" {
 				return nil
 			}
-			idx.Watches = append(idx.Watches, watch{Path: rest, Absent: true})
-		case "w":
+			idx.Watches = append(idx.Watches, watch{Path: rest, Absent: true, NoFollow: tag == "n"})
+		case "w", "l":
 			f := strings.SplitN(rest, " ", 5)
 			if len(f) != 5 || f[4] == "" {
 				return nil
@@ -166,7 +187,7 @@ func parseIndex(b []byte) *index {
 				}
 				n[i] = v
 			}
-			idx.Watches = append(idx.Watches, watch{Path: f[4], ID: FileID{Dev: n[0], Ino: n[1], Size: int64(n[2]), MtimeNs: int64(n[3])}})
+			idx.Watches = append(idx.Watches, watch{Path: f[4], ID: FileID{Dev: n[0], Ino: n[1], Size: int64(n[2]), MtimeNs: int64(n[3])}, NoFollow: tag == "l"})
 		case "":
 		default:
 			return nil
@@ -191,10 +212,14 @@ func (idx *index) encode() ([]byte, bool) {
 		if strings.Contains(w.Path, "\n") {
 			return nil, false
 		}
+		present, absent := "w", "a"
+		if w.NoFollow {
+			present, absent = "l", "n"
+		}
 		if w.Absent {
-			fmt.Fprintf(&b, "a %s\n", w.Path)
+			fmt.Fprintf(&b, "%s %s\n", absent, w.Path)
 		} else {
-			fmt.Fprintf(&b, "w %d %d %d %d %s\n", w.ID.Dev, w.ID.Ino, uint64(w.ID.Size), uint64(w.ID.MtimeNs), w.Path)
+			fmt.Fprintf(&b, "%s %d %d %d %d %s\n", present, w.ID.Dev, w.ID.Ino, uint64(w.ID.Size), uint64(w.ID.MtimeNs), w.Path)
 		}
 	}
 	return []byte(b.String()), true
@@ -207,7 +232,11 @@ func (idx *index) valid(module string) bool {
 		return false
 	}
 	for _, w := range idx.Watches {
-		fi, err := os.Stat(w.Path)
+		stat := os.Stat
+		if w.NoFollow {
+			stat = os.Lstat
+		}
+		fi, err := stat(w.Path)
 		if w.Absent {
 			if !errors.Is(err, os.ErrNotExist) {
 				return false

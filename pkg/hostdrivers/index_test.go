@@ -16,6 +16,8 @@ func TestIndexRoundTrip(t *testing.T) {
 			{Path: "/usr/lib/x86_64-linux-gnu", ID: FileID{Dev: 2049, Ino: 12, Size: 4096, MtimeNs: 1700000000000000000}},
 			{Path: "/run/opengl-driver/lib", Absent: true},
 			{Path: "/dir with spaces/libcuda.so.1", ID: FileID{Dev: 1, Ino: 2, Size: 3, MtimeNs: -4}},
+			{Path: "/usr/local/nvidia/lib", ID: FileID{Dev: 5, Ino: 6, Size: 5, MtimeNs: 7}, NoFollow: true},
+			{Path: "/run/opengl-driver/lib", Absent: true, NoFollow: true},
 		},
 	}
 	b, ok := idx.encode()
