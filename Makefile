@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -buildid= -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build test fixtures vet release nixcheck reproducible-check reproducible-check-fresh
+.PHONY: build test fuzz fixtures vet release nixcheck reproducible-check reproducible-check-fresh
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/nixglhost ./cmd/nixglhost
 
@@ -17,6 +17,12 @@ vet:
 
 test: fixtures vet nixcheck reproducible-check
 	$(GO) test -count=1 -timeout 30m ./...
+	scripts/fuzz.sh 5s
+
+# Every fuzz target for FUZZTIME each (long runs: make fuzz FUZZTIME=30m).
+FUZZTIME ?= 60s
+fuzz:
+	scripts/fuzz.sh $(FUZZTIME)
 
 # Static binaries for linux/{amd64,arm64,386,arm}, completions, man page and
 # SHA256SUMS into dist/; each binary's --version is run (qemu-user for arm).
