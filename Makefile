@@ -17,7 +17,7 @@ vet:
 
 test: fixtures vet nixcheck reproducible-check
 	$(GO) test -count=1 -timeout 30m ./...
-	scripts/fuzz.sh 5s
+	scripts/fuzz.sh 5000x
 
 # Every fuzz target for FUZZTIME each (long runs: make fuzz FUZZTIME=30m).
 FUZZTIME ?= 60s

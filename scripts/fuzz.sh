@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # fuzz.sh: run every fuzz target of the module, one after another.
 #
-# Usage: scripts/fuzz.sh [DURATION]   (default 10s each; `make test` runs
-#        them for a few seconds, a long run is e.g. scripts/fuzz.sh 30m)
+# Usage: scripts/fuzz.sh [LIMIT]   (default 10s each; LIMIT is go test's
+#        -fuzztime: a duration, or a count of executions such as 5000x,
+#        which `make test` uses: a duration can end a run while a worker is
+#        still busy and report "context deadline exceeded" as a failure)
 # Prints one line per target with the executions run. New crashers are
 # written under the package's testdata/fuzz/ by go test, and fail the run.
 set -euo pipefail
@@ -16,7 +18,7 @@ while IFS=: read -r file func; do
   log=$(mktemp)
   if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$t" -fuzzminimizetime 1s -parallel 2 "$pkg" > "$log" 2>&1; then
     execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-    echo "fuzz: $pkg $name: ${execs:-?} executions in $t, no failure"
+    echo "fuzz: $pkg $name: ${execs:-?} executions (limit $t), no failure"
   else
     echo "fuzz: $pkg $name: FAILED"; cat "$log"; fail=1
   fi
