@@ -49,22 +49,27 @@ func (w *watchSet) add(hostPath string) { w.record(hostPath, false) }
 func (w *watchSet) addNoFollow(hostPath string) { w.record(hostPath, true) }
 
 func (w *watchSet) record(hostPath string, noFollow bool) {
-	key := hostPath
-	if noFollow {
-		key = "\x00" + hostPath
-	}
-	if w == nil || w.seen[key] {
+	if w == nil || w.seen[hostPath] || w.seen["\x00"+hostPath] {
 		return
 	}
 	if w.seen == nil {
 		w.seen = map[string]bool{}
 	}
-	w.seen[key] = true
 	stat := os.Stat
 	if noFollow {
 		stat = os.Lstat
 	}
 	fi, err := stat(hostPath)
+	if noFollow && err == nil && fi.Mode()&os.ModeSymlink == 0 {
+		// Not a link: lstat and stat see the same, and one watch serves
+		// both kinds of caller.
+		noFollow = false
+	}
+	key := hostPath
+	if noFollow {
+		key = "\x00" + hostPath
+	}
+	w.seen[key] = true
 	if err != nil {
 		w.list = append(w.list, watch{Path: hostPath, Absent: true, NoFollow: noFollow})
 		return
