@@ -60,6 +60,7 @@ rss() { # rss CMD...: median peak RSS in KiB over 21 runs
 "$ngh" --driver-root "$root" --cache-dir "$cache" "${dflags[@]}" -p >/dev/null
 "$ngh" --driver-root "$root" --cache-dir "$cache" -p >/dev/null
 hf direct "$prog"
+hf version "$ngh --version"
 hf hot_d "$ngh --driver-root $root --cache-dir $cache ${dflags[*]} -- $prog"
 hf hot_discovery "$ngh --driver-root $root --cache-dir $cache -- $prog"
 hf print_path "$ngh --driver-root $root --cache-dir $cache ${dflags[*]} -p"
@@ -87,7 +88,7 @@ d = med('direct')
 print('| case | median ms | overhead ms | ratio to direct exec | peak RSS KiB |')
 print('|---|---:|---:|---:|---:|')
 print(f'| direct exec of /bin/true | {d:.2f} | | 1.0 | {rd} |')
-for name, label, r in [('hot_d', 'hot launch, -d', rh), ('hot_discovery', 'hot launch, discovery', ''), ('print_path', '`-p`, -d', ''), ('cold', 'cold launch, -d (builds the entry)', rc)]:
+for name, label, r in [('version', '`nixglhost --version` (the Go runtime floor, no exec)', ''), ('hot_d', 'hot launch, -d', rh), ('hot_discovery', 'hot launch, discovery', ''), ('print_path', '`-p`, -d', ''), ('cold', 'cold launch, -d (builds the entry)', rc)]:
     m = med(name)
     print(f'| {label} | {m:.2f} | {m-d:.2f} | {m/d:.1f} | {r} |')
 PY

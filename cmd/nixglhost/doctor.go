@@ -96,9 +96,18 @@ func elfOf(p string, environ []string) string {
 
 // launchWarnings returns the lines the launch path prints before exec, one
 // per blocking finding it can see cheaply (see hostdrivers.LaunchWarnings).
-func launchWarnings(p *hostdrivers.Prepared, prog *program, environ []string) []string {
+//
+// The glibc check reads the program's libc, so it is made only where a
+// mismatch can happen: a program with its own glibc (a Nix program). An
+// FHS program on the host uses the host's glibc, which the host's driver
+// was built for; one under nix-ld runs with a Nix glibc and is checked.
+func launchWarnings(p *hostdrivers.Prepared, prog *program, nixLD bool, environ []string) []string {
 	if p == nil || prog == nil {
 		return nil
 	}
-	return hostdrivers.LaunchWarnings(p.Manifest, prog.interp, environ)
+	interp := prog.interp
+	if prog.fhs && !nixLD {
+		interp = ""
+	}
+	return hostdrivers.LaunchWarnings(p.Manifest, interp, environ)
 }

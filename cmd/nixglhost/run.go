@@ -222,6 +222,7 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 		return err
 	}
 	var changes []hostdrivers.Change
+	nixLD := prog != nil && prog.fhs && nixLDPresent(root, environ)
 	if p != nil {
 		for _, w := range p.Warnings {
 			fmt.Fprintf(stderr, "nixglhost: warning: %s\n", w)
@@ -230,7 +231,6 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 	if p == nil {
 		fmt.Fprintf(stderr, "nixglhost: warning: no NVIDIA driver found (run with DEBUG=1 to see where it looked); running without it\n")
 	} else {
-		nixLD := prog != nil && prog.fhs && nixLDPresent(root, environ)
 		if nixLD {
 			log.Debug("FHS program under nix-ld: using NIX_LD_LIBRARY_PATH")
 		}
@@ -248,7 +248,7 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 	case c.printEnv:
 		return printEnv(stdout, changes, c.json)
 	}
-	for _, w := range launchWarnings(p, prog, environ) {
+	for _, w := range launchWarnings(p, prog, nixLD, environ) {
 		fmt.Fprintf(stderr, "nixglhost: warning: %s\n", w)
 	}
 	env := hostdrivers.Apply(environ, changes)
