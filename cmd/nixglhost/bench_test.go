@@ -1,0 +1,43 @@
+package main
+
+import (
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/nixglhost/nixglhost/internal/fixtures"
+)
+
+// BenchmarkHotPrintPath is a hot `nixglhost -d ... -p` without the
+// process start: flag parsing, cache root checks, the index, the output.
+func BenchmarkHotPrintPath(b *testing.B) {
+	dirs := fixtures.CorpusLibDirs(b, "amd64")
+	args := []string{"--cache-dir", b.TempDir()}
+	for _, d := range dirs {
+		args = append(args, "-d", d)
+	}
+	args = append(args, "-p")
+	env := []string{"PATH=/usr/bin:/bin", "HOME=" + b.TempDir()}
+	var out strings.Builder
+	if code := main1(args, nil, &out, os.Stderr, env); code != 0 || out.Len() == 0 {
+		b.Fatalf("exit %d", code)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if code := main1(args, nil, io.Discard, io.Discard, env); code != 0 {
+			b.Fatalf("exit %d", code)
+		}
+	}
+}
+
+// BenchmarkFindProgram resolves and reads a program as the launch does.
+func BenchmarkFindProgram(b *testing.B) {
+	env := []string{"PATH=/usr/bin:/bin"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := findProgram("true", env, "/"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
