@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -619,47 +618,12 @@ func TestGlibcNeedsInManifest(t *testing.T) {
 	}
 }
 
-// linkOld hard-links (or copies) the tree src into dst, keeping symlinks.
-func linkOld(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		to := filepath.Join(dst, rel)
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(to, 0o755)
-		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			os.Remove(to)
-			return os.Symlink(target, to)
-		default:
-			if os.Link(p, to) == nil {
-				return nil
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(to, b, 0o644)
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestDoctorRealDrivers runs the doctor on the real Debian drivers: 535
 // (Debian's root), 525 and 470 side by side, with the kernel module at each
 // version in turn, and the three setups of the closing note.
 func TestDoctorRealDrivers(t *testing.T) {
 	root := fixtures.DebianRoot(t, "amd64")
-	linkOld(t, fixtures.NvidiaOld(t, "amd64"), root)
+	fixtures.LinkTree(t, fixtures.NvidiaOld(t, "amd64"), root)
 	nv := multiarch + "/nvidia/"
 	dirs := []string{nv + "current", nv + "tesla", nv + "tesla-470"}
 	for _, tt := range []struct {
