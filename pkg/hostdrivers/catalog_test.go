@@ -555,7 +555,7 @@ func corpusDlopens(t *testing.T, root string, got map[string]map[string]bool) {
 // the shared notes next to the repository.
 func realHostFile(t *testing.T) string {
 	t.Helper()
-	p := filepath.Join(fixtures.RepoRoot(), "..", "shared", "real-hosts", "cloud-h200-usr-local-nvidia.txt")
+	p := filepath.Join(fixtures.RepoRoot(), "testdata", "real-hosts", "cloud-h200-usr-local-nvidia.txt")
 	if _, err := os.Stat(p); err != nil {
 		fixtures.Unavailable(t, "real-host notes: %v", err)
 	}
@@ -708,7 +708,7 @@ func TestCatalogDlopens(t *testing.T) {
 		corpusDlopens(t, fixtures.NvidiaRoot(t, "arm64"), found)
 	}
 	var host580 map[string]map[string]bool
-	if p := filepath.Join(fixtures.RepoRoot(), "..", "shared", "real-hosts", "cloud-h200-usr-local-nvidia.txt"); fileExists(p) {
+	if p := filepath.Join(fixtures.RepoRoot(), "testdata", "real-hosts", "cloud-h200-usr-local-nvidia.txt"); fileExists(p) {
 		host580 = parseRealHost(t, p).dlopens
 		for name, set := range host580 {
 			if found[name] == nil {
