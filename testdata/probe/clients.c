@@ -5,8 +5,11 @@
  *
  *     cc -o clients clients.c -ldl
  *
- * Prints "egl <status>", "vulkan <rc> <count>", "opencl <rc> <count>" and
- * then "map <path>" for every mapped file whose path contains "nvidia".
+ * Prints "egl <status>" (and "egl_vendor <name>" once initialized),
+ * "vulkan <rc> <extension count>", "vkCreateInstance <rc>",
+ * "vkEnumeratePhysicalDevices <rc> <n>" and "vulkan_device <name>" for each,
+ * "opencl <rc> <platform count>", then "map <path>" for every mapped file
+ * whose path contains "nvidia".
  * Symbols are looked up with dlsym, so no development package is needed.
  */
 #define _GNU_SOURCE
@@ -20,8 +23,24 @@ typedef unsigned (*egl_initialize)(void *, int *, int *);
 typedef void *(*vk_get_proc)(void *, const char *);
 typedef int (*vk_enum_ext)(const char *, unsigned *, void *);
 typedef int (*cl_get_platforms)(unsigned, void *, unsigned *);
+typedef int (*vk_create_instance)(const void *, const void *, void **);
+typedef int (*vk_enum_devices)(void *, unsigned *, void **);
+typedef void (*vk_device_props)(void *, void *);
+
+/* VkInstanceCreateInfo, declared here so no Vulkan headers are needed. */
+struct vk_instance_create_info {
+	int sType; /* VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO = 1 */
+	const void *pNext;
+	unsigned flags;
+	const void *pApplicationInfo;
+	unsigned enabledLayerCount;
+	const char *const *ppEnabledLayerNames;
+	unsigned enabledExtensionCount;
+	const char *const *ppEnabledExtensionNames;
+};
 
 #define EGL_EXTENSIONS 0x3055
+#define EGL_VENDOR 0x3053
 
 static void maps(void) {
 	FILE *f = fopen("/proc/self/maps", "r");
@@ -52,6 +71,10 @@ int main(void) {
 		int maj = 0, min = 0;
 		unsigned ok = (d && in) ? in(d, &maj, &min) : 0;
 		printf("egl %s %s\n", ext ? "client-extensions" : "no-extensions", ok ? "initialized" : "not-initialized");
+		if (ok && qs) {
+			const char *v = qs(d, EGL_VENDOR);
+			printf("egl_vendor %s\n", v ? v : "(null)");
+		}
 	}
 	void *vk = dlopen("libvulkan.so.1", RTLD_NOW);
 	if (!vk) {
@@ -62,6 +85,26 @@ int main(void) {
 		unsigned n = 0;
 		int rc = ee ? ee(NULL, &n, NULL) : -1;
 		printf("vulkan %d %u\n", rc, n);
+		vk_create_instance ci = gp ? (vk_create_instance)gp(NULL, "vkCreateInstance") : NULL;
+		struct vk_instance_create_info info = {1, NULL, 0, NULL, 0, NULL, 0, NULL};
+		void *inst = NULL;
+		int crc = ci ? ci(&info, NULL, &inst) : -1;
+		printf("vkCreateInstance %d\n", crc);
+		if (crc == 0) {
+			vk_enum_devices ed = (vk_enum_devices)gp(inst, "vkEnumeratePhysicalDevices");
+			vk_device_props dp = (vk_device_props)gp(inst, "vkGetPhysicalDeviceProperties");
+			void *devs[8];
+			unsigned nd = 8;
+			int erc = ed ? ed(inst, &nd, devs) : -1;
+			printf("vkEnumeratePhysicalDevices %d %u\n", erc, erc == 0 || erc == 5 ? nd : 0);
+			for (unsigned i = 0; dp && (erc == 0 || erc == 5) && i < nd; i++) {
+				/* VkPhysicalDeviceProperties: four uint32, an enum, then
+				 * char deviceName[256]. */
+				static unsigned char props[1024];
+				dp(devs[i], props);
+				printf("vulkan_device %s\n", (const char *)props + 20);
+			}
+		}
 	}
 	void *cl = dlopen("libOpenCL.so.1", RTLD_NOW);
 	if (!cl) {
