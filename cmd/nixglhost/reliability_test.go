@@ -168,3 +168,43 @@ func TestSignalsReachProgram(t *testing.T) {
 		t.Fatal("program did not exit after SIGTERM")
 	}
 }
+
+// TestOldEntriesRemoved: after a driver upgrade the old entry stays while a
+// job started before it may still use it, and goes once it is older than a
+// day, at the next cold build.
+func TestOldEntriesRemoved(t *testing.T) {
+	drv := fakeDriverDir(t, "535.261.03")
+	cache := t.TempDir()
+	launch := func() string {
+		out, errOut, code := nixglhost(t, baseEnv(t), "--cache-dir", cache, "-d", drv, "-p")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		return filepath.Dir(strings.TrimSpace(out))
+	}
+	upgrade := func() {
+		cuda := filepath.Join(drv, "libcuda.so.535.261.03")
+		b, _ := os.ReadFile(cuda)
+		os.WriteFile(cuda+".new", append(b, 0), 0o755)
+		os.Rename(cuda+".new", cuda)
+	}
+	a := launch()
+	upgrade()
+	b := launch()
+	if _, err := os.Stat(a); err != nil {
+		t.Fatalf("the entry of the old driver went at once: %v", err)
+	}
+	// A day and more later, the next cold build removes it.
+	old := time.Now().Add(-49 * time.Hour)
+	os.Chtimes(a, old, old)
+	upgrade()
+	c := launch()
+	if _, err := os.Stat(a); err == nil {
+		t.Errorf("the entry %s of a replaced driver, two days old, is still there", a)
+	}
+	for _, keep := range []string{b, c} {
+		if _, err := os.Stat(keep); err != nil {
+			t.Errorf("a recent entry %s was removed: %v", keep, err)
+		}
+	}
+}
