@@ -48,23 +48,26 @@ var (
 	compiler386 = compiler{name: "386", cc: []string{"gcc", "-m32"}, machine: elf.EM_386, class: elf.ELFCLASS32}
 )
 
-// need skips t unless c can build and run programs here.
+// need skips t unless c can build and run programs here (fails it where
+// NIXGLHOST_REQUIRE_FIXTURES=1, as in CI, which installs them all:
+// libc6-dev-i386 and lib32gcc-12-dev for 386, gcc-aarch64-linux-gnu and
+// qemu-user for arm64).
 func (c compiler) need(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath(c.cc[0]); err != nil {
-		t.Skipf("no %s compiler: %v", c.name, err)
+		fixtures.Unavailable(t, "no %s compiler: %v", c.name, err)
 	}
 	if c.run != nil {
 		if _, err := exec.LookPath(c.run[0]); err != nil {
-			t.Skipf("cannot run %s programs: %v", c.name, err)
+			fixtures.Unavailable(t, "cannot run %s programs: %v", c.name, err)
 		}
 		if _, err := os.Stat(c.sysroot); err != nil {
-			t.Skipf("no %s libc: %v", c.name, err)
+			fixtures.Unavailable(t, "no %s libc: %v", c.name, err)
 		}
 	}
 	probe := filepath.Join(t.TempDir(), "probe")
 	if out, err := c.build(probe, "int main(void){return 0;}"); err != nil {
-		t.Skipf("%s compiler cannot link a program here: %v\n%s", c.name, err, out)
+		fixtures.Unavailable(t, "%s compiler cannot link a program here (packages libc6-dev-i386 and lib32gcc-12-dev for 386; gcc-multilib would remove the arm64 cross compiler): %v\n%s", c.name, err, out)
 	}
 }
 

@@ -1,6 +1,7 @@
 package ldpath
 
 import (
+	"github.com/nixglhost/nixglhost/internal/fixtures"
 	"io"
 	"os"
 	"os/exec"
@@ -26,10 +27,10 @@ func needLdconfigRoot(t testing.TB) string {
 		}
 	}
 	if p == "" {
-		t.Skip("no ldconfig")
+		fixtures.Unavailable(t, "no ldconfig")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("ldconfig -r needs root")
+		fixtures.Unavailable(t, "ldconfig -r needs root")
 	}
 	return p
 }
@@ -43,7 +44,7 @@ func realLib(t testing.TB) string {
 			return p
 		}
 	}
-	t.Skip("no libz.so.1 on this host")
+	fixtures.Unavailable(t, "no libz.so.1 on this host")
 	return ""
 }
 

@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"errors"
+	"github.com/nixglhost/nixglhost/internal/fixtures"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -277,14 +278,14 @@ func TestMatchELF(t *testing.T) {
 func TestFindMatchesLoader(t *testing.T) {
 	loader := "/lib64/ld-linux-x86-64.so.2"
 	if _, err := os.Stat(loader); err != nil {
-		t.Skipf("no x86-64 glibc loader: %v", err)
+		fixtures.Unavailable(t, "no x86-64 glibc loader: %v", err)
 	}
 	s, err := NewHostSearcher("/", elf.ELFCLASS64, elf.EM_X86_64)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.Cache == nil {
-		t.Skip("no /etc/ld.so.cache on this machine")
+		fixtures.Unavailable(t, "no /etc/ld.so.cache on this machine")
 	}
 	candidates := []string{"/bin/sh", "/bin/ls", "/usr/bin/git", "/usr/bin/python3", "/usr/bin/curl",
 		"/usr/bin/perl", "/usr/bin/ssh", "/usr/bin/gpg", "/usr/bin/gdb", "/usr/bin/x86_64-linux-gnu-ld"}
@@ -345,10 +346,10 @@ func TestFindMatchesLoader(t *testing.T) {
 func TestFindLibraryPathMatchesLoader(t *testing.T) {
 	loader := "/lib64/ld-linux-x86-64.so.2"
 	if _, err := os.Stat(loader); err != nil {
-		t.Skipf("no x86-64 glibc loader: %v", err)
+		fixtures.Unavailable(t, "no x86-64 glibc loader: %v", err)
 	}
 	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("no gcc to build a 32-bit libz.so.1")
+		fixtures.Unavailable(t, "no gcc to build a 32-bit libz.so.1")
 	}
 	s, err := NewHostSearcher("/", elf.ELFCLASS64, elf.EM_X86_64)
 	if err != nil {
@@ -370,7 +371,7 @@ func TestFindLibraryPathMatchesLoader(t *testing.T) {
 		}
 	}
 	if user == "" {
-		t.Skip("no library here needs libz.so.1")
+		fixtures.Unavailable(t, "no library here needs libz.so.1")
 	}
 	tmp := t.TempDir()
 	wrong, right := filepath.Join(tmp, "wrong"), filepath.Join(tmp, "right")
@@ -378,7 +379,7 @@ func TestFindLibraryPathMatchesLoader(t *testing.T) {
 	os.MkdirAll(wrong, 0o755)
 	os.WriteFile(src, []byte("int zlibVersion(void) { return 0; }\n"), 0o644)
 	if out, err := exec.Command("gcc", "-m32", "-shared", "-nostdlib", "-fPIC", "-Wl,-soname,libz.so.1", "-o", filepath.Join(wrong, "libz.so.1"), src).CombinedOutput(); err != nil {
-		t.Skipf("gcc -m32: %v\n%s", err, out)
+		fixtures.Unavailable(t, "gcc -m32: %v\n%s", err, out)
 	}
 	copyFile(t, realLib(t), filepath.Join(right, "libz.so.1"))
 	cmd := exec.Command(loader, "--library-path", wrong+":"+right, "--list", user)
