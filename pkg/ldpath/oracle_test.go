@@ -1,13 +1,14 @@
 package ldpath
 
 import (
-	"github.com/nixglhost/nixglhost/internal/fixtures"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/nixglhost/nixglhost/internal/fixtures"
 )
 
 // needLdconfigRoot returns the real ldconfig, or skips: the oracle tests
