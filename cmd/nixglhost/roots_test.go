@@ -212,3 +212,24 @@ func TestJetsonArm64(t *testing.T) {
 		}
 	}
 }
+
+// TestDebianRootDirs: -d naming Debian's multiarch directory, where the
+// driver is reached through the alternatives links into nvidia/current.
+func TestDebianRootDirs(t *testing.T) {
+	root := fixtures.DebianRoot(t, "amd64")
+	store := fixtures.NixStore(t, "amd64")
+	probe := store.Probe(t)
+	res, out, entry := runProbe(t, store, probe, baseEnv(t), "--driver-root", root, "-d", "/usr/lib/x86_64-linux-gnu")
+	checkProbe(t, res, out, store, root)
+	assertNoGlibc(t, entry)
+	// libcuda.so.1 in the multiarch dir is a link to nvidia/current: the
+	// entry links the real file, named as NVIDIA names it.
+	v := fixtures.CorpusVersion(t, "amd64")
+	if l, err := os.Readlink(filepath.Join(entry, "lib", "libcuda.so.1")); err != nil || l != "libcuda.so."+v {
+		t.Errorf("lib/libcuda.so.1 -> %q (%v), want libcuda.so.%s", l, err, v)
+	}
+	target, err := os.Readlink(filepath.Join(entry, "lib", "libcuda.so."+v))
+	if err != nil || target != filepath.Join(root, "usr/lib/x86_64-linux-gnu/nvidia/current/libcuda.so."+v) {
+		t.Errorf("lib/libcuda.so.%s -> %q (%v), want the real file in nvidia/current", v, target, err)
+	}
+}
