@@ -29,6 +29,7 @@ buildGoModule {
       ./internal
       ./pkg
       ./testdata
+      ./nix/nixglhost-run-opengl-driver.service
     ];
   };
 
@@ -64,6 +65,15 @@ buildGoModule {
       --zsh "$TMPDIR/gen/_nixglhost" \
       --fish "$TMPDIR/gen/nixglhost.fish"
     installManPage "$TMPDIR/gen/nixglhost.1"
+
+    # The Nix pre-build hook is nixglhost run under this name (nix.conf's
+    # pre-build-hook takes a program, no arguments); the unit points
+    # /run/opengl-driver at the host's driver at boot (system mode).
+    ln -s nixglhost $out/bin/nixglhost-pre-build-hook
+    install -Dm644 nix/nixglhost-run-opengl-driver.service \
+      $out/lib/systemd/system/nixglhost-run-opengl-driver.service
+    substituteInPlace $out/lib/systemd/system/nixglhost-run-opengl-driver.service \
+      --replace-fail @bindir@ $out/bin
   '';
 
   meta = {
