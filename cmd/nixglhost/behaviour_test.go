@@ -231,3 +231,13 @@ func TestOwnEntryNotTakenForTheDriver(t *testing.T) {
 		t.Errorf("the parent's entry on LD_LIBRARY_PATH was searched as a driver directory:\n%s", stderr)
 	}
 }
+
+// TestPrintPathWithoutDriver: -p with no driver fails rather than print
+// nothing, which `$LD_LIBRARY_PATH:$(nixglhost -p)` would turn into an
+// empty element (the current directory).
+func TestPrintPathWithoutDriver(t *testing.T) {
+	out, stderr, code := nixglhost(t, baseEnv(t), "--cache-dir", t.TempDir(), "-d", t.TempDir(), "-p")
+	if code != 1 || out != "" || !strings.Contains(stderr, "no library directory to add") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1, nothing printed, a reason", code, out, stderr)
+	}
+}

@@ -241,9 +241,13 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 	}
 	switch {
 	case c.printPath:
-		if p != nil {
-			fmt.Fprintln(stdout, filepath.Join(p.Dir, "lib"))
+		if p == nil {
+			// An empty answer would leave `...:$(nixglhost -p)` with an
+			// empty element, which the loader reads as the current
+			// directory: fail instead.
+			return errors.New("-p: no driver found, no library directory to add")
 		}
+		fmt.Fprintln(stdout, filepath.Join(p.Dir, "lib"))
 		return nil
 	case c.printEnv:
 		return printEnv(stdout, changes, c.json)

@@ -59,7 +59,9 @@ var Flags = []Flag{
 		Short: "p",
 		Help:  "print the library directory to add, and exit",
 		Doc: "Prepare the cache entry and print its library directory, for a caller to put on " +
-			"LD_LIBRARY_PATH itself; then exit. A last resort: see NOTES.",
+			"LD_LIBRARY_PATH itself; then exit. With no driver found it prints nothing and exits 1, " +
+			"so that no empty element (the current directory) reaches a library path. " +
+			"A last resort: see NOTES.",
 	},
 	{
 		Long: "print-env",
