@@ -96,7 +96,7 @@ run_case() { # run_case NAME ENV...
 }
 run_case inherited "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
 run_case discovery -u LD_LIBRARY_PATH
-lib=$(env -u LD_LIBRARY_PATH "$nixglhost" --cache-dir "$work/cache-discovery" -p)
+lib=$(env -u LD_LIBRARY_PATH "$nixglhost" --cache-dir "$work/cache-discovery" -p) || lib=""
 if [ -n "$lib" ]; then
   echo "== cache entry (discovery)"; (cd "$(dirname "$lib")" && find . -maxdepth 2 | sort | head -80)
   du -sh "$work/cache-discovery"
