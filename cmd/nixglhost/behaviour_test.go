@@ -223,7 +223,7 @@ func TestOwnEntryNotTakenForTheDriver(t *testing.T) {
 	lib := strings.TrimSpace(out)
 	// The entry's lib/ on LD_LIBRARY_PATH, the real driver nowhere else
 	// than a -d-less discovery would not find it: only the entry is there.
-	_, stderr, code := nixglhost(t, baseEnv(t, "LD_LIBRARY_PATH="+lib, "DEBUG=1"), "--cache-dir", t.TempDir(), "-p")
+	_, stderr, code := nixglhost(t, baseEnv(t, "LD_LIBRARY_PATH="+lib, "DEBUG=1"), "--cache-dir", t.TempDir(), "--print-env")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

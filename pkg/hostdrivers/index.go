@@ -3,7 +3,6 @@ package hostdrivers
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -101,7 +100,14 @@ func (w *watchSet) addID(hostPath string, id FileID) {
 //	nixglhost-index FORMAT
 //	key KEY
 //	module MODULE-VERSION
-//	summary {JSON of the manifest's summary fields}
+//	root ROOT                        (the manifest's summary: one line a field,
+//	class CLASS                       repeated lines for lists; no JSON, whose
+//	machine MACHINE                   first use costs a fresh process about
+//	driver VERSION                    half a millisecond)
+//	reason TEXT
+//	api API
+//	data API DEST
+//	glibc VERSION FILE
 //	w DEV INO SIZE MTIME_NS PATH     (a watched file or directory)
 //	a PATH                           (a watched absence)
 //	l DEV INO SIZE MTIME_NS PATH     (the same, seen by lstat)
@@ -157,6 +163,12 @@ func readIndex(p string) *index {
 // parseIndex parses the line format; nil for anything malformed.
 func parseIndex(b []byte) *index {
 	var idx index
+	sum := func() *Manifest {
+		if idx.Summary == nil {
+			idx.Summary = &Manifest{Format: FormatVersion}
+		}
+		return idx.Summary
+	}
 	lines := strings.Split(string(b), "\n")
 	if len(lines) < 4 || lines[0] != indexMagic+" "+strconv.Itoa(FormatVersion) {
 		return nil
@@ -168,12 +180,30 @@ func parseIndex(b []byte) *index {
 			idx.Key = rest
 		case "module":
 			idx.Module = rest
-		case "summary":
-			var m Manifest
-			if json.Unmarshal([]byte(rest), &m) != nil {
+		case "root":
+			sum().Root = rest
+		case "class":
+			sum().Class = rest
+		case "machine":
+			sum().Machine = rest
+		case "driver":
+			sum().DriverVersion = rest
+		case "reason":
+			sum().Reason = rest
+		case "api":
+			sum().APIs = append(sum().APIs, API(rest))
+		case "data":
+			api, dest, ok := strings.Cut(rest, " ")
+			if !ok {
 				return nil
 			}
-			idx.Summary = &m
+			sum().Data = append(sum().Data, DataOut{API: API(api), Dest: dest})
+		case "glibc":
+			v, file, ok := strings.Cut(rest, " ")
+			if !ok {
+				return nil
+			}
+			sum().GlibcNeeds = append(sum().GlibcNeeds, GlibcNeed{File: file, Version: v})
 		case "a", "n":
 			if rest == "" {
 				return nil
@@ -198,9 +228,11 @@ func parseIndex(b []byte) *index {
 			return nil
 		}
 	}
-	if len(idx.Key) != 32 || strings.ContainsAny(idx.Key, "/.") || idx.Summary == nil || idx.Summary.Key != idx.Key {
+	if len(idx.Key) != 32 || strings.ContainsAny(idx.Key, "/.") || idx.Summary == nil {
 		return nil
 	}
+	idx.Summary.Key = idx.Key
+	idx.Summary.ModuleVersion = idx.Module
 	return &idx
 }
 
@@ -208,11 +240,47 @@ func parseIndex(b []byte) *index {
 // written in it (a newline in a name).
 func (idx *index) encode() ([]byte, bool) {
 	var b strings.Builder
-	sum, err := json.Marshal(idx.Summary)
-	if err != nil || strings.Contains(idx.Module, "\n") {
-		return nil, false
+	m := idx.Summary
+	fields := []string{idx.Module, m.Root, m.Class, m.Machine, m.DriverVersion, m.Reason}
+	for _, d := range m.Data {
+		fields = append(fields, string(d.API), d.Dest)
 	}
-	fmt.Fprintf(&b, "%s %d\nkey %s\nmodule %s\nsummary %s\n", indexMagic, FormatVersion, idx.Key, idx.Module, sum)
+	for _, a := range m.APIs {
+		fields = append(fields, string(a))
+	}
+	for _, g := range m.GlibcNeeds {
+		fields = append(fields, g.Version, g.File)
+	}
+	for _, f := range fields {
+		if strings.Contains(f, "\n") {
+			return nil, false
+		}
+	}
+	for _, f := range []string{m.Class, m.Machine, m.DriverVersion} {
+		if strings.Contains(f, " ") {
+			return nil, false
+		}
+	}
+	fmt.Fprintf(&b, "%s %d\nkey %s\nmodule %s\nroot %s\nclass %s\nmachine %s\ndriver %s\nreason %s\n",
+		indexMagic, FormatVersion, idx.Key, idx.Module, m.Root, m.Class, m.Machine, m.DriverVersion, m.Reason)
+	for _, a := range m.APIs {
+		if strings.Contains(string(a), " ") {
+			return nil, false
+		}
+		fmt.Fprintf(&b, "api %s\n", a)
+	}
+	for _, d := range m.Data {
+		if strings.Contains(string(d.API), " ") {
+			return nil, false
+		}
+		fmt.Fprintf(&b, "data %s %s\n", d.API, d.Dest)
+	}
+	for _, g := range m.GlibcNeeds {
+		if strings.Contains(g.Version, " ") {
+			return nil, false
+		}
+		fmt.Fprintf(&b, "glibc %s %s\n", g.Version, g.File)
+	}
 	for _, w := range idx.Watches {
 		if strings.Contains(w.Path, "\n") {
 			return nil, false

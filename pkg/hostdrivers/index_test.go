@@ -11,7 +11,9 @@ func TestIndexRoundTrip(t *testing.T) {
 		Key:    "0123456789abcdef0123456789abcdef",
 		Module: "535.261.03",
 		Summary: &Manifest{Format: FormatVersion, Key: "0123456789abcdef0123456789abcdef", DriverVersion: "535.261.03",
-			APIs: []API{APICUDA, APIGLX}, Data: []DataOut{{API: APIEGL, Dest: "share/glvnd/egl_vendor.d/10_nvidia.json"}}},
+			ModuleVersion: "535.261.03", Root: "/", Class: "ELFCLASS64", Machine: "EM_X86_64", Reason: "the only version found",
+			APIs: []API{APICUDA, APIGLX}, Data: []DataOut{{API: APIEGL, Dest: "share/glvnd/egl_vendor.d/10_nvidia.json"}},
+			GlibcNeeds: []GlibcNeed{{File: "libGLX_nvidia.so.0", Version: "GLIBC_2.4"}}},
 		Watches: []watch{
 			{Path: "/usr/lib/x86_64-linux-gnu", ID: FileID{Dev: 2049, Ino: 12, Size: 4096, MtimeNs: 1700000000000000000}},
 			{Path: "/run/opengl-driver/lib", Absent: true},
@@ -40,7 +42,7 @@ func TestIndexRoundTrip(t *testing.T) {
 }
 
 func FuzzParseIndex(f *testing.F) {
-	f.Add([]byte("nixglhost-index 1\nkey 0123456789abcdef0123456789abcdef\nmodule \nsummary {\"format\":1,\"key\":\"0123456789abcdef0123456789abcdef\"}\nw 1 2 3 4 /a b\na /x\n"))
+	f.Add([]byte("nixglhost-index 1\nkey 0123456789abcdef0123456789abcdef\nmodule \nroot /\nclass ELFCLASS64\nmachine EM_X86_64\ndriver 535.1.2\nreason r\napi cuda\ndata egl share/x.json\nglibc GLIBC_2.4 libx.so\nw 1 2 3 4 /a b\na /x\nl 1 2 3 4 /l\nn /m\n"))
 	f.Add([]byte("nixglhost-index 1\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		idx := parseIndex(b)
