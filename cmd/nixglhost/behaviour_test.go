@@ -85,21 +85,21 @@ func TestVersionFollowsKernelModule(t *testing.T) {
 	}
 }
 
-func TestFreshAfterDriverUpgrade(t *testing.T) {
-	drv := fakeDriverDir(t, "535.261.03")
-	cache := t.TempDir()
-	path := func() string {
-		out, errOut, code := nixglhost(t, baseEnv(t), "--cache-dir", cache, "-d", drv, "-p")
-		if code != 0 {
-			t.Fatalf("exit %d: %s", code, errOut)
-		}
-		return strings.TrimSpace(out)
+// entryLib runs `nixglhost --cache-dir cache -d drv -p` and returns the
+// entry's lib/ it prints.
+func entryLib(t *testing.T, cache, drv string) string {
+	t.Helper()
+	out, errOut, code := nixglhost(t, baseEnv(t), "--cache-dir", cache, "-d", drv, "-p")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	first := path()
-	if again := path(); again != first {
-		t.Fatalf("a second launch used another entry: %s, then %s", first, again)
-	}
-	// An upgrade in place: a new file renamed over the old one (new inode).
+	return strings.TrimSpace(out)
+}
+
+// upgradeDriver replaces the fake libcuda in drv as a driver upgrade does:
+// a new file renamed over the old one (a new inode and size).
+func upgradeDriver(t *testing.T, drv string) {
+	t.Helper()
 	cuda := filepath.Join(drv, "libcuda.so.535.261.03")
 	b, err := os.ReadFile(cuda)
 	if err != nil {
@@ -111,7 +111,17 @@ func TestFreshAfterDriverUpgrade(t *testing.T) {
 	if err := os.Rename(cuda+".new", cuda); err != nil {
 		t.Fatal(err)
 	}
-	if next := path(); next == first {
+}
+
+func TestFreshAfterDriverUpgrade(t *testing.T) {
+	drv := fakeDriverDir(t, "535.261.03")
+	cache := t.TempDir()
+	first := entryLib(t, cache, drv)
+	if again := entryLib(t, cache, drv); again != first {
+		t.Fatalf("a second launch used another entry: %s, then %s", first, again)
+	}
+	upgradeDriver(t, drv)
+	if next := entryLib(t, cache, drv); next == first {
 		t.Errorf("invariant 6: the driver changed but the entry %s was reused", next)
 	}
 }

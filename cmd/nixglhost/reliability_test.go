@@ -175,19 +175,8 @@ func TestSignalsReachProgram(t *testing.T) {
 func TestOldEntriesRemoved(t *testing.T) {
 	drv := fakeDriverDir(t, "535.261.03")
 	cache := t.TempDir()
-	launch := func() string {
-		out, errOut, code := nixglhost(t, baseEnv(t), "--cache-dir", cache, "-d", drv, "-p")
-		if code != 0 {
-			t.Fatalf("exit %d: %s", code, errOut)
-		}
-		return filepath.Dir(strings.TrimSpace(out))
-	}
-	upgrade := func() {
-		cuda := filepath.Join(drv, "libcuda.so.535.261.03")
-		b, _ := os.ReadFile(cuda)
-		os.WriteFile(cuda+".new", append(b, 0), 0o755)
-		os.Rename(cuda+".new", cuda)
-	}
+	launch := func() string { return filepath.Dir(entryLib(t, cache, drv)) }
+	upgrade := func() { upgradeDriver(t, drv) }
 	a := launch()
 	upgrade()
 	b := launch()
