@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -195,5 +196,41 @@ func TestOldEntriesRemoved(t *testing.T) {
 		if _, err := os.Stat(keep); err != nil {
 			t.Errorf("a recent entry %s was removed: %v", keep, err)
 		}
+	}
+}
+
+// TestSharedHomeOtherMachinesEntries: on a home directory shared by many
+// nodes, an entry another machine built is not judged by this one's files:
+// it stays while a job there may use it, and goes only when very old.
+func TestSharedHomeOtherMachinesEntries(t *testing.T) {
+	drv := fakeDriverDir(t, "535.261.03")
+	cache := t.TempDir()
+	foreign := filepath.Dir(entryLib(t, cache, drv))
+	// Make it another machine's: its manifest names another host.
+	mp := filepath.Join(foreign, "manifest.json")
+	b, err := os.ReadFile(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["host"] = "another_node"
+	b, _ = json.Marshal(m)
+	os.WriteFile(mp, b, 0o644)
+	old := time.Now().Add(-72 * time.Hour)
+	os.Chtimes(foreign, old, old)
+	upgradeDriver(t, drv) // this machine builds a new entry, and collects
+	entryLib(t, cache, drv)
+	if _, err := os.Stat(foreign); err != nil {
+		t.Fatalf("another machine's three-day-old entry was removed: %v", err)
+	}
+	older := time.Now().Add(-31 * 24 * time.Hour)
+	os.Chtimes(foreign, older, older)
+	upgradeDriver(t, drv)
+	entryLib(t, cache, drv)
+	if _, err := os.Stat(foreign); err == nil {
+		t.Errorf("another machine's month-old entry is still there")
 	}
 }

@@ -369,7 +369,7 @@ func build(o *Options, dir, key, module string, cands []Candidate, data []dataCa
 	}
 	sort.Slice(apiList, func(i, j int) bool { return apiList[i] < apiList[j] })
 	m := &Manifest{
-		Format: FormatVersion, Key: key, Root: root,
+		Format: FormatVersion, Key: key, Root: root, Host: hostName(),
 		Class: t.Class.String(), Machine: t.Machine.String(),
 		DriverVersion: sel.Version, ModuleVersion: module, Reason: sel.Reason,
 		APIs: apiList, Files: sel.Files, Deps: cl.Deps, Data: outs,

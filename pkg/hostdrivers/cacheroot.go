@@ -64,14 +64,7 @@ func isNoSpace(err error) bool {
 // Temporary build directories are named .tmp-KEY-HOST-PID-RANDOM, so a later
 // launch can tell an abandoned one (its process is gone) on the same host.
 func tmpPrefix(key string) string {
-	h, _ := os.Hostname()
-	h = strings.Map(func(r rune) rune {
-		if r == '-' || r == '/' {
-			return '_'
-		}
-		return r
-	}, h)
-	return fmt.Sprintf(".tmp-%s-%s-%d-", key[:12], h, os.Getpid())
+	return fmt.Sprintf(".tmp-%s-%s-%d-", key[:12], hostName(), os.Getpid())
 }
 
 // abandonAfter is how old a temporary directory of another host must be
@@ -82,6 +75,22 @@ const abandonAfter = time.Hour
 // must be before it is removed: a job started before the upgrade may still
 // be using it.
 const staleAfter = 24 * time.Hour
+
+// foreignAfter is how old an entry built by another machine (sharing the
+// cache over NFS) must be before this one removes it.
+const foreignAfter = 30 * 24 * time.Hour
+
+// hostName names this machine in temporary directory names and manifests,
+// without the characters those names use as separators.
+func hostName() string {
+	h, _ := os.Hostname()
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == '/' {
+			return '_'
+		}
+		return r
+	}, h)
+}
 
 // maxEntries bounds the number of entries kept; past it the oldest stale
 // ones go first, but never one built within the last hour.
@@ -96,8 +105,7 @@ func collectGarbage(root, keep string, log *slog.Logger) {
 	if err != nil {
 		return
 	}
-	host, _ := os.Hostname()
-	host = strings.ReplaceAll(strings.ReplaceAll(host, "-", "_"), "/", "_")
+	host := hostName()
 	now := time.Now()
 	type entry struct {
 		path string
@@ -129,7 +137,17 @@ func collectGarbage(root, keep string, log *slog.Logger) {
 		default:
 			count++
 			m, err := ReadManifest(p)
-			if err != nil || !m.current() {
+			switch {
+			case err == nil && m.Host != "" && m.Host != host:
+				// Another node's, on a shared home directory: its files
+				// cannot be checked from here, and a job there may be
+				// using it; only a very old one goes.
+				if age > foreignAfter {
+					log.Debug("removing another machine's old cache entry", "entry", p, "host", m.Host, "age", age.Round(time.Second))
+					discard(p)
+					count--
+				}
+			case err != nil || !m.current():
 				stale = append(stale, entry{p, age})
 			}
 		}

@@ -91,7 +91,7 @@ func (w *watchSet) addID(hostPath string, id FileID) {
 // index is what the cold path leaves for the hot path, in the cache root
 // as .index-INPUTS, where INPUTS hashes everything besides the file system
 // that the key depends on (root, program architecture, flags, the caller's
-// LD_LIBRARY_PATH). It carries a summary of the entry's manifest (what the
+// LD_LIBRARY_PATH) and the machine's name. It carries a summary of the entry's manifest (what the
 // environment and the launch warnings need), so a hot launch decodes no
 // large manifest.
 //
@@ -136,7 +136,9 @@ func summary(m *Manifest) *Manifest {
 func inputsName(o *Options) string {
 	t := o.target()
 	h := sha256.New()
-	fmt.Fprintf(h, "%d\x00%s\x00%d/%d/%d\x00%v\x00%s\x00", FormatVersion, o.root(), t.Class, t.Data, t.Machine, o.SelfContained, o.LibraryPath)
+	// The watches hold device and inode numbers, which differ between
+	// machines sharing a home directory: each machine keeps its own index.
+	fmt.Fprintf(h, "%d\x00%s\x00%s\x00%d/%d/%d\x00%v\x00%s\x00", FormatVersion, hostName(), o.root(), t.Class, t.Data, t.Machine, o.SelfContained, o.LibraryPath)
 	for _, d := range o.Dirs {
 		fmt.Fprintf(h, "%s\x00", d)
 	}

@@ -16,9 +16,13 @@ const FormatVersion = 1
 // Manifest records what a cache entry holds and where it came from. It is
 // written last, so an entry with a valid manifest is complete.
 type Manifest struct {
-	Format        int           `json:"format"`
-	Key           string        `json:"key"`
-	Root          string        `json:"root"`
+	Format int    `json:"format"`
+	Key    string `json:"key"`
+	Root   string `json:"root"`
+	// Host is the name of the machine that built the entry: on a home
+	// directory shared by many nodes, only the builder judges whether
+	// the entry's driver files are still there.
+	Host          string        `json:"host,omitempty"`
 	Class         string        `json:"class"`
 	Machine       string        `json:"machine"`
 	DriverVersion string        `json:"driver_version"`
