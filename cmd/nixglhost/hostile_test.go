@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -130,5 +131,69 @@ func TestReadOnlyDriverDir(t *testing.T) {
 	out, errOut, code := nixglhost(t, baseEnv(t), "--cache-dir", t.TempDir(), "-d", dir, "-p")
 	if code != 0 || !strings.HasSuffix(strings.TrimSpace(out), "/lib") {
 		t.Errorf("read-only driver dir: exit %d, %q\n%s", code, out, errOut)
+	}
+}
+
+// TestUnreadableAsUser runs nixglhost as an unprivileged user (root can
+// read anything, so the EACCES cases need one): an unreadable driver file
+// and an unreadable driver directory are skipped with a reason, the good
+// driver is still used, and the program runs.
+func TestUnreadableAsUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		fixtures.Unavailable(t, "switching to an unprivileged user needs root")
+	}
+	const uid, gid = 65534, 65534 // nobody, nogroup
+	base, err := os.MkdirTemp("", "nxuser")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	os.Chmod(base, 0o755)
+	self, _ := os.Executable()
+	bin := filepath.Join(base, "nixglhost.test")
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(bin, b, 0o755)
+	drv := filepath.Join(base, "drv")
+	fixtures.FakeDriver(t, drv, "535.261.03", "amd64")
+	filepath.Walk(drv, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode()&os.ModeSymlink == 0 {
+			os.Chmod(p, fi.Mode().Perm()|0o055)
+		}
+		return nil
+	})
+	// An unreadable DSO with a driver name of its own, and an unreadable dir.
+	fixtures.FakeStub(t, drv, "libnvidia-encode.so.1", "amd64")
+	os.Chmod(filepath.Join(drv, "libnvidia-encode.so.1"), 0o600)
+	locked := filepath.Join(base, "locked")
+	os.Mkdir(locked, 0o700)
+	home := filepath.Join(base, "home")
+	os.Mkdir(home, 0o700)
+	os.Chown(home, uid, gid)
+
+	cmd := exec.Command(bin, "-d", drv, "-d", locked, "--", "/bin/echo", "ran")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + home, "DEBUG=1", asMainEnv + "=1"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	out, err := cmd.Output()
+	stderr := errb.String()
+	if err != nil {
+		t.Fatalf("as an unprivileged user: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr, locked) || !strings.Contains(stderr, "permission denied") {
+		t.Errorf("the unreadable directory %s is not reported under DEBUG=1:\n%s", locked, stderr)
+	}
+	if !strings.Contains(string(out), "ran") {
+		t.Errorf("the program did not run: %q\n%s", out, stderr)
+	}
+	if !strings.Contains(stderr, "libnvidia-encode.so.1") || !strings.Contains(stderr, "permission denied") {
+		t.Errorf("the unreadable libnvidia-encode.so.1 is not reported under DEBUG=1:\n%s", stderr)
+	}
+	entries, _ := filepath.Glob(filepath.Join(home, ".cache", "nix-gl-host", "*", "lib", "libcuda.so.1"))
+	if len(entries) != 1 {
+		t.Errorf("no entry with libcuda.so.1 in the user's cache: %v", entries)
 	}
 }
