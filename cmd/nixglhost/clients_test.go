@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -53,5 +55,51 @@ func TestRealClients(t *testing.T) {
 	// The patched libGLX_nvidia is the entry's copy, not the host file.
 	if !strings.Contains(stdout, "map "+filepath.Join(entry, "lib", "libGLX_nvidia.so."+v)) {
 		t.Errorf("libGLX_nvidia not loaded from the entry %s:\n%s", entry, stdout)
+	}
+}
+
+// TestRealGLX runs Debian's libglvnd libGLX against an Xvfb display under
+// nixglhost: __GLX_VENDOR_LIBRARY_NAME=nvidia makes it load the entry's
+// patched libGLX_nvidia, whose libX11 and XCB libraries resolve.
+func TestRealGLX(t *testing.T) {
+	xvfb, err := exec.LookPath("Xvfb")
+	if err != nil {
+		fixtures.Unavailable(t, "no Xvfb (package xvfb): %v", err)
+	}
+	if _, err := exec.Command("sh", "-c", "ldconfig -p | grep -q libGLX.so.0").CombinedOutput(); err != nil {
+		fixtures.Unavailable(t, "libGLX.so.0 not installed (package libglx0)")
+	}
+	root := fixtures.DebianRoot(t, "amd64")
+	prog := filepath.Join(t.TempDir(), "clients")
+	if out, err := exec.Command("gcc", "-o", prog, filepath.Join(fixtures.RepoRoot(), "testdata/probe/clients.c"), "-ldl").CombinedOutput(); err != nil {
+		fixtures.Unavailable(t, "gcc: %v\n%s", err, out)
+	}
+	// A display number of our own: Xvfb picks a free one and says which.
+	r, w, _ := os.Pipe()
+	x := exec.Command(xvfb, "-displayfd", "3", "-nolisten", "tcp")
+	x.ExtraFiles = []*os.File{w}
+	if err := x.Start(); err != nil {
+		fixtures.Unavailable(t, "Xvfb: %v", err)
+	}
+	w.Close()
+	t.Cleanup(func() { x.Process.Kill(); x.Wait() })
+	num, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil {
+		t.Fatalf("Xvfb gave no display number: %v", err)
+	}
+	display := ":" + strings.TrimSpace(num)
+	cache := t.TempDir()
+	stdout, stderr, code := nixglhost(t, baseEnv(t, "DISPLAY="+display), "--driver-root", root, "--cache-dir", cache, "--", prog, "glx")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	t.Logf("clients glx:\n%s", stdout)
+	entry := entryOf(t, cache)
+	v := fixtures.CorpusVersion(t, "amd64")
+	if !strings.Contains(stdout, "map "+filepath.Join(entry, "lib", "libGLX_nvidia.so."+v)) {
+		t.Errorf("libglvnd did not load the entry's libGLX_nvidia:\n%s", stdout)
+	}
+	if !strings.Contains(stdout, "libnvidia-glcore.so."+v) {
+		t.Errorf("libGLX_nvidia's libnvidia-glcore not loaded:\n%s", stdout)
 	}
 }

@@ -10,6 +10,9 @@
  * "vkEnumeratePhysicalDevices <rc> <n>" and "vulkan_device <name>" for each,
  * "opencl <rc> <platform count>", then "map <path>" for every mapped file
  * whose path contains "nvidia".
+ * "clients glx" instead opens the X display ($DISPLAY) and asks libglvnd's
+ * libGLX for the client vendor string ("glx vendor <string>"), which loads
+ * the GLX vendor library.
  * Symbols are looked up with dlsym, so no development package is needed.
  */
 #define _GNU_SOURCE
@@ -18,6 +21,8 @@
 #include <string.h>
 
 typedef const char *(*egl_query_string)(void *, int);
+typedef void *(*x_open_display)(const char *);
+typedef const char *(*glx_client_string)(void *, int);
 typedef void *(*egl_get_display)(void *);
 typedef unsigned (*egl_initialize)(void *, int *, int *);
 typedef void *(*vk_get_proc)(void *, const char *);
@@ -39,6 +44,7 @@ struct vk_instance_create_info {
 	const char *const *ppEnabledExtensionNames;
 };
 
+#define GLX_VENDOR 1
 #define EGL_EXTENSIONS 0x3055
 #define EGL_VENDOR 0x3053
 
@@ -57,8 +63,34 @@ static void maps(void) {
 	fclose(f);
 }
 
-int main(void) {
+/* glx: with an X display, ask libglvnd's libGLX for the client vendor
+ * string, which makes it load the vendor library that
+ * __GLX_VENDOR_LIBRARY_NAME names. */
+static void glx(void) {
+	void *x11 = dlopen("libX11.so.6", RTLD_NOW | RTLD_GLOBAL);
+	void *glx = dlopen("libGLX.so.0", RTLD_NOW);
+	if (!x11 || !glx) {
+		printf("glx dlopen-error %s\n", dlerror());
+		return;
+	}
+	x_open_display od = (x_open_display)dlsym(x11, "XOpenDisplay");
+	glx_client_string cs = (glx_client_string)dlsym(glx, "glXGetClientString");
+	void *dpy = od ? od(NULL) : NULL;
+	if (!dpy) {
+		printf("glx no-display\n");
+		return;
+	}
+	const char *v = cs ? cs(dpy, GLX_VENDOR) : NULL;
+	printf("glx vendor %s\n", v ? v : "(null)");
+}
+
+int main(int argc, char **argv) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1 && strcmp(argv[1], "glx") == 0) {
+		glx();
+		maps();
+		return 0;
+	}
 	void *egl = dlopen("libEGL.so.1", RTLD_NOW);
 	if (!egl) {
 		printf("egl dlopen-error %s\n", dlerror());
