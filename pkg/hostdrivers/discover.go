@@ -112,36 +112,26 @@ func sources(o *Options, w *watchSet) ([]Source, error) {
 		dirs[i] = c.Dir
 		w.addNoFollow(ldpath.HostPath(root, c.Dir))
 	}
-	kept, dropped := ldpath.Dedup(root, dirs)
+	kept, dropped := ldpath.DedupIndexed(root, dirs)
 	for _, d := range dropped {
 		log.Debug("directory not searched", "dir", d.Dir, "reason", d.Reason)
 	}
-	// Dedup keeps order and drops entries; walk both lists to give each kept
-	// directory the origin of its first occurrence.
 	var out []Source
-	k := 0
-	for _, c := range cands {
-		if k == len(kept) {
-			break
-		}
-		r, err := ldpath.Resolve(root, c.Dir)
-		if err != nil || r != kept[k] {
-			continue
-		}
-		k++
+	for _, k := range kept {
+		c := cands[k.Index]
 		if c.Origin == "LD_LIBRARY_PATH" || c.Origin == "nixos" {
 			// A nixglhost entry's lib/ (system mode's /run/opengl-driver,
 			// or a parent launch's entry on LD_LIBRARY_PATH) holds
 			// copies and links of the driver, not the driver itself.
-			m := ldpath.HostPath(root, path.Join(path.Dir(r), "manifest.json"))
+			m := ldpath.HostPath(root, path.Join(path.Dir(k.Dir), "manifest.json"))
 			w.addNoFollow(m)
 			if _, err := os.Lstat(m); err == nil {
-				log.Debug("directory not searched", "dir", r, "reason", "a nixglhost cache entry, not the host's driver")
+				log.Debug("directory not searched", "dir", k.Dir, "reason", "a nixglhost cache entry, not the host's driver")
 				continue
 			}
 		}
-		out = append(out, Source{Dir: r, Origin: c.Origin})
-		log.Debug("searching directory", "dir", r, "origin", c.Origin)
+		out = append(out, Source{Dir: k.Dir, Origin: c.Origin})
+		log.Debug("searching directory", "dir", k.Dir, "origin", c.Origin)
 	}
 	if len(o.Dirs) > 0 && len(out) == 0 {
 		return nil, fmt.Errorf("driver directories %s: %w", strings.Join(o.Dirs, ", "), fs.ErrNotExist)

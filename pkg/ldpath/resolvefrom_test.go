@@ -66,3 +66,17 @@ func TestResolveFrom(t *testing.T) {
 		t.Error("a link climbing above the root to a missing file resolved")
 	}
 }
+
+func TestDedupIndexed(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "usr/lib"), 0o755)
+	os.Symlink("usr/lib", filepath.Join(root, "lib"))
+	kept, dropped := DedupIndexed(root, []string{"/missing", "/lib", "relative", "/usr/lib", "/usr"})
+	want := []Kept{{Dir: "/usr/lib", Index: 1}, {Dir: "/usr", Index: 4}}
+	if diff := cmp.Diff(want, kept); diff != "" {
+		t.Errorf("kept (-want +got):\n%s", diff)
+	}
+	if len(dropped) != 3 || dropped[2].Reason != "same directory as /lib" {
+		t.Errorf("dropped = %+v", dropped)
+	}
+}

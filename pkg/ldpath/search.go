@@ -89,9 +89,26 @@ type Dropped struct {
 // entry dropped its reason, for traces. An empty or relative entry is
 // dropped: it would name the current directory, not a place under root.
 func Dedup(root string, dirs []string) (kept []string, dropped []Dropped) {
+	k, dropped := DedupIndexed(root, dirs)
+	for _, x := range k {
+		kept = append(kept, x.Dir)
+	}
+	return kept, dropped
+}
+
+// Kept is a directory Dedup kept: its resolved path inside the root, and
+// the index in the input of the entry it came from.
+type Kept struct {
+	Dir   string
+	Index int
+}
+
+// DedupIndexed is Dedup, also saying which input each kept directory came
+// from, so a caller can carry along what it knows of each input.
+func DedupIndexed(root string, dirs []string) (kept []Kept, dropped []Dropped) {
 	type devIno struct{ dev, ino uint64 }
 	seen := map[devIno]string{}
-	for _, d := range dirs {
+	for i, d := range dirs {
 		if !strings.HasPrefix(d, "/") {
 			dropped = append(dropped, Dropped{d, "not an absolute path"})
 			continue
@@ -119,7 +136,7 @@ func Dedup(root string, dirs []string) (kept []string, dropped []Dropped) {
 			continue
 		}
 		seen[key] = d
-		kept = append(kept, r)
+		kept = append(kept, Kept{Dir: r, Index: i})
 	}
 	return kept, dropped
 }
