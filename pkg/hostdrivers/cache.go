@@ -91,7 +91,7 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 		}
 	}
 	var w watchSet
-	sources, err := sources(o, &w)
+	sources, _, err := sources(o, &w)
 	if err != nil {
 		return nil, err
 	}

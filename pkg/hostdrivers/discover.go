@@ -37,30 +37,38 @@ var wellKnownDirs = []struct{ dir, origin string }{
 // bind mounts count as one directory). With explicit Dirs, only those are
 // returned, and one that is missing or not a directory is an error naming it.
 func Sources(o *Options) ([]Source, error) {
+	out, _, err := sources(o, nil)
+	return out, err
+}
+
+// SourcesSkipped is Sources, also returning the directories it did not
+// search, with the reason (missing, not a directory, the same directory as
+// an earlier one, a nixglhost entry), for reports such as --doctor.
+func SourcesSkipped(o *Options) ([]Source, []Skipped, error) {
 	return sources(o, nil)
 }
 
-// sources is Sources, recording in w every directory and configuration file
-// it looked at.
-func sources(o *Options, w *watchSet) ([]Source, error) {
+// sources is SourcesSkipped, recording in w every directory and
+// configuration file it looked at.
+func sources(o *Options, w *watchSet) ([]Source, []Skipped, error) {
 	root := o.root()
 	log := o.logger()
 	var cands []Source
 	if len(o.Dirs) > 0 {
 		for _, d := range o.Dirs {
 			if !path.IsAbs(d) {
-				return nil, fmt.Errorf("driver directory %q: not an absolute path", d)
+				return nil, nil, fmt.Errorf("driver directory %q: not an absolute path", d)
 			}
 			p, err := ldpath.Resolve(root, d)
 			if err != nil {
-				return nil, fmt.Errorf("driver directory %s: %w", d, err)
+				return nil, nil, fmt.Errorf("driver directory %s: %w", d, err)
 			}
 			fi, err := os.Stat(ldpath.HostPath(root, p))
 			if err != nil {
-				return nil, fmt.Errorf("driver directory %s: %w", d, err)
+				return nil, nil, fmt.Errorf("driver directory %s: %w", d, err)
 			}
 			if !fi.IsDir() {
-				return nil, fmt.Errorf("driver directory %s: not a directory", d)
+				return nil, nil, fmt.Errorf("driver directory %s: not a directory", d)
 			}
 			cands = append(cands, Source{Dir: path.Clean(d), Origin: "-d"})
 		}
@@ -113,8 +121,10 @@ func sources(o *Options, w *watchSet) ([]Source, error) {
 		w.addNoFollow(ldpath.HostPath(root, c.Dir))
 	}
 	kept, dropped := ldpath.DedupIndexed(root, dirs)
+	var skipped []Skipped
 	for _, d := range dropped {
 		log.Debug("directory not searched", "dir", d.Dir, "reason", d.Reason)
+		skipped = append(skipped, Skipped{d.Dir, d.Reason})
 	}
 	var out []Source
 	for _, k := range kept {
@@ -127,6 +137,7 @@ func sources(o *Options, w *watchSet) ([]Source, error) {
 			w.addNoFollow(m)
 			if _, err := os.Lstat(m); err == nil {
 				log.Debug("directory not searched", "dir", k.Dir, "reason", "a nixglhost cache entry, not the host's driver")
+				skipped = append(skipped, Skipped{k.Dir, "a nixglhost cache entry, not the host's driver"})
 				continue
 			}
 		}
@@ -134,9 +145,9 @@ func sources(o *Options, w *watchSet) ([]Source, error) {
 		log.Debug("searching directory", "dir", k.Dir, "origin", c.Origin)
 	}
 	if len(o.Dirs) > 0 && len(out) == 0 {
-		return nil, fmt.Errorf("driver directories %s: %w", strings.Join(o.Dirs, ", "), fs.ErrNotExist)
+		return nil, skipped, fmt.Errorf("driver directories %s: %w", strings.Join(o.Dirs, ", "), fs.ErrNotExist)
 	}
-	return out, nil
+	return out, skipped, nil
 }
 
 // target returns the program's ELF identity, or this machine's.

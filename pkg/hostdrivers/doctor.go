@@ -2,13 +2,11 @@ package hostdrivers
 
 import (
 	"bytes"
-	"context"
 	"debug/elf"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -315,16 +313,15 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 		}
 		opts.Dirs = keep
 	}
-	rec := &dropRecorder{next: opts.logger().Handler()}
-	opts.Logger = slog.New(rec)
 	var sources []Source
+	var dropped []Skipped
 	if !explicit || len(opts.Dirs) > 0 {
 		var err error
-		if sources, err = Sources(&opts); err != nil {
+		if sources, dropped, err = SourcesSkipped(&opts); err != nil {
 			add(SeverityBlocking, "driver", err.Error(), "")
 		}
 	}
-	for _, d := range rec.dropped {
+	for _, d := range dropped {
 		why := d.Reason
 		if p := dirProblem(root, d.Path); p != "" {
 			why = p
@@ -615,44 +612,6 @@ func sevRank(s string) int {
 		return 0
 	}
 	return 1
-}
-
-// dropRecorder is a log handler that keeps Sources' "directory not
-// searched" records (the directories discovery dropped, with the reason)
-// and passes every record on.
-type dropRecorder struct {
-	next    slog.Handler
-	dropped []Skipped
-}
-
-func (h *dropRecorder) Enabled(ctx context.Context, l slog.Level) bool { return true }
-
-func (h *dropRecorder) Handle(ctx context.Context, rec slog.Record) error {
-	if rec.Message == "directory not searched" {
-		var s Skipped
-		rec.Attrs(func(a slog.Attr) bool {
-			switch a.Key {
-			case "dir":
-				s.Path = a.Value.String()
-			case "reason":
-				s.Reason = a.Value.String()
-			}
-			return true
-		})
-		h.dropped = append(h.dropped, s)
-	}
-	if h.next.Enabled(ctx, rec.Level) {
-		return h.next.Handle(ctx, rec)
-	}
-	return nil
-}
-
-func (h *dropRecorder) WithAttrs(as []slog.Attr) slog.Handler {
-	return &dropRecorder{next: h.next.WithAttrs(as)}
-}
-
-func (h *dropRecorder) WithGroup(name string) slog.Handler {
-	return &dropRecorder{next: h.next.WithGroup(name)}
 }
 
 // dirProblem says why directory d (inside root) cannot be searched, or "".
