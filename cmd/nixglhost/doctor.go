@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 )
 
@@ -54,7 +53,7 @@ func doctor(c *config, stdout, stderr io.Writer, environ []string) int {
 			return fail(err)
 		}
 		do.ProgramPath = prog.path
-		do.Program = elfOf(prog.path, environ)
+		do.Program = prog.elf
 		do.NixLD = prog.fhs && nixLDPresent(root, environ)
 	}
 	r, err := hostdrivers.Doctor(o, do)
@@ -74,24 +73,6 @@ func doctor(c *config, stdout, stderr io.Writer, environ []string) int {
 		return 1
 	}
 	return 0
-}
-
-// elfOf returns the ELF file that runs for the program at p: p itself, or
-// the interpreter its "#!" line leads to (as findProgram follows it), or ""
-// when there is none.
-func elfOf(p string, environ []string) string {
-	file := p
-	for depth := 0; depth <= 4; depth++ {
-		if _, err := elfscan.ReadIdent(file); err == nil {
-			return file
-		}
-		interp, ok := shebang(file, environ)
-		if !ok {
-			break
-		}
-		file = interp
-	}
-	return ""
 }
 
 // launchWarnings returns the lines the launch path prints before exec, one

@@ -16,6 +16,7 @@ import (
 // architecture the driver must match (a script's interpreter).
 type program struct {
 	path   string
+	elf    string // the ELF file that runs: path, or its "#!" interpreter; "" if none
 	ident  elfscan.Ident
 	interp string // PT_INTERP of the ELF file
 	fhs    bool   // its interpreter is not under /nix/store
@@ -63,6 +64,7 @@ func findProgram(name string, environ []string, root string) (*program, error) {
 	for depth := 0; ; depth++ {
 		info, err := elfscan.Read(file)
 		if err == nil {
+			pr.elf = file
 			pr.ident = info.Ident
 			pr.interp = info.Interp
 			pr.fhs = info.Interp != "" && !strings.HasPrefix(info.Interp, "/nix/store/")
@@ -71,7 +73,11 @@ func findProgram(name string, environ []string, root string) (*program, error) {
 		interp, ok := shebang(file, environ)
 		if !ok || depth == 4 {
 			// Not ELF and no usable #!: let exec decide; match this
-			// machine's architecture.
+			// machine's architecture. An ELF header too broken to read
+			// further still names the file for --doctor to report on.
+			if _, err := elfscan.ReadIdent(file); err == nil {
+				pr.elf = file
+			}
 			pr.ident = hostdrivers.NativeIdent()
 			return pr, nil
 		}

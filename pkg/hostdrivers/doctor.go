@@ -1064,6 +1064,8 @@ var vendorVars = []struct{ name, effect string }{
 	{"VK_DRIVER_FILES", "it is kept and nixglhost's ICD appended: the Vulkan loader also offers the drivers listed there"},
 }
 
+// getenv returns the value of k in env (as os.Environ), the last one when
+// it is there twice, as the C library's getenv does.
 func getenv(env []string, k string) (string, bool) {
 	for i := len(env) - 1; i >= 0; i-- {
 		if v, ok := strings.CutPrefix(env[i], k+"="); ok {

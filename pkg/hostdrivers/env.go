@@ -29,14 +29,7 @@ type EnvOptions struct {
 // a single-valued one the user set is kept. No path list gets an empty
 // element.
 func Env(env []string, dir string, m *Manifest, eo EnvOptions) []Change {
-	get := func(k string) (string, bool) {
-		for i := len(env) - 1; i >= 0; i-- {
-			if v, ok := strings.CutPrefix(env[i], k+"="); ok {
-				return v, true
-			}
-		}
-		return "", false
-	}
+	get := func(k string) (string, bool) { return getenv(env, k) }
 	var out []Change
 	list := func(k string, vals ...string) {
 		old, had := get(k)
