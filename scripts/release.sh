@@ -6,11 +6,12 @@
 #       nixglhost-linux-{amd64,arm64,386,arm}, static (CGO_ENABLED=0,
 #       -trimpath, -buildvcs=false, -buildid=, version and commit stamped),
 #       the completions and man page (go run ./internal/cli/gen), SHA256SUMS;
-#       then runs each binary's --version (arm64 and arm under qemu-user).
+#       then runs each binary's --version (natively where this kernel runs
+#       the architecture, else under qemu-user: internal/archrun).
 #   scripts/release.sh check [--fresh]
 #       build amd64 and arm64 twice, once in this tree and once in a copy of
 #       it at another path with another Go build cache, and compare the
-#       bytes; run the arm64 one under qemu-aarch64. The second cache is kept
+#       bytes; run each (arm64 under qemu-aarch64, see archrun below). The second cache is kept
 #       in .cache/reproducible so that later runs recompile only what
 #       changed (each cache still compiles every package on its own);
 #       --fresh uses two new empty caches and two copies instead (slow: the
@@ -37,30 +38,28 @@ build() {
     -ldflags "$ldflags" -o "$out" ./cmd/nixglhost)
 }
 
-# runner ARCH: the command prefix that runs a linux/ARCH binary here.
-runner() {
-  case $1 in
-  amd64 | 386) echo "" ;;
-  arm64) echo qemu-aarch64 ;;
-  arm) echo qemu-arm ;;
-  esac
+# archrun ARCH BIN ARG...: run a linux/ARCH binary the way the tests do
+# (internal/archrun): natively where this kernel runs ARCH, found by
+# executing a tiny program, else under qemu-user. build_archrun builds it
+# (into the git-ignored .cache/) before the first use.
+archrun_bin=$root/.cache/archrun/archrun
+build_archrun() {
+  mkdir -p "$(dirname "$archrun_bin")"
+  (cd "$root" && GOFLAGS='' CGO_ENABLED=0 "$GO" build -o "$archrun_bin" ./internal/archrun/cmd/archrun)
 }
+archrun() { "$archrun_bin" "$@"; }
 
 # check_version BIN ARCH: BIN --version must print this version and commit.
 check_version() {
-  local bin=$1 arch=$2 run out want
-  run=$(runner "$arch")
-  if [[ -n $run ]] && ! command -v "$run" >/dev/null; then
-    echo "release.sh: $run not installed (Debian: qemu-user); cannot run $bin" >&2
-    return 1
-  fi
+  local bin=$1 arch=$2 how out want
+  how=$(archrun -describe "$arch") || return 1
   want="nixglhost $VERSION (commit $COMMIT)"
-  out=$($run "$bin" --version)
+  out=$(archrun "$arch" "$bin" --version)
   if [[ $out != "$want" ]]; then
     echo "release.sh: $bin --version printed '$out', want '$want'" >&2
     return 1
   fi
-  echo "release.sh: ${run:+$run }$bin --version: $out"
+  echo "release.sh: $bin --version ($how): $out"
 }
 
 # copy_tree DEST: the working tree's tracked and untracked-but-not-ignored
@@ -75,6 +74,7 @@ dist() {
   local out=${1:-dist}
   mkdir -p "$out"
   out=$(cd "$out" && pwd)
+  build_archrun
   for arch in amd64 arm64 386 arm; do
     build "$root" "$arch" "$out/nixglhost-linux-$arch"
   done
@@ -94,6 +94,7 @@ dist() {
 check() {
   local fresh=0 a_src a_cache b_src b_cache fail=0
   [[ ${1:-} == --fresh ]] && fresh=1
+  build_archrun
   tmp=$(mktemp -d)
   # Go's module cache is read-only; make it removable.
   trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT

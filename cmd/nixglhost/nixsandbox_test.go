@@ -24,6 +24,7 @@ import (
 // It needs nix-build and root (the sandbox uses namespaces and, with no
 // build users, runs as root); without them it is skipped.
 func TestNixSandboxBuild(t *testing.T) {
+	fixtures.SkipShort(t, "the Nix sandbox build")
 	nixBuild, err := exec.LookPath("nix-build")
 	if err != nil {
 		fixtures.Unavailable(t, "nix-build not installed (Debian: nix-bin): %v", err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/nixglhost/nixglhost/internal/fixtures"
 )
 
 // corpusResult is what TestPatchCorpus found for one file.
@@ -24,6 +26,7 @@ type corpusResult struct {
 // with deps/ on LD_LIBRARY_PATH, and whatever it needs from the corpus it
 // must find in deps/ through its new runpath.
 func TestPatchCorpus(t *testing.T) {
+	fixtures.SkipShort(t, "patching every file of the driver corpus")
 	for _, c := range []compiler{compilerAMD64, compilerARM64} {
 		t.Run(c.name, func(t *testing.T) {
 			files := corpusFiles(t, c.name)

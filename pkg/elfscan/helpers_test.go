@@ -11,39 +11,57 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nixglhost/nixglhost/internal/archrun"
 	"github.com/nixglhost/nixglhost/internal/fixtures"
 )
 
 // compiler is a C compiler for one target, and how to run its programs.
 type compiler struct {
-	name    string   // "amd64", "arm64", "386"
+	name    string   // the GOARCH name: "amd64", "arm64", "386"
 	cc      []string // the compiler command and its target flags
-	run     []string // prefix that runs a target program (qemu), nil when native
-	sysroot string   // the target's library root for qemu -L, "" when native
 	machine elf.Machine
 	class   elf.Class
 }
 
-// env returns args for running prog with env on the target.
-func (c compiler) command(prog string, env []string, args ...string) *exec.Cmd {
-	if c.run == nil {
+// command returns a command running prog with args on c's target, with the
+// variables env added to this process's environment (natively) or given
+// with qemu's -E (emulated: qemu's own environment stays this process's,
+// so that env, LD_LIBRARY_PATH above all, reaches only the program). How to
+// run the target comes from package archrun: natively where this kernel
+// runs it, else under qemu-user. c.need must have passed.
+func (c compiler) command(t testing.TB, prog string, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	r := c.runner(t)
+	if r.Native {
 		cmd := exec.Command(prog, args...)
 		cmd.Env = append(os.Environ(), env...)
 		return cmd
 	}
-	a := append([]string{}, c.run[1:]...)
-	for _, e := range env {
-		a = append(a, "-E", e)
+	cmd, err := r.Command(prog, env, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	a = append(a, prog)
-	a = append(a, args...)
-	return exec.Command(c.run[0], a...)
+	cmd.Env = nil // qemu keeps this process's environment; env went by -E
+	return cmd
+}
+
+// runner returns how this machine runs c's programs, failing t (or
+// skipping it, outside CI) when it cannot.
+func (c compiler) runner(t testing.TB) archrun.Runner {
+	t.Helper()
+	r, err := archrun.For(c.name)
+	if err != nil {
+		fixtures.Unavailable(t, "cannot run %s programs: %v", c.name, err)
+	}
+	if !r.Native {
+		fixtures.SkipShort(t, "running "+c.name+" programs under "+r.Emulator)
+	}
+	return r
 }
 
 var (
 	compilerAMD64 = compiler{name: "amd64", cc: []string{"gcc"}, machine: elf.EM_X86_64, class: elf.ELFCLASS64}
 	compilerARM64 = compiler{name: "arm64", cc: []string{"aarch64-linux-gnu-gcc"},
-		run: []string{"qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"}, sysroot: "/usr/aarch64-linux-gnu",
 		machine: elf.EM_AARCH64, class: elf.ELFCLASS64}
 	compiler386 = compiler{name: "386", cc: []string{"gcc", "-m32"}, machine: elf.EM_386, class: elf.ELFCLASS32}
 )
@@ -51,17 +69,17 @@ var (
 // need skips t unless c can build and run programs here (fails it where
 // NIXGLHOST_REQUIRE_FIXTURES=1, as in CI, which installs them all:
 // libc6-dev-i386 and lib32gcc-12-dev for 386, gcc-aarch64-linux-gnu and
-// qemu-user for arm64).
+// qemu-user for arm64). A kernel that cannot execute the target is no
+// reason to skip: its programs then run under qemu-user.
 func (c compiler) need(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath(c.cc[0]); err != nil {
 		fixtures.Unavailable(t, "no %s compiler: %v", c.name, err)
 	}
-	if c.run != nil {
-		if _, err := exec.LookPath(c.run[0]); err != nil {
-			fixtures.Unavailable(t, "cannot run %s programs: %v", c.name, err)
-		}
-		if _, err := os.Stat(c.sysroot); err != nil {
+	r := c.runner(t)
+	t.Logf("%s programs run here as %s", c.name, r.Describe())
+	if r.Sysroot != "" {
+		if _, err := os.Stat(r.Sysroot); err != nil {
 			fixtures.Unavailable(t, "no %s libc: %v", c.name, err)
 		}
 	}

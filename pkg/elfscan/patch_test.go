@@ -70,7 +70,7 @@ func (c compiler) loader(t testing.TB) string {
 // the loader's output, and the objects it then had loaded.
 func (c compiler) dlopen(t testing.TB, lib string, env ...string) (bool, string, []string) {
 	t.Helper()
-	cmd := c.command(c.loader(t), env, lib)
+	cmd := c.command(t, c.loader(t), env, lib)
 	out, err := cmd.CombinedOutput()
 	var loaded []string
 	for _, l := range strings.Split(string(out), "\n") {
@@ -243,11 +243,11 @@ func testPatchFixtures(t *testing.T, c compiler) {
 func checkRuns(t *testing.T, c compiler, orig, patched, deps string, program bool) {
 	t.Helper()
 	if program {
-		out, err := c.command(orig, nil).CombinedOutput()
+		out, err := c.command(t, orig, nil).CombinedOutput()
 		if err == nil {
 			t.Errorf("original program ran without libB: %s", out)
 		}
-		out, err = c.command(patched, nil).CombinedOutput()
+		out, err = c.command(t, patched, nil).CombinedOutput()
 		if err != nil || string(out) != "b=42\n" {
 			t.Errorf("patched program: %v\n%s", err, out)
 		}

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/nixglhost/nixglhost/internal/fixtures"
 )
 
 // oracleInfo computes Info with debug/elf, which reads whole sections.
@@ -160,6 +162,7 @@ func TestReadSystem(t *testing.T) {
 }
 
 func TestReadCorpus(t *testing.T) {
+	fixtures.SkipShort(t, "reading every file of the driver corpus")
 	for _, arch := range []string{"amd64", "arm64"} {
 		t.Run(arch, func(t *testing.T) {
 			for _, p := range corpusFiles(t, arch) {

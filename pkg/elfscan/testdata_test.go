@@ -77,13 +77,15 @@ func TestPatchTestdata(t *testing.T) {
 							t.Errorf("readelf -d: RUNPATH %q, want %q", r, rp)
 						}
 					}
-					// Load what this machine can load.
+					// Load it, natively or under qemu-user.
 					var c compiler
 					switch {
 					case strings.HasPrefix(filepath.Base(src), "amd64"):
 						c = compilerAMD64
 					case strings.HasPrefix(filepath.Base(src), "arm64"):
 						c = compilerARM64
+					case strings.HasPrefix(filepath.Base(src), "386"):
+						c = compiler386
 					default:
 						return
 					}

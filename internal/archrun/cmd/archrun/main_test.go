@@ -1,0 +1,67 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nixglhost/nixglhost/internal/archrun"
+)
+
+// TestGoProgramUnderEmulation builds a Go program for 386 and runs it
+// through this command with native 386 execution disabled, as on a kernel
+// without IA32 emulation: it must print its output, every time.
+func TestGoProgramUnderEmulation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds a 386 Go program and runs it under qemu")
+	}
+	t.Setenv(archrun.NoNativeEnv, "386")
+	if _, err := archrun.For("386"); err != nil {
+		if os.Getenv("NIXGLHOST_REQUIRE_FIXTURES") == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "main.go")
+	if err := os.WriteFile(src, []byte("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello from 386\") }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prog := filepath.Join(dir, "hello")
+	build := exec.Command("go", "build", "-o", prog, src)
+	build.Env = append(os.Environ(), "GOARCH=386", "CGO_ENABLED=0", "GOFLAGS=")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		// The test binary is this command's main package; TestMain runs
+		// main when asked to.
+		cmd := exec.Command(self, "386", prog)
+		cmd.Env = append(os.Environ(), "ARCHRUN_TEST_MAIN=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "hello from 386" {
+			t.Fatalf("run %d: %v\n%s", i, err, out)
+		}
+	}
+}
+
+func TestMain(m *testing.M) {
+	if os.Getenv("ARCHRUN_TEST_MAIN") == "1" {
+		os.Exit(run(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+func TestGoDebug(t *testing.T) {
+	for old, want := range map[string]string{"": "asyncpreemptoff=1", "x=1": "x=1,asyncpreemptoff=1"} {
+		if got := goDebug(old); got != want {
+			t.Errorf("goDebug(%q) = %q, want %q", old, got, want)
+		}
+	}
+}
