@@ -70,13 +70,23 @@ fetch_arch() {
     -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache"
     -o Dir::State::status=/dev/null -o APT::Architecture="$arch"
     -o APT::Architectures="$arch" -o Debug::NoLocking=1 -q)
+  echo "fetch-nvidia: $arch: reading the package index (Debian 12 main and non-free)"
   apt-get "${opts[@]}" update >/dev/null
-  local p want=()
+  local p size total=0 want=() sizes=()
   for p in "${pkgs_common[@]}" "${pkgs_old[@]}"; do
-    if apt-cache "${opts[@]}" show "$p:$arch" >/dev/null 2>&1; then want+=("$p:$arch");
+    if size=$(apt-cache "${opts[@]}" show --no-all-versions "$p:$arch" 2>/dev/null | awk '/^Size:/ {print $2; exit}') && [ -n "$size" ]; then
+      want+=("$p:$arch"); sizes+=("$size"); total=$((total + size))
     else echo "fetch-nvidia: $p not in the $arch archive, skipped" >&2; fi
   done
-  (cd "$dir/debs" && chmod 777 . && apt-get "${opts[@]}" download "${want[@]}" >/dev/null)
+  echo "fetch-nvidia: $arch: downloading ${#want[@]} packages, $((total / 1048576)) MiB, into $dir/debs"
+  chmod 777 "$dir/debs"
+  local i
+  for i in "${!want[@]}"; do
+    if ((sizes[i] >= 1048576)); then size="$(((sizes[i] + 524288) / 1048576)) MiB"; else size="$(((sizes[i] + 512) / 1024)) KiB"; fi
+    printf 'fetch-nvidia: %s: [%d/%d] %s (%s)\n' "$arch" $((i + 1)) "${#want[@]}" "${want[i]%:*}" "$size"
+    (cd "$dir/debs" && apt-get "${opts[@]}" download "${want[i]}" >/dev/null)
+  done
+  echo "fetch-nvidia: $arch: unpacking into $dir/root and $dir/old"
   local d
   for d in "$dir"/debs/*.deb; do
     case "$(basename "$d")" in
@@ -86,7 +96,7 @@ fetch_arch() {
   done
   rm -rf "$apt"
   touch "$dir/.done"
-  echo "fetch-nvidia: $arch: $(ls "$dir/debs" | wc -l) packages in $dir"
+  echo "fetch-nvidia: $arch: ${#want[@]} packages in $dir"
 }
 
 for a in ${NVIDIA_ARCHES:-amd64 arm64}; do fetch_arch "$a"; done

@@ -38,7 +38,7 @@ func TestNixLD(t *testing.T) {
 	// A Nix program (interpreter under /nix/store) keeps LD_LIBRARY_PATH
 	// even when nix-ld is there. It only has to be read, not run.
 	src := filepath.Join(t.TempDir(), "p.c")
-	os.WriteFile(src, []byte("int main(void){return 0;}\n"), 0o644)
+	fixtures.Must(t, os.WriteFile(src, []byte("int main(void){return 0;}\n"), 0o644))
 	nixProg := filepath.Join(t.TempDir(), "nixprog")
 	if out, err := exec.Command("gcc", "-o", nixProg, src, "-Wl,--dynamic-linker=/nix/store/00000000000000000000000000000000-glibc-2.40/lib/ld-linux-x86-64.so.2").CombinedOutput(); err != nil {
 		fixtures.Unavailable(t, "gcc: %v\n%s", err, out)
@@ -156,7 +156,7 @@ func TestConcurrentColdLaunches(t *testing.T) {
 
 func TestBadInput(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "f")
-	os.WriteFile(file, nil, 0o644)
+	fixtures.Must(t, os.WriteFile(file, nil, 0o644))
 	empty := t.TempDir()
 	tests := []struct {
 		name     string
@@ -188,7 +188,7 @@ func TestSameDirSpelledThreeWays(t *testing.T) {
 	cache := t.TempDir()
 	var paths []string
 	for _, d := range []string{"drv", "drv/", "./drv", filepath.Join(parent, "drv")} {
-		self, _ := os.Executable()
+		self := testBinary(t)
 		cmd := execSelf(t, self, baseEnv(t), "--cache-dir", cache, "-d", d, "-p")
 		cmd.Dir = parent
 		out, err := cmd.Output()

@@ -98,7 +98,7 @@ func TestDoctorArgs(t *testing.T) {
 // module does not match its userspace driver prints one warning line naming
 // both versions, then runs the program all the same.
 func TestLaunchWarnsBlocking(t *testing.T) {
-	self, _ := os.Executable()
+	self := testBinary(t)
 	for _, tt := range []struct {
 		name, module string
 		want         []string

@@ -157,7 +157,7 @@ func TestProbeWithDirs(t *testing.T) {
 // TestTransparent checks invariant 7: argv, working directory, stdin,
 // stdout, stderr, exit code and the environment reach the program.
 func TestTransparent(t *testing.T) {
-	self, _ := os.Executable()
+	self := testBinary(t)
 	dir := t.TempDir()
 	fixtures.FakeDriver(t, dir, "535.261.03", "amd64")
 	wd := t.TempDir()

@@ -307,14 +307,14 @@ func TestSandboxPathsChains(t *testing.T) {
 	host := t.TempDir()
 	entry := filepath.Join(t.TempDir(), "entry")
 	for _, d := range []string{"lib", "deps", "x/y"} {
-		os.MkdirAll(filepath.Join(entry, d), 0o755)
+		fixtures.Must(t, os.MkdirAll(filepath.Join(entry, d), 0o755))
 	}
-	os.MkdirAll(filepath.Join(host, "real"), 0o755)
-	os.WriteFile(filepath.Join(host, "real/libfoo.so.1.2.3"), nil, 0o644)
-	os.Symlink("libfoo.so.1.2.3", filepath.Join(host, "real/libfoo.so.1"))
-	os.Symlink("real", filepath.Join(host, "lib"))
-	os.Symlink(filepath.Join(host, "lib/libfoo.so.1"), filepath.Join(entry, "deps/libfoo.so.1"))
-	os.Symlink("../deps/libfoo.so.1", filepath.Join(entry, "lib/libfoo.so.1"))
+	fixtures.Must(t, os.MkdirAll(filepath.Join(host, "real"), 0o755))
+	fixtures.Must(t, os.WriteFile(filepath.Join(host, "real/libfoo.so.1.2.3"), nil, 0o644))
+	fixtures.Must(t, os.Symlink("libfoo.so.1.2.3", filepath.Join(host, "real/libfoo.so.1")))
+	fixtures.Must(t, os.Symlink("real", filepath.Join(host, "lib")))
+	fixtures.Must(t, os.Symlink(filepath.Join(host, "lib/libfoo.so.1"), filepath.Join(entry, "deps/libfoo.so.1")))
+	fixtures.Must(t, os.Symlink("../deps/libfoo.so.1", filepath.Join(entry, "lib/libfoo.so.1")))
 	got, err := sandboxPaths(host, entry)
 	if err != nil {
 		t.Fatal(err)
@@ -344,9 +344,9 @@ func TestSandboxPathsUncarriable(t *testing.T) {
 			if err := os.MkdirAll(filepath.Join(entry, "deps"), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			os.MkdirAll(host, 0o755)
-			os.WriteFile(filepath.Join(host, "libfoo.so.1"), nil, 0o644)
-			os.Symlink(filepath.Join(host, "libfoo.so.1"), filepath.Join(entry, "deps/libfoo.so.1"))
+			fixtures.Must(t, os.MkdirAll(host, 0o755))
+			fixtures.Must(t, os.WriteFile(filepath.Join(host, "libfoo.so.1"), nil, 0o644))
+			fixtures.Must(t, os.Symlink(filepath.Join(host, "libfoo.so.1"), filepath.Join(entry, "deps/libfoo.so.1")))
 			if got, err := sandboxPaths("/nonexistent-root", entry); err == nil || !strings.Contains(err.Error(), "cannot carry") {
 				t.Errorf("sandboxPaths = %q, %v; want an error", got, err)
 			}

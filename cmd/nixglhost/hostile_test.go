@@ -28,35 +28,36 @@ func TestHostileDriverDirs(t *testing.T) {
 		inDebug  string // what DEBUG=1 says about it
 	}{
 		{"non-ELF libcuda.so.1", false, func(t *testing.T, d string) {
-			os.WriteFile(filepath.Join(d, "libcuda.so.1"), []byte("#!/bin/sh\necho not a library\n"), 0o755)
+			fixtures.Must(t, os.WriteFile(filepath.Join(d, "libcuda.so.1"), []byte("#!/bin/sh\necho not a library\n"), 0o755))
 		}, false, "bad magic"},
 		{"truncated ELF", false, func(t *testing.T, d string) {
-			b, _ := os.ReadFile("/bin/true")
-			os.WriteFile(filepath.Join(d, "libcuda.so.1"), b[:100], 0o755)
+			b, err := os.ReadFile("/bin/true")
+			fixtures.Must(t, err)
+			fixtures.Must(t, os.WriteFile(filepath.Join(d, "libcuda.so.1"), b[:100], 0o755))
 		}, false, "libcuda.so.1"},
 		{"other machine next to the right one", true, func(t *testing.T, d string) {
 			other := filepath.Join(d, "arm")
-			os.Mkdir(other, 0o755)
+			fixtures.Must(t, os.Mkdir(other, 0o755))
 			fixtures.FakeStub(t, other, "libnvidia-ml.so.1", "arm64")
-			os.Rename(filepath.Join(other, "libnvidia-ml.so.1"), filepath.Join(d, "libnvidia-ml.so.1.aarch64"))
+			fixtures.Must(t, os.Rename(filepath.Join(other, "libnvidia-ml.so.1"), filepath.Join(d, "libnvidia-ml.so.1.aarch64")))
 			// A lone wrong-machine driver file with a name of its own.
 			fixtures.FakeStub(t, other, "libnvidia-encode.so.1", "arm64")
-			os.Rename(filepath.Join(other, "libnvidia-encode.so.1"), filepath.Join(d, "libnvidia-encode.so.1"))
+			fixtures.Must(t, os.Rename(filepath.Join(other, "libnvidia-encode.so.1"), filepath.Join(d, "libnvidia-encode.so.1")))
 		}, true, "wrong architecture"},
 		{"symlink loop", true, func(t *testing.T, d string) {
-			os.Symlink("libnvidia-fbc.so.1", filepath.Join(d, "libnvidia-fbc.so"))
-			os.Symlink("libnvidia-fbc.so", filepath.Join(d, "libnvidia-fbc.so.1"))
+			fixtures.Must(t, os.Symlink("libnvidia-fbc.so.1", filepath.Join(d, "libnvidia-fbc.so")))
+			fixtures.Must(t, os.Symlink("libnvidia-fbc.so", filepath.Join(d, "libnvidia-fbc.so.1")))
 		}, true, "unresolvable"},
 		{"dangling symlink", true, func(t *testing.T, d string) {
-			os.Symlink("/nonexistent/libnvidia-cfg.so.1", filepath.Join(d, "libnvidia-cfg.so.1"))
+			fixtures.Must(t, os.Symlink("/nonexistent/libnvidia-cfg.so.1", filepath.Join(d, "libnvidia-cfg.so.1")))
 		}, true, "unresolvable"},
 		{"directory named like a library", true, func(t *testing.T, d string) {
-			os.Mkdir(filepath.Join(d, "libnvidia-opencl.so.1"), 0o755)
+			fixtures.Must(t, os.Mkdir(filepath.Join(d, "libnvidia-opencl.so.1"), 0o755))
 		}, true, "not a regular file"},
 		{"unreadable library", true, func(t *testing.T, d string) {
 			p := filepath.Join(d, "libnvidia-encode.so.1")
 			fixtures.FakeStub(t, d, "libnvidia-encode.so.1", "amd64")
-			os.Chmod(p, 0)
+			fixtures.Must(t, os.Chmod(p, 0))
 			if os.Geteuid() == 0 {
 				// root reads it anyway; the outcome is then a normal file.
 				return
@@ -64,7 +65,7 @@ func TestHostileDriverDirs(t *testing.T) {
 		}, true, ""},
 		{"10 000 unrelated files", true, func(t *testing.T, d string) {
 			for i := range 10000 {
-				os.WriteFile(filepath.Join(d, fmt.Sprintf("libunrelated%d.so.1", i)), nil, 0o644)
+				fixtures.Must(t, os.WriteFile(filepath.Join(d, fmt.Sprintf("libunrelated%d.so.1", i)), nil, 0o644))
 			}
 		}, true, ""},
 	}
@@ -151,30 +152,30 @@ func TestUnreadableAsUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(base) })
-	os.Chmod(base, 0o755)
-	self, _ := os.Executable()
+	fixtures.Must(t, os.Chmod(base, 0o755))
+	self := testBinary(t)
 	bin := filepath.Join(base, "nixglhost.test")
 	b, err := os.ReadFile(self)
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(bin, b, 0o755)
+	fixtures.Must(t, os.WriteFile(bin, b, 0o755))
 	drv := filepath.Join(base, "drv")
 	fixtures.FakeDriver(t, drv, "535.261.03", "amd64")
 	filepath.Walk(drv, func(p string, fi os.FileInfo, err error) error {
 		if err == nil && fi.Mode()&os.ModeSymlink == 0 {
-			os.Chmod(p, fi.Mode().Perm()|0o055)
+			fixtures.Must(t, os.Chmod(p, fi.Mode().Perm()|0o055))
 		}
 		return nil
 	})
 	// An unreadable DSO with a driver name of its own, and an unreadable dir.
 	fixtures.FakeStub(t, drv, "libnvidia-encode.so.1", "amd64")
-	os.Chmod(filepath.Join(drv, "libnvidia-encode.so.1"), 0o600)
+	fixtures.Must(t, os.Chmod(filepath.Join(drv, "libnvidia-encode.so.1"), 0o600))
 	locked := filepath.Join(base, "locked")
-	os.Mkdir(locked, 0o700)
+	fixtures.Must(t, os.Mkdir(locked, 0o700))
 	home := filepath.Join(base, "home")
-	os.Mkdir(home, 0o700)
-	os.Chown(home, uid, gid)
+	fixtures.Must(t, os.Mkdir(home, 0o700))
+	fixtures.Must(t, os.Chown(home, uid, gid))
 
 	cmd := exec.Command(bin, "-d", drv, "-d", locked, "--", "/bin/echo", "ran")
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + home, "DEBUG=1", asMainEnv + "=1"}

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/nixglhost/nixglhost/internal/fixtures"
 )
 
 // The test binary doubles as nixglhost: with this variable set, TestMain
@@ -56,4 +58,13 @@ func execSelf(t *testing.T, self string, env []string, args ...string) *exec.Cmd
 	cmd := exec.Command(self, args...)
 	cmd.Env = append(append([]string(nil), env...), asMainEnv+"=1")
 	return cmd
+}
+
+// testBinary returns the path of the running test binary, which runs main
+// when TestMain is asked to (execSelf).
+func testBinary(t testing.TB) string {
+	t.Helper()
+	self, err := os.Executable()
+	fixtures.Must(t, err)
+	return self
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -13,14 +14,41 @@ import (
 	"time"
 
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
+
+	"github.com/nixglhost/nixglhost/internal/fixtures"
 )
+
+// lineTimeout bounds the wait for a line a child promises: a generous
+// limit for a loaded 2-core machine, reached only when the child hangs.
+const lineTimeout = 60 * time.Second
+
+// readLine reads one line from r, giving up after d. On a timeout the
+// reading goroutine stays blocked until the caller kills the child, which
+// closes the pipe; the caller does so before failing.
+func readLine(r *bufio.Reader, d time.Duration) (string, error) {
+	type result struct {
+		line string
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		line, err := r.ReadString('\n')
+		ch <- result{line, err}
+	}()
+	select {
+	case res := <-ch:
+		return res.line, res.err
+	case <-time.After(d):
+		return "", fmt.Errorf("no line within %v", d)
+	}
+}
 
 // TestCrashMidBuild kills the builder with SIGKILL at each step of a cold
 // build: no entry a later launch would use is left, and the later launch
 // cleans up the abandoned temporary directory and builds a good entry.
 func TestCrashMidBuild(t *testing.T) {
 	drv := fakeDriverDir(t, "535.261.03")
-	self, _ := os.Executable()
+	self := testBinary(t)
 	for _, step := range []string{"tmpdir", "links", "patched", "data", "rename"} {
 		t.Run(step, func(t *testing.T) {
 			cache := t.TempDir()
@@ -29,7 +57,7 @@ func TestCrashMidBuild(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			line, err := bufio.NewReader(stderr).ReadString('\n')
+			line, err := readLine(bufio.NewReader(stderr), lineTimeout)
 			if err != nil || !strings.Contains(line, "paused at "+step) {
 				cmd.Process.Kill()
 				t.Fatalf("builder did not pause at %s: %q %v", step, line, err)
@@ -73,9 +101,9 @@ func TestCacheRootPermissions(t *testing.T) {
 
 	// World-writable: refused, with a message naming it and the fix; the
 	// launch falls back to the runtime directory.
-	os.Chmod(def, 0o777)
+	fixtures.Must(t, os.Chmod(def, 0o777))
 	runtime := t.TempDir()
-	os.Chmod(runtime, 0o700)
+	fixtures.Must(t, os.Chmod(runtime, 0o700))
 	out, errOut, code := nixglhost(t, append(env, "XDG_RUNTIME_DIR="+runtime, "DEBUG=1"), "-d", drv, "-p")
 	if code != 0 || !strings.HasPrefix(out, filepath.Join(runtime, "nix-gl-host")) {
 		t.Errorf("world-writable cache root: exit %d, entry %q; want the fallback under %s\n%s", code, out, runtime, errOut)
@@ -85,9 +113,9 @@ func TestCacheRootPermissions(t *testing.T) {
 	}
 
 	// A symlink planted as the cache root: refused, never followed.
-	os.RemoveAll(def)
+	fixtures.Must(t, os.RemoveAll(def))
 	elsewhere := t.TempDir()
-	os.Symlink(elsewhere, def)
+	fixtures.Must(t, os.Symlink(elsewhere, def))
 	_, errOut, code = nixglhost(t, []string{"PATH=/usr/bin:/bin", "HOME=" + home, "TMPDIR=" + t.TempDir(), "DEBUG=1"}, "-d", drv, "-p")
 	if code != 0 || !strings.Contains(errOut, "is a symbolic link") {
 		t.Errorf("symlinked cache root: exit %d\n%s", code, errOut)
@@ -98,12 +126,12 @@ func TestCacheRootPermissions(t *testing.T) {
 
 	// Every candidate unusable: a clear failure naming the fix.
 	ro := t.TempDir()
-	os.Chmod(ro, 0o500)
+	fixtures.Must(t, os.Chmod(ro, 0o500))
 	_, errOut, code = nixglhost(t, env, "--cache-dir", filepath.Join(ro, "c"), "-d", drv, "-p")
 	if os.Geteuid() == 0 {
 		// root writes anywhere; make the directory a file instead.
 		f := filepath.Join(t.TempDir(), "file")
-		os.WriteFile(f, nil, 0o644)
+		fixtures.Must(t, os.WriteFile(f, nil, 0o644))
 		_, errOut, code = nixglhost(t, env, "--cache-dir", filepath.Join(f, "c"), "-d", drv, "-p")
 	}
 	if code != 1 || !strings.Contains(errOut, "--cache-dir") {
@@ -118,10 +146,11 @@ func TestPlantedSymlinkInEntry(t *testing.T) {
 	entry := filepath.Dir(strings.TrimSpace(out))
 	// Replace the manifest with a symlink to an attacker's file.
 	evil := filepath.Join(t.TempDir(), "manifest.json")
-	b, _ := os.ReadFile(filepath.Join(entry, "manifest.json"))
-	os.WriteFile(evil, b, 0o644)
-	os.Remove(filepath.Join(entry, "manifest.json"))
-	os.Symlink(evil, filepath.Join(entry, "manifest.json"))
+	b, err := os.ReadFile(filepath.Join(entry, "manifest.json"))
+	fixtures.Must(t, err)
+	fixtures.Must(t, os.WriteFile(evil, b, 0o644))
+	fixtures.Must(t, os.Remove(filepath.Join(entry, "manifest.json")))
+	fixtures.Must(t, os.Symlink(evil, filepath.Join(entry, "manifest.json")))
 	out2, errOut, code := nixglhost(t, baseEnv(t, "DEBUG=1"), "--cache-dir", cache, "-d", drv, "-p")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -139,7 +168,7 @@ func TestPlantedSymlinkInEntry(t *testing.T) {
 // was started as reaches the program's own handler.
 func TestSignalsReachProgram(t *testing.T) {
 	drv := fakeDriverDir(t, "535.261.03")
-	self, _ := os.Executable()
+	self := testBinary(t)
 	cmd := execSelf(t, self, baseEnv(t), "--cache-dir", t.TempDir(), "-d", drv, "--",
 		"/bin/sh", "-c", `trap 'echo got-TERM; exit 42' TERM; echo ready; while :; do sleep 0.01; done`)
 	stdout, _ := cmd.StdoutPipe()
@@ -147,9 +176,9 @@ func TestSignalsReachProgram(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := bufio.NewReader(stdout)
-	if line, _ := r.ReadString('\n'); line != "ready\n" {
+	if line, err := readLine(r, lineTimeout); line != "ready\n" {
 		cmd.Process.Kill()
-		t.Fatalf("program did not start: %q", line)
+		t.Fatalf("program did not start: %q %v", line, err)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
@@ -218,7 +247,7 @@ func TestSharedHomeOtherMachinesEntries(t *testing.T) {
 	}
 	m["host"] = "another_node"
 	b, _ = json.Marshal(m)
-	os.WriteFile(mp, b, 0o644)
+	fixtures.Must(t, os.WriteFile(mp, b, 0o644))
 	old := time.Now().Add(-72 * time.Hour)
 	os.Chtimes(foreign, old, old)
 	upgradeDriver(t, drv) // this machine builds a new entry, and collects

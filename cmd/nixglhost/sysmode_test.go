@@ -159,7 +159,7 @@ func TestLinkIdempotentAndUpgrade(t *testing.T) {
 	}
 	install := func(version string) {
 		t.Helper()
-		os.RemoveAll(drv)
+		fixtures.Must(t, os.RemoveAll(drv))
 		fixtures.FakeDriver(t, drv, version, "amd64")
 	}
 	install("535.261.03")
@@ -397,7 +397,7 @@ func TestLinkIgnoresItsOwnEntry(t *testing.T) {
 	// of the first run's inputs.
 	idx, _ := filepath.Glob(filepath.Join(s.cache, ".index-*"))
 	for _, p := range idx {
-		os.Remove(p)
+		fixtures.Must(t, os.Remove(p))
 	}
 	if out := link(); !strings.Contains(out, "already linked") {
 		t.Errorf("second run: %q, want \"already linked\" (it took its own entry for the driver?)", out)

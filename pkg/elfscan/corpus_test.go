@@ -1,6 +1,8 @@
 package elfscan
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -66,7 +68,10 @@ func testPatchCorpus(t *testing.T, c compiler, files []string) {
 			t.Fatalf("PatchRunpath: %v", err)
 		}
 		if in.Soname != "" && in.Soname != base {
-			os.Symlink(base, filepath.Join(deps, in.Soname)) // the first one wins
+			// The first one wins.
+			if err := os.Symlink(base, filepath.Join(deps, in.Soname)); err != nil && !errors.Is(err, fs.ErrExist) {
+				t.Fatal(err)
+			}
 		}
 	}
 
@@ -99,7 +104,7 @@ func testPatchCorpus(t *testing.T, c compiler, files []string) {
 			checkPatched(t, orig, patched, runpath)
 			if size(t, orig) < 3<<20 {
 				checkStrip(t, c, patched, runpath)
-				os.Remove(patched + ".stripped")
+				fixtures.Must(t, os.Remove(patched+".stripped"))
 			}
 			r := corpusResult{name: name, size: size(t, orig), patched: size(t, patched)}
 			r.origLoads, _, _ = c.dlopen(t, orig, "LD_LIBRARY_PATH="+deps)

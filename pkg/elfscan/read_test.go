@@ -148,8 +148,11 @@ func TestReadFixtures(t *testing.T) {
 }
 
 func TestReadSystem(t *testing.T) {
-	for _, p := range []string{"/lib/x86_64-linux-gnu/libc.so.6", "/bin/sh", "/usr/aarch64-linux-gnu/lib/libc.so.6"} {
+	paths := []string{"/lib/x86_64-linux-gnu/libc.so.6", "/bin/sh", "/usr/aarch64-linux-gnu/lib/libc.so.6"}
+	var missing []string
+	for _, p := range paths {
 		if !isELF(p) {
+			missing = append(missing, p)
 			continue
 		}
 		t.Run(filepath.Base(filepath.Dir(p))+"/"+filepath.Base(p), func(t *testing.T) {
@@ -158,6 +161,12 @@ func TestReadSystem(t *testing.T) {
 				t.Errorf("libc defines only %q", in.VersionDefs)
 			}
 		})
+	}
+	switch {
+	case len(missing) == len(paths):
+		fixtures.Unavailable(t, "none of %q is an ELF file here (not a Debian layout): nothing was read", paths)
+	case len(missing) > 0:
+		t.Logf("not on this machine, not read: %q", missing)
 	}
 }
 

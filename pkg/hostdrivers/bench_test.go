@@ -79,7 +79,7 @@ func BenchmarkColdBuild(b *testing.B) {
 		}
 		b.StopTimer()
 		written = dirBytes(b, p.Dir)
-		os.RemoveAll(cache)
+		fixtures.Must(b, os.RemoveAll(cache))
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(written), "bytes-written/op")

@@ -201,7 +201,7 @@ func doctorCases() []doctorCase {
 			name: "module-older-proc",
 			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
 				root := doctorRoot(t, v535, v470)
-				os.Remove(filepath.Join(root, "sys/module/nvidia/version"))
+				fixtures.Must(t, os.Remove(filepath.Join(root, "sys/module/nvidia/version")))
 				return &Options{Root: root}, DoctorOptions{}, map[string]string{root: "$ROOT"}
 			},
 			blocking: []string{"module"},
@@ -259,8 +259,8 @@ func doctorCases() []doctorCase {
 			name: "wrong-architecture",
 			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
 				root := t.TempDir()
-				os.MkdirAll(filepath.Join(root, "opt/arm"), 0o755)
-				os.MkdirAll(filepath.Join(root, "opt/empty"), 0o755)
+				fixtures.Must(t, os.MkdirAll(filepath.Join(root, "opt/arm"), 0o755))
+				fixtures.Must(t, os.MkdirAll(filepath.Join(root, "opt/empty"), 0o755))
 				fixtures.FakeStub(t, filepath.Join(root, "/opt/arm"), "libcuda.so.1", "arm64")
 				fixtures.FakeStub(t, filepath.Join(root, "/opt/empty"), "libfoo.so.1", "amd64")
 				fixtures.SetModuleVersion(t, root, v535)
@@ -298,7 +298,7 @@ func doctorCases() []doctorCase {
 			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
 				root := t.TempDir()
 				dir := filepath.Join(root, multiarch, "tegra")
-				os.MkdirAll(dir, 0o755)
+				fixtures.Must(t, os.MkdirAll(dir, 0o755))
 				for _, n := range []string{"libcuda.so.1", "libnvrm_gpu.so", "libnvos.so"} {
 					fixtures.FakeStub(t, dir, n, "amd64")
 				}
@@ -637,8 +637,8 @@ func TestDoctorRealDrivers(t *testing.T) {
 		{v550, v535, []string{"module"}},
 	} {
 		t.Run("module="+tt.module, func(t *testing.T) {
-			os.RemoveAll(filepath.Join(root, "sys"))
-			os.RemoveAll(filepath.Join(root, "proc"))
+			fixtures.Must(t, os.RemoveAll(filepath.Join(root, "sys")))
+			fixtures.Must(t, os.RemoveAll(filepath.Join(root, "proc")))
 			if tt.module != "" {
 				fixtures.SetModuleVersion(t, root, tt.module)
 			}
@@ -666,8 +666,8 @@ func TestDoctorRealDrivers(t *testing.T) {
 	}
 
 	// The closing note's setups: discovery on the Debian root.
-	os.RemoveAll(filepath.Join(root, multiarch, "nvidia", "tesla"))
-	os.RemoveAll(filepath.Join(root, multiarch, "nvidia", "tesla-470"))
+	fixtures.Must(t, os.RemoveAll(filepath.Join(root, multiarch, "nvidia", "tesla")))
+	fixtures.Must(t, os.RemoveAll(filepath.Join(root, multiarch, "nvidia", "tesla-470")))
 	store, prog := oldStore(t)
 	for _, tt := range []struct {
 		name, module string

@@ -498,7 +498,7 @@ func fakeLibRoot(t *testing.T) string {
 			continue
 		}
 		dst := filepath.Join(root, b.dir, b.soname)
-		os.MkdirAll(filepath.Dir(dst), 0o755)
+		fixtures.Must(t, os.MkdirAll(filepath.Dir(dst), 0o755))
 		out, err := exec.Command(b.cc, b.flag, "-shared", "-nostdlib", "-fPIC", "-Wl,-soname,"+b.soname, "-o", dst, src).CombinedOutput()
 		if err != nil {
 			t.Logf("%s %s cannot build: %v\n%s", b.cc, b.flag, err, out)

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/nixglhost/nixglhost/internal/fixtures"
 )
 
 func TestResolveFrom(t *testing.T) {
@@ -22,7 +24,7 @@ func TestResolveFrom(t *testing.T) {
 	}
 	mk("usr/lib/x86_64-linux-gnu/nvidia/current")
 	mk("etc/alternatives")
-	os.WriteFile(filepath.Join(root, "usr/lib/x86_64-linux-gnu/nvidia/current/libcuda.so.535.1"), nil, 0o644)
+	fixtures.Must(t, os.WriteFile(filepath.Join(root, "usr/lib/x86_64-linux-gnu/nvidia/current/libcuda.so.535.1"), nil, 0o644))
 	ln("libcuda.so.535.1", "usr/lib/x86_64-linux-gnu/nvidia/current/libcuda.so.1")
 	ln("/etc/alternatives/libcuda.so.1", "usr/lib/x86_64-linux-gnu/libcuda.so.1")
 	ln("/usr/lib/x86_64-linux-gnu/nvidia/current/libcuda.so.1", "etc/alternatives/libcuda.so.1")
@@ -69,8 +71,8 @@ func TestResolveFrom(t *testing.T) {
 
 func TestDedupIndexed(t *testing.T) {
 	root := t.TempDir()
-	os.MkdirAll(filepath.Join(root, "usr/lib"), 0o755)
-	os.Symlink("usr/lib", filepath.Join(root, "lib"))
+	fixtures.Must(t, os.MkdirAll(filepath.Join(root, "usr/lib"), 0o755))
+	fixtures.Must(t, os.Symlink("usr/lib", filepath.Join(root, "lib")))
 	kept, dropped := DedupIndexed(root, []string{"/missing", "/lib", "relative", "/usr/lib", "/usr"})
 	want := []Kept{{Dir: "/usr/lib", Index: 1}, {Dir: "/usr", Index: 4}}
 	if diff := cmp.Diff(want, kept); diff != "" {

@@ -376,8 +376,8 @@ func TestFindLibraryPathMatchesLoader(t *testing.T) {
 	tmp := t.TempDir()
 	wrong, right := filepath.Join(tmp, "wrong"), filepath.Join(tmp, "right")
 	src := filepath.Join(tmp, "z.c")
-	os.MkdirAll(wrong, 0o755)
-	os.WriteFile(src, []byte("int zlibVersion(void) { return 0; }\n"), 0o644)
+	fixtures.Must(t, os.MkdirAll(wrong, 0o755))
+	fixtures.Must(t, os.WriteFile(src, []byte("int zlibVersion(void) { return 0; }\n"), 0o644))
 	if out, err := exec.Command("gcc", "-m32", "-shared", "-nostdlib", "-fPIC", "-Wl,-soname,libz.so.1", "-o", filepath.Join(wrong, "libz.so.1"), src).CombinedOutput(); err != nil {
 		fixtures.Unavailable(t, "gcc -m32: %v\n%s", err, out)
 	}
