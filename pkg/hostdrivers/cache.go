@@ -19,10 +19,6 @@ import (
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
 
-// errNoDriver says that no candidate was a usable driver file (all of
-// them broken or for another architecture): the same as finding none.
-var errNoDriver = errors.New("no usable driver file")
-
 // Runpaths given to patched copies: a driver file finds the other driver
 // files beside it and generic libraries in the hidden deps/; a generic
 // library in deps/ finds its own dependencies beside it.
@@ -104,12 +100,16 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 		return nil, nil
 	}
 	data := scanData(root, sources, &w)
-	key := cacheKey(root, o.target(), module, o.SelfContained, cands, data)
-	p, err := prepareKey(o, key, module, cands, data, skipped, dirs, warnings)
-	if errors.Is(err, errNoDriver) {
+	pl, err := makePlan(o, module, cands)
+	if err != nil {
+		return nil, err
+	}
+	if len(pl.sel.Files) == 0 {
 		log.Debug("no usable driver file found")
 		return nil, nil
 	}
+	key := planKey(root, o.target(), module, o.SelfContained, pl.sel, pl.cl, data)
+	p, err := prepareKey(o, key, module, pl, data, skipped, dirs, warnings)
 	if err == nil {
 		idx := &index{Key: key, Module: module, Summary: summary(p.Manifest), Watches: w.list}
 		writeIndex(filepath.Join(filepath.Dir(p.Dir), idxName), idx)
@@ -119,7 +119,7 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 
 // prepareKey returns the entry key from the first cache root that has it,
 // or builds it in the first that can be written.
-func prepareKey(o *Options, key, module string, cands []Candidate, data []dataCand, skipped []Skipped, dirs, warnings []string) (*Prepared, error) {
+func prepareKey(o *Options, key, module string, pl *entryPlan, data []dataCand, skipped []Skipped, dirs, warnings []string) (*Prepared, error) {
 	log := o.logger()
 	for _, cd := range dirs {
 		dir := filepath.Join(cd, key)
@@ -136,7 +136,7 @@ func prepareKey(o *Options, key, module string, cands []Candidate, data []dataCa
 	}
 	var errs []error
 	for _, cd := range dirs {
-		p, err := buildIn(o, cd, key, module, cands, data, skipped)
+		p, err := buildIn(o, cd, key, module, pl, data, skipped)
 		if err == nil {
 			p.Warnings = warnings
 			return p, nil
@@ -162,7 +162,7 @@ func (e *unwritableError) Error() string { return e.err.Error() }
 func (e *unwritableError) Unwrap() error { return e.err }
 
 // buildIn builds the entry key under the cache root cd.
-func buildIn(o *Options, cd, key, module string, cands []Candidate, data []dataCand, skipped []Skipped) (*Prepared, error) {
+func buildIn(o *Options, cd, key, module string, pl *entryPlan, data []dataCand, skipped []Skipped) (*Prepared, error) {
 	log := o.logger()
 	if err := EnsureCacheRoot(cd); err != nil {
 		return nil, &unwritableError{err}
@@ -181,7 +181,7 @@ func buildIn(o *Options, cd, key, module string, cands []Candidate, data []dataC
 		return nil, &unwritableError{fmt.Errorf("cache directory %s: %w", cd, err)}
 	}
 	o.hook("tmpdir")
-	m, err := build(o, tmp, key, module, cands, data)
+	m, err := build(o, tmp, key, module, pl, data)
 	if err != nil {
 		os.RemoveAll(tmp)
 		if isNoSpace(err) {
@@ -213,10 +213,14 @@ func discard(dir string) {
 	}
 }
 
-// cacheKey fingerprints everything the entry depends on: the layout
-// version, the root, the program's architecture, the kernel module version,
-// and every candidate's name, place and file identity, in order.
-func cacheKey(root string, t elfscan.Ident, module string, selfContained bool, cands []Candidate, data []dataCand) string {
+// planKey fingerprints what the entry will hold, never how the inputs were
+// spelled: the layout version, the root, the program's architecture, the
+// kernel module version, and every driver file, hidden dependency and
+// vendor file with its name, place, mode and file identity, in order. Two
+// launches whose selections differ (a cuda_compat libcuda preferred under
+// -d and not under LD_LIBRARY_PATH) get two entries, so one shared cache
+// never hands either the other's driver.
+func planKey(root string, t elfscan.Ident, module string, selfContained bool, sel *Selection, cl *Closure, data []dataCand) string {
 	h := sha256.New()
 	var num [8]byte
 	str := func(s string) {
@@ -240,11 +244,22 @@ func cacheKey(root string, t elfscan.Ident, module string, selfContained bool, c
 	} else {
 		u64(0)
 	}
-	for _, c := range cands {
-		str(c.Dir)
-		str(c.Name)
-		str(c.Real)
-		id(c.ID)
+	for _, f := range sel.Files {
+		str(f.Base)
+		str(f.Real)
+		str(f.Mode)
+		id(f.ID)
+		u64(uint64(len(f.Links)))
+		for _, l := range f.Links {
+			str(l)
+		}
+	}
+	u64(0xdeb5)
+	for _, d := range cl.Deps {
+		str(d.Name)
+		str(d.Real)
+		str(d.Mode)
+		id(d.ID)
 	}
 	u64(0xdada)
 	for _, d := range data {
@@ -255,8 +270,20 @@ func cacheKey(root string, t elfscan.Ident, module string, selfContained bool, c
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// build makes the entry in dir (a fresh temporary directory).
-func build(o *Options, dir, key, module string, cands []Candidate, data []dataCand) (*Manifest, error) {
+// entryPlan is what a cache entry will hold: the driver files chosen and
+// the generic libraries they load, hidden in deps/.
+type entryPlan struct {
+	sel *Selection
+	cl  *Closure
+}
+
+// makePlan selects the driver among cands and computes the closure of its
+// hidden dependencies on the host. It reads the candidates' ELF headers but
+// writes nothing. The launch and the doctor both start from it, so the
+// doctor's account is the launch's. A plan with no files means no
+// candidate was usable. When the host's library search cannot be set up,
+// the plan has the selection and an empty closure, with the error.
+func makePlan(o *Options, module string, cands []Candidate) (*entryPlan, error) {
 	log := o.logger()
 	root := o.root()
 	t := o.target()
@@ -269,11 +296,11 @@ func build(o *Options, dir, key, module string, cands []Candidate, data []dataCa
 		log.Debug("skipped", "path", s.Path, "reason", s.Reason)
 	}
 	if len(sel.Files) == 0 {
-		return nil, errNoDriver
+		return &entryPlan{sel: sel, cl: &Closure{}}, nil
 	}
 	searcher, err := ldpath.NewHostSearcher(root, t.Class, t.Machine)
 	if err != nil {
-		return nil, err
+		return &entryPlan{sel: sel, cl: &Closure{}}, fmt.Errorf("host library search: %w", err)
 	}
 	searcher.Accept = func(hp string) bool {
 		id, err := elfscan.ReadIdent(hp)
@@ -290,6 +317,15 @@ func build(o *Options, dir, key, module string, cands []Candidate, data []dataCa
 	for _, m := range cl.Missing {
 		log.Debug("dependency not available", "name", m.Path, "reason", m.Reason)
 	}
+	return &entryPlan{sel: sel, cl: cl}, nil
+}
+
+// build makes the entry in dir (a fresh temporary directory).
+func build(o *Options, dir, key, module string, pl *entryPlan, data []dataCand) (*Manifest, error) {
+	log := o.logger()
+	root := o.root()
+	t := o.target()
+	sel, cl := pl.sel, pl.cl
 	lib := filepath.Join(dir, "lib")
 	deps := filepath.Join(dir, "deps")
 	for _, d := range []string{lib, deps} {

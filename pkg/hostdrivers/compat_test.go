@@ -1,6 +1,7 @@
 package hostdrivers
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,6 +73,46 @@ func TestCudaCompat(t *testing.T) {
 				if strings.HasPrefix(f.Base, "libnvidia-ml.so.") && f.Version != "535.261.03" {
 					t.Errorf("NVML from %s", f.Version)
 				}
+			}
+		})
+	}
+}
+
+// TestCacheKeyFollowsSelection: the same files reached as LD_LIBRARY_PATH
+// (where a compat libcuda is not preferred) and as -d (where it is) make
+// two entries with two libcudas, in whichever order they are built in one
+// shared cache. Keyed on the inputs, the second launch got the first one's
+// entry: the wrong libcuda, while --doctor said otherwise.
+func TestCacheKeyFollowsSelection(t *testing.T) {
+	root := t.TempDir()
+	fixtures.FakeDriver(t, filepath.Join(root, "host"), "535.261.03", "amd64")
+	compatLib(t, filepath.Join(root, "compat"), "550.54.14", `{"Format":1,"CUDA Version":"12.4","Driver":[470,535],"Device":[]}`)
+	fixtures.Must(t, os.MkdirAll(filepath.Join(root, "sys/module/nvidia"), 0o755))
+	fixtures.Must(t, os.WriteFile(filepath.Join(root, "sys/module/nvidia/version"), []byte("535.261.03\n"), 0o644))
+	byPath := func() *Options { return &Options{Root: root, LibraryPath: "/compat:/host"} }
+	byFlag := func() *Options { return &Options{Root: root, Dirs: []string{"/compat", "/host"}} }
+	want := map[string]string{"LD_LIBRARY_PATH": "libcuda.so.535.261.03", "-d": "libcuda.so.550.54.14"}
+	for _, order := range [][]string{{"LD_LIBRARY_PATH", "-d"}, {"-d", "LD_LIBRARY_PATH"}} {
+		t.Run(strings.Join(order, " then "), func(t *testing.T) {
+			cache := t.TempDir()
+			dirs := map[string]string{}
+			for _, how := range order {
+				o := byPath()
+				if how == "-d" {
+					o = byFlag()
+				}
+				p, err := Prepare(o, cache)
+				if err != nil || p == nil {
+					t.Fatalf("%s: Prepare = %v, %v", how, p, err)
+				}
+				got, err := os.Readlink(filepath.Join(p.Dir, "lib", "libcuda.so.1"))
+				if err != nil || got != want[how] {
+					t.Errorf("%s: lib/libcuda.so.1 -> %q (%v), want %s", how, got, err, want[how])
+				}
+				dirs[how] = p.Dir
+			}
+			if dirs["-d"] == dirs["LD_LIBRARY_PATH"] {
+				t.Errorf("both launches used the entry %s", dirs["-d"])
 			}
 		})
 	}

@@ -335,22 +335,17 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 	}
 	r.Module = kernelModule(root)
 	module := ModuleVersion(root)
-	sel, err := Select(root, cands, t, module)
-	if err != nil {
+	// The launch's own plan (makePlan), so that what is reported is what
+	// the entry will hold, and the entry named is the one it will use.
+	pl, err := makePlan(&opts, module, cands)
+	if pl == nil {
 		return nil, err
 	}
-	r.Skipped = append(r.Skipped, sel.Skipped...)
-	var cl *Closure
-	if searcher, err := ldpath.NewHostSearcher(root, t.Class, t.Machine); err == nil {
-		searcher.Accept = func(hp string) bool {
-			id, err := elfscan.ReadIdent(hp)
-			return err == nil && id.Compatible(t)
-		}
-		cl = Hidden(root, sel, searcher)
-	} else {
-		cl = &Closure{}
+	if err != nil {
 		add(SeverityWarning, "driver", "host library search unavailable: "+err.Error(), "")
 	}
+	sel, cl := pl.sel, pl.cl
+	r.Skipped = append(r.Skipped, sel.Skipped...)
 	r.Driver.Missing = append(r.Driver.Missing, cl.Missing...)
 
 	chosen := map[string]bool{}
@@ -584,7 +579,7 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 	if do.CacheDir != "" {
 		r.Cache = cacheReport(do.CacheDir)
 		if len(cands) > 0 {
-			key := cacheKey(root, t, module, opts.SelfContained, cands, data)
+			key := planKey(root, t, module, opts.SelfContained, sel, cl, data)
 			r.Cache.Entry = filepath.Join(do.CacheDir, key)
 			if m, err := ReadManifest(r.Cache.Entry); err == nil && m.Key == key {
 				r.Cache.Built = true
