@@ -31,7 +31,9 @@ func doctor(c *config, stdout, stderr io.Writer, environ []string) int {
 	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
 		return fail(fmt.Errorf("--driver-root %s: not a directory", c.driverRoot))
 	}
-	cache, err := cacheDir(c.cacheDir, environ)
+	// The launch's own choice of cache root (an explicit symlink resolved),
+	// so that the doctor judges the directory the launch would use.
+	cache, _, err := cacheDirs(c.cacheDir, environ)
 	if err != nil {
 		return fail(err)
 	}

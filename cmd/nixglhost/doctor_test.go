@@ -136,3 +136,89 @@ func TestLaunchWarnsBlocking(t *testing.T) {
 		})
 	}
 }
+
+// TestDoctorAgreesOnCacheDir: for each kind of --cache-dir, the doctor
+// blocks on the cache exactly when the launch refuses it. A mode-0777
+// directory used to pass the doctor ("writable, nothing blocks") while
+// the launch exited 1.
+func TestDoctorAgreesOnCacheDir(t *testing.T) {
+	host := fakeHost(t, "535.261.03")
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T) string
+		refused bool
+	}{
+		{"private", func(t *testing.T) string { return t.TempDir() }, false},
+		{"not yet made", func(t *testing.T) string { return filepath.Join(t.TempDir(), "new") }, false},
+		{"mode 0777", func(t *testing.T) string {
+			d := t.TempDir()
+			fixtures.Must(t, os.Chmod(d, 0o777))
+			return d
+		}, true},
+		{"group-writable", func(t *testing.T) string {
+			d := t.TempDir()
+			fixtures.Must(t, os.Chmod(d, 0o770))
+			return d
+		}, true},
+		// An explicit --cache-dir is the user's choice: both resolve it.
+		{"symbolic link to a private directory", func(t *testing.T) string {
+			l := filepath.Join(t.TempDir(), "link")
+			fixtures.Must(t, os.Symlink(t.TempDir(), l))
+			return l
+		}, false},
+		{"symbolic link to a mode-0777 directory", func(t *testing.T) string {
+			d := t.TempDir()
+			fixtures.Must(t, os.Chmod(d, 0o777))
+			l := filepath.Join(t.TempDir(), "link")
+			fixtures.Must(t, os.Symlink(d, l))
+			return l
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := baseEnv(t)
+			cache := tt.setup(t)
+			_, launchErr, launchCode := nixglhost(t, env, "--driver-root", host, "--cache-dir", cache, "-p")
+			out, _, code := nixglhost(t, env, "--driver-root", host, "--cache-dir", cache, "--doctor", "--json")
+			var r hostdrivers.Report
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatalf("--doctor --json: %v\n%s", err, out)
+			}
+			cacheBlocks := false
+			for _, f := range r.Findings {
+				cacheBlocks = cacheBlocks || f.Severity == hostdrivers.SeverityBlocking && f.Topic == "cache"
+			}
+			if (launchCode != 0) != tt.refused || cacheBlocks != tt.refused || (code != 0) != tt.refused {
+				t.Errorf("launch exit %d (%s); doctor exit %d, blocks on the cache: %v; want refused=%v\n%s", launchCode, strings.TrimSpace(launchErr), code, cacheBlocks, tt.refused, out)
+			}
+		})
+	}
+}
+
+// TestColonInCachePath: a cache path holding ':' would put two entries, one
+// relative, on the program's library path; the launch and the doctor
+// refuse it, naming where it came from.
+func TestColonInCachePath(t *testing.T) {
+	host := fakeHost(t, "535.261.03")
+	tests := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"XDG_CACHE_HOME", []string{"XDG_CACHE_HOME=" + t.TempDir() + "/a:b"}, nil, "XDG_CACHE_HOME="},
+		{"--cache-dir", nil, []string{"--cache-dir", t.TempDir() + "/a:b"}, "--cache-dir"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := append(baseEnv(t), tt.env...)
+			for _, mode := range []string{"-p", "--doctor"} {
+				args := append(append([]string{"--driver-root", host}, tt.args...), mode)
+				out, errOut, code := nixglhost(t, env, args...)
+				if code == 0 || !strings.Contains(errOut, tt.want) || !strings.Contains(errOut, "':'") {
+					t.Errorf("%s: exit %d, stderr %q, stdout %q: want a refusal naming %s", mode, code, errOut, out, tt.want)
+				}
+			}
+		})
+	}
+}

@@ -319,13 +319,19 @@ func cacheDirs(flagVal string, environ []string) (string, []string, error) {
 		if r, err := filepath.EvalSymlinks(abs); err == nil {
 			abs = r
 		}
+		if strings.Contains(abs, ":") {
+			return "", nil, fmt.Errorf("--cache-dir %s: the path holds a ':', which would split its lib/ in two LD_LIBRARY_PATH entries; choose a directory without one", abs)
+		}
 		return abs, nil, nil
 	}
 	var dirs []string
-	if d, err := cacheDir("", environ); err == nil {
+	switch d, err := cacheDir("", environ); {
+	case err == nil:
 		dirs = append(dirs, d)
+	case !errors.Is(err, errNoCacheHome):
+		return "", nil, err
 	}
-	if r := getenv(environ, "XDG_RUNTIME_DIR"); filepath.IsAbs(r) {
+	if r := getenv(environ, "XDG_RUNTIME_DIR"); filepath.IsAbs(r) && !strings.Contains(r, ":") {
 		dirs = append(dirs, filepath.Join(r, "nix-gl-host"))
 	}
 	dirs = append(dirs, filepath.Join(os.TempDir(), fmt.Sprintf("nix-gl-host-%d", os.Geteuid())))
@@ -348,6 +354,9 @@ func pauseAt(step string, stderr io.Writer) func(string) {
 	}
 }
 
+// errNoCacheHome: neither XDG_CACHE_HOME nor HOME names a directory.
+var errNoCacheHome = errors.New("no cache directory: set --cache-dir, XDG_CACHE_HOME or HOME")
+
 // cacheDir returns the cache root: the flag, $XDG_CACHE_HOME/nix-gl-host, or
 // ~/.cache/nix-gl-host.
 func cacheDir(flagVal string, environ []string) (string, error) {
@@ -358,11 +367,20 @@ func cacheDir(flagVal string, environ []string) (string, error) {
 		}
 		return abs, nil
 	}
+	colon := func(v, val string) error {
+		return fmt.Errorf("%s=%s holds a ':', which would split the cache entry's lib/ in two LD_LIBRARY_PATH entries, one of them relative; set it to a path without one, or pass --cache-dir", v, val)
+	}
 	if x := getenv(environ, "XDG_CACHE_HOME"); filepath.IsAbs(x) {
+		if strings.Contains(x, ":") {
+			return "", colon("XDG_CACHE_HOME", x)
+		}
 		return filepath.Join(x, "nix-gl-host"), nil
 	}
 	if h := getenv(environ, "HOME"); filepath.IsAbs(h) {
+		if strings.Contains(h, ":") {
+			return "", colon("HOME", h)
+		}
 		return filepath.Join(h, ".cache", "nix-gl-host"), nil
 	}
-	return "", errors.New("no cache directory: set --cache-dir, XDG_CACHE_HOME or HOME")
+	return "", errNoCacheHome
 }

@@ -248,6 +248,10 @@ type CacheReport struct {
 	// exists already.
 	Entry string `json:"entry,omitempty"`
 	Built bool   `json:"built"`
+	// Refused is why the launch will not use the directory at all (the
+	// check Prepare makes: another owner, writable by others, a symbolic
+	// link), or "".
+	Refused string `json:"refused,omitempty"`
 }
 
 // DoctorOptions says what the doctor looks at besides the driver.
@@ -578,7 +582,10 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 	// The cache.
 	if do.CacheDir != "" {
 		r.Cache = cacheReport(do.CacheDir)
-		if len(cands) > 0 {
+		if r.Cache.Refused != "" {
+			add(SeverityBlocking, "cache", r.Cache.Refused, "pass --cache-dir DIR with a directory of yours that only you can write")
+		}
+		if len(cands) > 0 && r.Cache.Refused == "" {
 			key := planKey(root, t, module, opts.SelfContained, sel, cl, data)
 			r.Cache.Entry = filepath.Join(do.CacheDir, key)
 			if m, err := ReadManifest(r.Cache.Entry); err == nil && m.Key == key {
@@ -1167,6 +1174,13 @@ func cacheReport(dir string) CacheReport {
 			})
 		}
 	}
+	// Prepare's own check: a refused root is neither read nor written.
+	if fi, err := os.Lstat(dir); err == nil {
+		if err := CheckCacheRoot(dir, fi); err != nil {
+			cr.Refused = err.Error()
+			return cr
+		}
+	}
 	// The nearest existing directory decides whether it can be made.
 	p := dir
 	for {
@@ -1464,6 +1478,9 @@ func (r *Report) Text() string {
 		w := "writable"
 		if !c.Writable {
 			w = "NOT writable"
+		}
+		if c.Refused != "" {
+			w = "REFUSED: " + c.Refused
 		}
 		state := "does not exist yet"
 		if c.Exists {
