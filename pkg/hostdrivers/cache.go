@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
@@ -59,18 +62,7 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 	log := o.logger()
 	root := o.root()
 	module := ModuleVersion(root)
-	var dirs, warnings []string
-	for _, cd := range append([]string{cacheDir}, fallbacks...) {
-		// A cache root another user could have planted or can write to is
-		// never trusted, not even for reading.
-		if fi, err := os.Lstat(cd); err == nil {
-			if err := CheckCacheRoot(cd, fi); err != nil {
-				warnings = append(warnings, err.Error())
-				continue
-			}
-		}
-		dirs = append(dirs, cd)
-	}
+	dirs, warnings := usableRoots(append([]string{cacheDir}, fallbacks...))
 	// The hot path: an index whose watches all hold names the entry.
 	idxName := inputsName(o)
 	for _, cd := range dirs {
@@ -79,9 +71,10 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 			continue
 		}
 		// The entry was complete when it was renamed into place; that it
-		// is still there (a directory, not a link) is all that is checked.
+		// is still ours (a directory only this user can write, not a
+		// link) is all that is checked.
 		dir := filepath.Join(cd, idx.Key)
-		if fi, err := os.Lstat(filepath.Join(dir, "manifest.json")); err == nil && fi.Mode().IsRegular() {
+		if ownEntry(dir) == nil {
 			log.Debug("cache hit (index)", "entry", dir)
 			return &Prepared{Dir: dir, Manifest: idx.Summary, Hot: true, Warnings: warnings}, nil
 		}
@@ -117,6 +110,78 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 	return p, err
 }
 
+// usableRoots returns the cache roots to use, in order, and a warning for
+// each one refused. A root is refused when another user could have planted
+// it or can write into it or swap it (CheckCacheRoot, CheckAncestors); it is
+// never read then. A fallback is used only when the roots before it are
+// unusable: one that exists and is writable, or that does not exist and
+// can be created, ends the list, so a later fallback (the per-user
+// directory under /tmp, which another user may have squatted or be racing)
+// is not even looked at.
+func usableRoots(candidates []string) (dirs, warnings []string) {
+	for _, cd := range candidates {
+		if err := CheckAncestors(cd); err != nil {
+			warnings = append(warnings, err.Error())
+			continue
+		}
+		fi, err := os.Lstat(cd)
+		switch {
+		case err == nil:
+			if err := CheckCacheRoot(cd, fi); err != nil {
+				warnings = append(warnings, err.Error())
+				continue
+			}
+			dirs = append(dirs, cd)
+			if unix.Access(cd, unix.W_OK|unix.X_OK) == nil {
+				return dirs, warnings
+			}
+		case errors.Is(err, fs.ErrNotExist):
+			// Nothing to read there; it is a place to build if it can be
+			// made (EnsureCacheRoot checks it again when it is).
+			if creatable(cd) {
+				return append(dirs, cd), warnings
+			}
+		default:
+			warnings = append(warnings, fmt.Sprintf("cache directory %s: %v", cd, err))
+		}
+	}
+	return dirs, warnings
+}
+
+// creatable reports whether dir's nearest existing ancestor is a directory
+// this user can write, so that dir can be made.
+func creatable(dir string) bool {
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err == nil {
+			return fi.IsDir() && unix.Access(p, unix.W_OK|unix.X_OK) == nil
+		}
+		if p == filepath.Dir(p) {
+			return false
+		}
+	}
+}
+
+// ownEntry checks that dir is a complete cache entry this user owns: a
+// real directory (not a link), writable by no one else, holding a regular
+// manifest.json.
+func ownEntry(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if err := CheckCacheRoot(dir, fi); err != nil {
+		return fmt.Errorf("cache entry: %w", err)
+	}
+	mf, err := os.Lstat(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return err
+	}
+	if !mf.Mode().IsRegular() {
+		return fmt.Errorf("cache entry %s: manifest.json is not a regular file", dir)
+	}
+	return nil
+}
+
 // prepareKey returns the entry key from the first cache root that has it,
 // or builds it in the first that can be written.
 func prepareKey(o *Options, key, module string, pl *entryPlan, data []dataCand, skipped []Skipped, dirs, warnings []string) (*Prepared, error) {
@@ -125,8 +190,11 @@ func prepareKey(o *Options, key, module string, pl *entryPlan, data []dataCand, 
 		dir := filepath.Join(cd, key)
 		m, err := ReadManifest(dir)
 		if err == nil && m.Key == key {
-			log.Debug("cache hit", "entry", dir)
-			return &Prepared{Dir: dir, Manifest: m, Hot: true, Skipped: skipped, Warnings: warnings}, nil
+			// An entry this user does not own alone is not used.
+			if err = ownEntry(dir); err == nil {
+				log.Debug("cache hit", "entry", dir)
+				return &Prepared{Dir: dir, Manifest: m, Hot: true, Skipped: skipped, Warnings: warnings}, nil
+			}
 		}
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			// A corrupt entry is a miss: move it aside and build anew.
@@ -171,7 +239,7 @@ func buildIn(o *Options, cd, key, module string, pl *entryPlan, data []dataCand,
 	unlock := lockEntry(cd, key, log)
 	defer unlock()
 	// Someone may have finished it while we waited for the lock.
-	if m, err := ReadManifest(dir); err == nil && m.Key == key {
+	if m, err := ReadManifest(dir); err == nil && m.Key == key && ownEntry(dir) == nil {
 		log.Debug("cache entry built by another launcher meanwhile", "entry", dir)
 		return &Prepared{Dir: dir, Manifest: m, Hot: true, Skipped: skipped}, nil
 	}
@@ -194,7 +262,7 @@ func buildIn(o *Options, cd, key, module string, pl *entryPlan, data []dataCand,
 	if err := os.Rename(tmp, dir); err != nil {
 		os.RemoveAll(tmp)
 		// Another launcher renamed the same entry into place first.
-		if m2, err2 := ReadManifest(dir); err2 == nil && m2.Key == key {
+		if m2, err2 := ReadManifest(dir); err2 == nil && m2.Key == key && ownEntry(dir) == nil {
 			log.Debug("cache entry built concurrently by another launcher", "entry", dir)
 			return &Prepared{Dir: dir, Manifest: m2, Hot: true, Skipped: skipped}, nil
 		}

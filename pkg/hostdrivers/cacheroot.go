@@ -221,3 +221,97 @@ func lockEntry(root, key string, log *slog.Logger) func() {
 		f.Close()
 	}
 }
+
+// CheckAncestors refuses a cache root whose path another user could
+// redirect. Every directory above dir, and every symbolic link on the way
+// (with the directories it leads through), must belong to root or to the
+// effective user, and a directory must be writable by no one else unless
+// it is sticky (/tmp), where others cannot move what is not theirs. The
+// check runs from / down, so each link is read from a checked directory.
+// A parent that does not exist yet is not an error: it will be created by
+// this user, below the last one checked. See docs/DESIGN.md, "Shared
+// machines".
+func CheckAncestors(dir string) error {
+	dir = filepath.Clean(dir)
+	if !filepath.IsAbs(dir) {
+		return fmt.Errorf("cache directory %s: not an absolute path", dir)
+	}
+	return checkChain(filepath.Dir(dir), os.Geteuid(), 0)
+}
+
+// checkChain checks p and each directory above it (see CheckAncestors).
+func checkChain(p string, uid, depth int) error {
+	if depth > 16 {
+		return fmt.Errorf("cache directory parent %s: too many levels of symbolic links", p)
+	}
+	cur := "/"
+	fi, err := os.Lstat(cur)
+	if err != nil {
+		return fmt.Errorf("cache directory parent /: %w", err)
+	}
+	if err := trustedDir(cur, fi, uid); err != nil {
+		return err
+	}
+	for _, name := range strings.Split(strings.TrimPrefix(filepath.Clean(p), "/"), "/") {
+		if name == "" {
+			continue
+		}
+		next := filepath.Join(cur, name)
+		fi, err := os.Lstat(next)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("cache directory parent %s: %w", next, err)
+		}
+		if err := trustedOwner(next, fi, uid); err != nil {
+			return err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			target, err := os.Readlink(next)
+			if err != nil {
+				return fmt.Errorf("cache directory parent %s: %w", next, err)
+			}
+			if !filepath.IsAbs(target) {
+				target = filepath.Join(cur, target)
+			}
+			if err := checkChain(target, uid, depth+1); err != nil {
+				return err
+			}
+			if cur, err = filepath.EvalSymlinks(target); err != nil {
+				return fmt.Errorf("cache directory parent %s: %w", next, err)
+			}
+			continue
+		}
+		if err := trustedDir(next, fi, uid); err != nil {
+			return err
+		}
+		cur = next
+	}
+	return nil
+}
+
+// trustedOwner refuses a path component that belongs to neither root nor
+// uid: its owner could replace what lies below it.
+func trustedOwner(p string, fi fs.FileInfo, uid int) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 || int(st.Uid) == uid {
+		return nil
+	}
+	return fmt.Errorf("cache directory parent %s belongs to uid %d, who could move or replace the cache below it; use a cache directory under a path only you and root control (--cache-dir or XDG_CACHE_HOME)", p, st.Uid)
+}
+
+// trustedDir refuses a directory that is not one, or that others can write
+// without the sticky bit.
+func trustedDir(p string, fi fs.FileInfo, uid int) error {
+	if err := trustedOwner(p, fi, uid); err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("cache directory parent %s is not a directory", p)
+	}
+	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
+		return fmt.Errorf("cache directory parent %s is writable by others (mode %04o) and not sticky: they could swap the cache directory; run chmod go-w %s, or use another cache directory", p, fi.Mode().Perm(), p)
+	}
+	return nil
+}
