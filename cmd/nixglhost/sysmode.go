@@ -42,6 +42,8 @@ type systemSetup struct {
 	root     string
 	cacheDir string
 	log      *slog.Logger
+	// rootDir is the system cache, opened and checked by mkCacheDir.
+	rootDir *os.File
 }
 
 // newSystemSetup checks --driver-root and chooses the system cache
@@ -134,14 +136,18 @@ func (s *systemSetup) prepare(c *config) (*hostdrivers.Prepared, error) {
 	return p, nil
 }
 
-// mkCacheDir creates the system cache, readable by all.
+// mkCacheDir creates the system cache, readable by all, or checks the one
+// there; a directory another user could have planted or can write to is
+// refused before anything is changed (hostdrivers.OpenSystemRoot).
 func (s *systemSetup) mkCacheDir() error {
-	if err := os.MkdirAll(s.cacheDir, 0o755); err != nil {
-		return fmt.Errorf("system cache %s: %w%s", s.cacheDir, err, rootHint(err))
+	if s.rootDir != nil {
+		return nil
 	}
-	if err := os.Chmod(s.cacheDir, 0o755); err != nil {
-		return fmt.Errorf("system cache %s: %w%s", s.cacheDir, err, rootHint(err))
+	f, err := hostdrivers.OpenSystemRoot(s.cacheDir)
+	if err != nil {
+		return fmt.Errorf("system cache: %w%s", err, rootHint(err))
 	}
+	s.rootDir = f
 	return nil
 }
 
@@ -151,14 +157,13 @@ func (s *systemSetup) lock(how int) (func(), error) {
 	if err := s.mkCacheDir(); err != nil {
 		return nil, err
 	}
-	p := filepath.Join(s.cacheDir, lockBase)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := hostdrivers.OpenLockAt(s.rootDir, lockBase)
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w%s", p, err, rootHint(err))
+		return nil, fmt.Errorf("%w%s", err, rootHint(err))
 	}
 	if err := unix.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", p, err)
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
 	}
 	return func() { f.Close() }, nil
 }

@@ -315,3 +315,87 @@ func trustedDir(p string, fi fs.FileInfo, uid int) error {
 	}
 	return nil
 }
+
+// OpenSystemRoot opens the cache root of a root mode (system mode, the Nix
+// pre-build hook), creating it with mode 0755 when it is missing. It
+// refuses, before it changes anything, a root that is a symbolic link, not
+// a directory, owned by another user, or writable by anyone else (a
+// mode-1777 directory included: another user could have planted entries
+// there), and one whose parents fail CheckAncestors. Only then does it add
+// the read and search bits that every user (Nix build users too) needs,
+// with fchmod on the directory it opened, never by name. The caller keeps
+// the returned directory open for OpenLockAt. See docs/DESIGN.md, "Shared
+// machines".
+func OpenSystemRoot(dir string) (*os.File, error) {
+	dir = filepath.Clean(dir)
+	if err := CheckAncestors(dir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, fmt.Errorf("cache directory %s: %w", dir, err)
+	}
+	// The parents made just now are this user's; the rest were checked.
+	if err := CheckAncestors(dir); err != nil {
+		return nil, err
+	}
+	if err := unix.Mkdir(dir, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+		return nil, fmt.Errorf("cache directory %s: %w", dir, err)
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+		fi, lerr := os.Lstat(dir)
+		if lerr == nil {
+			return nil, CheckCacheRoot(dir, fi)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cache directory %s: %w", dir, err)
+	}
+	f := os.NewFile(uintptr(fd), dir)
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cache directory %s: %w", dir, err)
+	}
+	if err := CheckCacheRoot(dir, fi); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if perm := fi.Mode().Perm(); perm&0o555 != 0o555 {
+		if err := unix.Fchmod(fd, uint32(perm|0o555)); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("cache directory %s: %w", dir, err)
+		}
+	}
+	return f, nil
+}
+
+// OpenLockAt opens (creating it, mode 0644) the lock file name in the
+// directory d, relative to d's descriptor and without following a
+// symbolic link, and checks that it is a regular file of this user's.
+func OpenLockAt(d *os.File, name string) (*os.File, error) {
+	p := filepath.Join(d.Name(), name)
+	fd, err := unix.Openat(int(d.Fd()), name, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("lock %s is a symbolic link; remove it", p)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", p, err)
+	}
+	f := os.NewFile(uintptr(fd), p)
+	fi, err := f.Stat()
+	if err == nil {
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		switch {
+		case !fi.Mode().IsRegular():
+			err = errors.New("not a regular file")
+		case ok && int(st.Uid) != os.Geteuid():
+			err = fmt.Errorf("belongs to uid %d", st.Uid)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", p, err)
+	}
+	return f, nil
+}
