@@ -85,17 +85,15 @@ func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
 	if len(c.program) == 2 {
 		sandbox = c.program[1]
 	}
-	d, err := readDrv(drvPath, sandbox)
+	// Only the features are read, streaming: the hook runs before every
+	// build of every user, and a .drv is any user's input.
+	required, err := readDrvFeatures(drvPath, sandbox)
 	if errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(stderr, "nixglhost: pre-build hook: %s is not on this machine: no sandbox paths\n", drvPath)
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("pre-build hook: %w", err)
-	}
-	required, err := d.RequiredSystemFeatures()
-	if err != nil {
-		return fmt.Errorf("pre-build hook: derivation %s: %w", drvPath, err)
 	}
 	want := hookFeatures(c.hookFeatures, environ)
 	var matched []string
@@ -137,18 +135,18 @@ func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
 	return err
 }
 
-// readDrv reads the derivation. With a chroot store (nix --store DIR), Nix
+// readDrvFeatures reads the derivation's requiredSystemFeatures. With a chroot store (nix --store DIR), Nix
 // passes the store path as /nix/store/X.drv while the file is DIR/nix/store/X.drv
 // and the sandbox is DIR/nix/store/X.drv.chroot: the sandbox path says where.
-func readDrv(drvPath, sandbox string) (*drv.Derivation, error) {
-	d, err := drv.ReadFile(drvPath)
+func readDrvFeatures(drvPath, sandbox string) ([]string, error) {
+	features, err := drv.ReadFeatures(drvPath)
 	if errors.Is(err, fs.ErrNotExist) && filepath.Base(sandbox) == filepath.Base(drvPath)+".chroot" {
 		alt := filepath.Join(filepath.Dir(sandbox), filepath.Base(drvPath))
-		if d2, err2 := drv.ReadFile(alt); !errors.Is(err2, fs.ErrNotExist) {
-			return d2, err2
+		if f2, err2 := drv.ReadFeatures(alt); !errors.Is(err2, fs.ErrNotExist) {
+			return f2, err2
 		}
 	}
-	return d, err
+	return features, err
 }
 
 // sandboxPaths returns the hook's lines: the entry at /run/opengl-driver;

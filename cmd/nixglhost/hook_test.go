@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -351,5 +352,43 @@ func TestSandboxPathsUncarriable(t *testing.T) {
 				t.Errorf("sandboxPaths = %q, %v; want an error", got, err)
 			}
 		})
+	}
+}
+
+// TestHookHostileDerivation: a well-formed 16 MiB .drv of empty strings
+// (any user can make Nix call the hook with one) is answered in little
+// memory: the hook streams the features and keeps nothing else. The tree
+// parser it replaced took 33 s and 628 MB on this input. A child's peak
+// RSS includes this test process's at the time it was started, so the
+// hook's cost is the difference with a run on a small derivation.
+func TestHookHostileDerivation(t *testing.T) {
+	root, cache := hookRoot(t)
+	p := filepath.Join(t.TempDir(), "hostile.drv")
+	f, err := os.Create(p)
+	fixtures.Must(t, err)
+	w := bufio.NewWriter(f)
+	w.WriteString(`Derive([("out","/nix/store/x-out","","")],[],[],"x86_64-linux","/bin/sh",[""`)
+	for range 16 << 20 / 3 {
+		w.WriteString(`,""`)
+	}
+	w.WriteString(`],[("requiredSystemFeatures","kvm")])`)
+	fixtures.Must(t, w.Flush())
+	fixtures.Must(t, f.Close())
+	peak := func(drvPath string) int64 {
+		cmd := execSelf(t, testBinary(t), baseEnv(t), "--nix-pre-build-hook", "--driver-root", root, "--cache-dir", cache, "-d", "/drv", drvPath)
+		out, err := cmd.Output()
+		if err != nil || len(out) != 0 {
+			t.Fatalf("hook %s: %v, stdout %q; want nothing for a derivation without a GPU feature", drvPath, err, out)
+		}
+		ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		if !ok {
+			t.Fatal("no resource usage for the hook process")
+		}
+		return ru.Maxrss << 10
+	}
+	small := peak(drvFixture("other-features"))
+	hostile := peak(p)
+	if hostile-small > 16<<20 {
+		t.Errorf("hook peak memory %d MiB for a 16 MiB derivation, %d MiB for a small one: want under 16 MiB more", hostile>>20, small>>20)
 	}
 }
