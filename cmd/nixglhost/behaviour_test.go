@@ -251,3 +251,25 @@ func TestPrintPathWithoutDriver(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1, nothing printed, a reason", code, out, stderr)
 	}
 }
+
+// TestDebugValues: debug output (which lands in the program's stderr) is
+// on only for 1, true or yes, in NIXGLHOST_DEBUG or DEBUG; DEBUG=false
+// used to turn it on.
+func TestDebugValues(t *testing.T) {
+	drv := fakeDriverDir(t, "535.261.03")
+	for _, tt := range []struct {
+		env string
+		on  bool
+	}{
+		{"DEBUG=1", true}, {"DEBUG=true", true}, {"DEBUG=YES", true}, {"NIXGLHOST_DEBUG=1", true},
+		{"DEBUG=false", false}, {"DEBUG=0", false}, {"DEBUG=no", false}, {"DEBUG=", false}, {"NIXGLHOST_DEBUG=off", false},
+	} {
+		_, stderr, code := nixglhost(t, baseEnv(t, tt.env), "--cache-dir", t.TempDir(), "-d", drv, "-p")
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s", tt.env, code, stderr)
+		}
+		if got := strings.Contains(stderr, "level=DEBUG"); got != tt.on {
+			t.Errorf("%s: debug output %v, want %v\n%s", tt.env, got, tt.on, stderr)
+		}
+	}
+}

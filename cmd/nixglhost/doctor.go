@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -20,10 +19,7 @@ func doctor(c *config, stdout, stderr io.Writer, environ []string) int {
 		fmt.Fprintf(stderr, "nixglhost: %v\n", err)
 		return 1
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if c.verbose || getenv(environ, "DEBUG") != "" && getenv(environ, "DEBUG") != "0" {
-		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	log := newLogger(c, stderr, environ)
 	root, err := filepath.Abs(c.driverRoot)
 	if err != nil {
 		return fail(fmt.Errorf("--driver-root %s: %w", c.driverRoot, err))

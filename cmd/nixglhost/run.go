@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -172,12 +171,7 @@ func getenv(environ []string, k string) string {
 // run prepares the driver and prints or execs. On success with a PROGRAM to
 // run, it does not return.
 func run(c *config, stdout, stderr io.Writer, environ []string) error {
-	var log *slog.Logger
-	if c.verbose || getenv(environ, "DEBUG") != "" && getenv(environ, "DEBUG") != "0" {
-		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	} else {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
+	log := newLogger(c, stderr, environ)
 	root, err := filepath.Abs(c.driverRoot)
 	if err != nil {
 		return fmt.Errorf("--driver-root %s: %w", c.driverRoot, err)
@@ -303,6 +297,20 @@ next:
 		keep = append(keep, d)
 	}
 	return strings.Join(keep, ":")
+}
+
+// debugOn reports whether the environment asks for debug output:
+// NIXGLHOST_DEBUG, or DEBUG (nix-gl-host's spelling), set to 1, true or yes
+// in any case. Anything else, DEBUG=false or DEBUG=0 included, leaves it
+// off: debug output lands in the program's own stderr.
+func debugOn(environ []string) bool {
+	for _, name := range []string{"NIXGLHOST_DEBUG", "DEBUG"} {
+		switch strings.ToLower(getenv(environ, name)) {
+		case "1", "true", "yes":
+			return true
+		}
+	}
+	return false
 }
 
 // cacheDirs returns the cache root and the fallbacks used when it cannot

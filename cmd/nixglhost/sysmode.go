@@ -67,9 +67,10 @@ func newSystemSetup(c *config, stderr io.Writer, environ []string) (*systemSetup
 	return s, nil
 }
 
-// newLogger returns a logger to stderr with -v or DEBUG, else a discarding one.
+// newLogger returns a logger to stderr with -v, NIXGLHOST_DEBUG or DEBUG
+// (see debugOn), else a discarding one. Every mode sets up its logger here.
 func newLogger(c *config, stderr io.Writer, environ []string) *slog.Logger {
-	if d := getenv(environ, "DEBUG"); c.verbose || d != "" && d != "0" {
+	if c.verbose || debugOn(environ) {
 		return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
