@@ -62,10 +62,10 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 	log := o.logger()
 	root := o.root()
 	module := ModuleVersion(root)
-	dirs, warnings := usableRoots(append([]string{cacheDir}, fallbacks...))
+	dirs, existing, warnings := usableRoots(append([]string{cacheDir}, fallbacks...))
 	// The hot path: an index whose watches all hold names the entry.
 	idxName := inputsName(o)
-	for _, cd := range dirs {
+	for _, cd := range existing {
 		idx := readIndex(filepath.Join(cd, idxName))
 		if idx == nil || !idx.valid(module) {
 			continue
@@ -102,7 +102,7 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 		return nil, nil
 	}
 	key := planKey(root, o.target(), module, o.SelfContained, pl.sel, pl.cl, data)
-	p, err := prepareKey(o, key, module, pl, data, skipped, dirs, warnings)
+	p, err := prepareKey(o, key, module, pl, data, skipped, existing, dirs, warnings)
 	if err == nil {
 		idx := &index{Key: key, Module: module, Summary: summary(p.Manifest), Watches: w.list}
 		writeIndex(filepath.Join(filepath.Dir(p.Dir), idxName), idx)
@@ -110,7 +110,8 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 	return p, err
 }
 
-// usableRoots returns the cache roots to use, in order, and a warning for
+// usableRoots returns the cache roots to use, in order, those of them that
+// existed when they were checked (the only ones read), and a warning for
 // each one refused. A root is refused when another user could have planted
 // it or can write into it or swap it (CheckCacheRoot, CheckAncestors); it is
 // never read then. A fallback is used only when the roots before it are
@@ -118,7 +119,7 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 // can be created, ends the list, so a later fallback (the per-user
 // directory under /tmp, which another user may have squatted or be racing)
 // is not even looked at.
-func usableRoots(candidates []string) (dirs, warnings []string) {
+func usableRoots(candidates []string) (dirs, existing, warnings []string) {
 	for _, cd := range candidates {
 		if err := CheckAncestors(cd); err != nil {
 			warnings = append(warnings, err.Error())
@@ -132,20 +133,22 @@ func usableRoots(candidates []string) (dirs, warnings []string) {
 				continue
 			}
 			dirs = append(dirs, cd)
+			existing = append(existing, cd)
 			if unix.Access(cd, unix.W_OK|unix.X_OK) == nil {
-				return dirs, warnings
+				return dirs, existing, warnings
 			}
 		case errors.Is(err, fs.ErrNotExist):
-			// Nothing to read there; it is a place to build if it can be
-			// made (EnsureCacheRoot checks it again when it is).
+			// Nothing to read there (whatever appears there later is
+			// not read); it is a place to build if it can be made, and
+			// EnsureCacheRoot checks it again when it is.
 			if creatable(cd) {
-				return append(dirs, cd), warnings
+				return append(dirs, cd), existing, warnings
 			}
 		default:
 			warnings = append(warnings, fmt.Sprintf("cache directory %s: %v", cd, err))
 		}
 	}
-	return dirs, warnings
+	return dirs, existing, warnings
 }
 
 // creatable reports whether dir's nearest existing ancestor is a directory
@@ -182,11 +185,11 @@ func ownEntry(dir string) error {
 	return nil
 }
 
-// prepareKey returns the entry key from the first cache root that has it,
-// or builds it in the first that can be written.
-func prepareKey(o *Options, key, module string, pl *entryPlan, data []dataCand, skipped []Skipped, dirs, warnings []string) (*Prepared, error) {
+// prepareKey returns the entry key from the first existing cache root that
+// has it, or builds it in the first of dirs that can be written.
+func prepareKey(o *Options, key, module string, pl *entryPlan, data []dataCand, skipped []Skipped, existing, dirs, warnings []string) (*Prepared, error) {
 	log := o.logger()
-	for _, cd := range dirs {
+	for _, cd := range existing {
 		dir := filepath.Join(cd, key)
 		m, err := ReadManifest(dir)
 		if err == nil && m.Key == key {
