@@ -91,3 +91,45 @@ func TestSystemLockNotFollowed(t *testing.T) {
 		t.Errorf("%s was created through the planted lock", target)
 	}
 }
+
+// TestSystemModeRefusesWritableDriver: root's system mode never links a
+// driver file another user could have replaced or added: a driver
+// directory writable by others (sticky or not) or a driver file writable
+// by others is refused, naming it. Before, a user-replaced libcuda in a
+// mode-0777 directory ran as root from /run/opengl-driver.
+func TestSystemModeRefusesWritableDriver(t *testing.T) {
+	tests := []struct {
+		name  string
+		spoil func(t *testing.T, drv string) string // returns the path to name
+	}{
+		{"directory 0777", func(t *testing.T, drv string) string {
+			fixtures.Must(t, os.Chmod(drv, 0o777))
+			return drv
+		}},
+		{"directory 1777", func(t *testing.T, drv string) string {
+			fixtures.Must(t, os.Chmod(drv, 0o777|os.ModeSticky))
+			return drv
+		}},
+		{"libcuda 0666", func(t *testing.T, drv string) string {
+			p, err := filepath.EvalSymlinks(filepath.Join(drv, "libcuda.so.1"))
+			fixtures.Must(t, err)
+			fixtures.Must(t, os.Chmod(p, 0o666))
+			return p
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSysRoot(t)
+			drv := filepath.Join(s.root, "drv")
+			fixtures.FakeDriver(t, drv, "535.261.03", "amd64")
+			named := tt.spoil(t, drv)
+			_, stderr, code := nixglhost(t, baseEnv(t), s.args("-d", "/drv", "--link-run-opengl-driver")...)
+			if code == 0 || !strings.Contains(stderr, named) || !strings.Contains(stderr, "writable by others") {
+				t.Errorf("exit %d, stderr %q: want a refusal naming %s", code, stderr, named)
+			}
+			if _, err := os.Lstat(s.link); err == nil {
+				t.Errorf("%s was linked", s.link)
+			}
+		})
+	}
+}

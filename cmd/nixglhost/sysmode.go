@@ -82,7 +82,7 @@ func newLogger(c *config, stderr io.Writer, environ []string) *slog.Logger {
 // on who ran the command. A nil entry with a nil error is impossible: no
 // driver is an error.
 func (s *systemSetup) prepare(c *config) (*hostdrivers.Prepared, error) {
-	o := &hostdrivers.Options{Root: s.root, Logger: s.log, SelfContained: true}
+	o := &hostdrivers.Options{Root: s.root, Logger: s.log, SelfContained: true, TrustedFilesOnly: true}
 	for _, d := range c.dirs {
 		if s.root == "/" {
 			abs, err := filepath.Abs(d)

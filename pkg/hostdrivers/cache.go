@@ -388,6 +388,11 @@ func makePlan(o *Options, module string, cands []Candidate) (*entryPlan, error) 
 	for _, m := range cl.Missing {
 		log.Debug("dependency not available", "name", m.Path, "reason", m.Reason)
 	}
+	if o.TrustedFilesOnly {
+		if err := CheckTrustedFiles(root, sel, cl); err != nil {
+			return nil, err
+		}
+	}
 	return &entryPlan{sel: sel, cl: cl}, nil
 }
 

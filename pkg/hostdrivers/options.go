@@ -28,6 +28,12 @@ type Options struct {
 	// then finds libnvidia-ptxjitcompiler through its own runpath. It
 	// copies most of the driver's bytes; the wrapper does not need it.
 	SelfContained bool
+	// TrustedFilesOnly refuses a plan holding a driver or dependency file
+	// that a user other than root (or the caller) owns or can write, or
+	// that lies in a directory others can write (sticky or not): root's
+	// modes must not hand a user's library to every program
+	// (CheckTrustedFiles).
+	TrustedFilesOnly bool
 	// Logger receives one debug record per decision; nil discards.
 	Logger *slog.Logger
 	// BuildHook, if set, is called at each step of a cold build ("tmpdir",
