@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nixglhost/nixglhost/internal/drv"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
 
@@ -123,6 +124,20 @@ func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
 	paths, err := sandboxPaths(s.root, p.Dir)
 	if err != nil {
 		return fmt.Errorf("pre-build hook: %w", err)
+	}
+	// Only files the entry was built from go into the sandbox, each
+	// checked again now: a link replaced in the entry binds nothing.
+	m, err := hostdrivers.ReadManifest(p.Dir)
+	if err != nil {
+		return fmt.Errorf("pre-build hook: %w", err)
+	}
+	for _, l := range paths[1:] {
+		if strings.HasPrefix(l, "/dev/") {
+			continue
+		}
+		if err := m.Covers(l); err != nil {
+			return fmt.Errorf("pre-build hook: cache entry %s: %w; remove the entry and run again", p.Dir, err)
+		}
 	}
 	// All or nothing: Nix must not see half a list.
 	var b bytes.Buffer

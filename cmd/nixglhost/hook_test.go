@@ -392,3 +392,29 @@ func TestHookHostileDerivation(t *testing.T) {
 		t.Errorf("hook peak memory %d MiB for a 16 MiB derivation, %d MiB for a small one: want under 16 MiB more", hostile>>20, small>>20)
 	}
 }
+
+// TestHookBindsOnlyManifestFiles: a link in a built entry replaced by a
+// link to another file (a secret) makes the hook refuse, instead of
+// binding that file into the sandbox as an extra path.
+func TestHookBindsOnlyManifestFiles(t *testing.T) {
+	root, cache := hookRoot(t)
+	args := []string{"--nix-pre-build-hook", "--driver-root", root, "--cache-dir", cache, "-d", "/drv", drvFixture("plain-cuda")}
+	if stdout, stderr, code := nixglhost(t, baseEnv(t), args...); code != 0 {
+		t.Fatalf("first run: exit %d\n%s%s", code, stdout, stderr)
+	}
+	entry := entryIn(t, cache)
+	secret := filepath.Join(t.TempDir(), "secret")
+	fixtures.Must(t, os.WriteFile(secret, []byte("root's secret\n"), 0o600))
+	links, err := filepath.Glob(filepath.Join(entry, "lib", "libnvidia-ml.so*"))
+	fixtures.Must(t, err)
+	if len(links) == 0 {
+		t.Fatalf("no libnvidia-ml in %s", entry)
+	}
+	victim := links[len(links)-1]
+	fixtures.Must(t, os.Remove(victim))
+	fixtures.Must(t, os.Symlink(secret, victim))
+	stdout, stderr, code := nixglhost(t, baseEnv(t), args...)
+	if code == 0 || strings.Contains(stdout, secret) || !strings.Contains(stderr, secret) {
+		t.Errorf("exit %d, stdout %q, stderr %q: want a refusal naming %s, and nothing printed", code, stdout, stderr, secret)
+	}
+}

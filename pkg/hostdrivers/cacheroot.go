@@ -447,3 +447,42 @@ func CheckTrustedFiles(root string, sel *Selection, cl *Closure) error {
 	}
 	return nil
 }
+
+// Covers checks that hostPath (a path outside the entry that one of its
+// links leads to) resolves to one of the files m was built from, with the
+// identity recorded then: the pre-build hook binds such paths into the
+// sandbox, and must bind nothing else, even if a link in the entry was
+// replaced after it was built.
+func (m *Manifest) Covers(hostPath string) error {
+	r, err := filepath.EvalSymlinks(hostPath)
+	if err != nil {
+		return fmt.Errorf("%s: %w", hostPath, err)
+	}
+	check := func(real string, id FileID) (bool, error) {
+		hp := ldpath.HostPath(m.Root, real)
+		if hp != r {
+			if rr, err := filepath.EvalSymlinks(hp); err != nil || rr != r {
+				return false, nil
+			}
+		}
+		fi, err := os.Stat(r)
+		if err != nil {
+			return true, fmt.Errorf("%s: %w", r, err)
+		}
+		if fileID(fi) != id {
+			return true, fmt.Errorf("%s changed since the cache entry was built", r)
+		}
+		return true, nil
+	}
+	for _, f := range m.Files {
+		if ok, err := check(f.Real, f.ID); ok {
+			return err
+		}
+	}
+	for _, d := range m.Deps {
+		if ok, err := check(d.Real, d.ID); ok {
+			return err
+		}
+	}
+	return fmt.Errorf("%s leads to %s, which is none of the files the cache entry was built from", hostPath, r)
+}
