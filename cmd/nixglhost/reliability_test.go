@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -262,4 +263,47 @@ func TestSharedHomeOtherMachinesEntries(t *testing.T) {
 	if _, err := os.Stat(foreign); err == nil {
 		t.Errorf("another machine's month-old entry is still there")
 	}
+}
+
+// entryRename matches strace's line for the rename of a temporary build
+// directory (.tmp-KEY-...) itself, not of a file inside it.
+var entryRename = regexp.MustCompile(`rename[a-z0-9]*\((?:AT_FDCWD, )?"[^"]*/\.tmp-[^"/]*",`)
+
+// TestDurableBeforeRename: a cold build fsyncs the entry's files and
+// directories before the rename that publishes it, so that after a power
+// cut the hot path never trusts a renamed entry with empty files
+// (strace's account of the system calls).
+func TestDurableBeforeRename(t *testing.T) {
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		fixtures.Unavailable(t, "strace not installed: %v", err)
+	}
+	drv := fakeDriverDir(t, "535.261.03")
+	cache := t.TempDir()
+	trace := filepath.Join(t.TempDir(), "trace")
+	cmd := exec.Command(strace, "-f", "-qq", "-o", trace, "-e", "trace=fsync,rename,renameat,renameat2", testBinary(t), "--cache-dir", cache, "-d", drv, "-p")
+	cmd.Env = append(baseEnv(t), asMainEnv+"=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		if strings.Contains(string(out), "ptrace") {
+			fixtures.Unavailable(t, "strace cannot trace here: %s", out)
+		}
+		t.Fatalf("strace nixglhost: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(trace)
+	fixtures.Must(t, err)
+	fsyncs := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.Contains(l, "fsync(") && strings.Contains(l, "= 0"):
+			fsyncs++
+		case entryRename.MatchString(l):
+			// The entry's rename: lib, deps, the entry directory and the
+			// manifest at least must be on disk by now.
+			if fsyncs < 4 {
+				t.Errorf("%d fsyncs before the entry's rename, want at least 4:\n%s", fsyncs, b)
+			}
+			return
+		}
+	}
+	t.Fatalf("no rename of the entry in the trace:\n%s", b)
 }

@@ -261,6 +261,15 @@ func buildIn(o *Options, cd, key, module string, pl *entryPlan, data []dataCand,
 		return nil, err
 	}
 	m.Skipped = append(skipped, m.Skipped...)
+	// Durable before it is visible: after a power cut the hot path must
+	// not find a renamed entry whose patched files or manifest are empty.
+	if err := syncTree(tmp); err != nil {
+		os.RemoveAll(tmp)
+		if isNoSpace(err) {
+			return nil, &unwritableError{fmt.Errorf("cache directory %s: %w", cd, err)}
+		}
+		return nil, fmt.Errorf("cache entry %s: %w", tmp, err)
+	}
 	o.hook("rename")
 	if err := os.Rename(tmp, dir); err != nil {
 		os.RemoveAll(tmp)
@@ -271,8 +280,40 @@ func buildIn(o *Options, cd, key, module string, pl *entryPlan, data []dataCand,
 		}
 		return nil, fmt.Errorf("cache entry %s: %w", dir, err)
 	}
+	syncDir(cd)
 	log.Debug("cache entry built", "entry", dir, "driver", m.DriverVersion, "files", len(m.Files), "deps", len(m.Deps))
 	return &Prepared{Dir: dir, Manifest: m, Skipped: skipped}, nil
+}
+
+// syncTree fsyncs every regular file and directory under dir (symlinks
+// need nothing: they are written with their directory).
+func syncTree(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() && !d.IsDir() {
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+}
+
+// syncDir fsyncs the directory dir, so that a rename into it is durable;
+// a failure costs only a rebuild after a crash, so it is not reported.
+func syncDir(dir string) {
+	if f, err := os.Open(dir); err == nil {
+		f.Sync()
+		f.Close()
+	}
 }
 
 // discard moves a bad entry out of the way (a rename, so it is atomic for

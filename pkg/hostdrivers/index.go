@@ -155,6 +155,15 @@ func readIndex(p string) *index {
 		return nil
 	}
 	defer f.Close()
+	// Only an index of this user's that nobody else can write is read
+	// (it names the entry a launch uses); checked on what was opened.
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o022 != 0 {
+		return nil
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Geteuid() {
+		return nil
+	}
 	b, err := io.ReadAll(io.LimitReader(f, 4<<20))
 	if err != nil {
 		return nil

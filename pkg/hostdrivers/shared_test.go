@@ -169,3 +169,25 @@ func TestCheckAncestors(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexMustBeOwn: an index that others can write is not read (it names
+// the entry a hot launch uses): the launch scans and builds instead.
+func TestIndexMustBeOwn(t *testing.T) {
+	o := sharedHost(t)
+	cache := t.TempDir()
+	p, err := Prepare(o, cache)
+	if err != nil || p == nil || p.Hot {
+		t.Fatalf("first Prepare = %+v, %v", p, err)
+	}
+	idx, err := filepath.Glob(filepath.Join(cache, ".index-*"))
+	if err != nil || len(idx) != 1 {
+		t.Fatalf("index files %v, %v", idx, err)
+	}
+	if r := readIndex(idx[0]); r == nil {
+		t.Fatal("the launch's own index is not read")
+	}
+	fixtures.Must(t, os.Chmod(idx[0], 0o666))
+	if r := readIndex(idx[0]); r != nil {
+		t.Errorf("a mode-0666 index was read")
+	}
+}
