@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nixglhost/nixglhost/internal/fixtures"
 )
@@ -21,6 +24,9 @@ const asEchoEnv = "NIXGLHOST_TEST_AS_ECHO"
 func TestMain(m *testing.M) {
 	if os.Getenv(asMainEnv) == "1" {
 		os.Unsetenv(asMainEnv)
+		if step := os.Getenv(pauseEnv); step != "" {
+			buildHook = func(stderr io.Writer) func(string) { return pauseAt(step, stderr) }
+		}
 		main()
 	}
 	if os.Getenv(asEchoEnv) == "1" {
@@ -67,4 +73,21 @@ func testBinary(t testing.TB) string {
 	self, err := os.Executable()
 	fixtures.Must(t, err)
 	return self
+}
+
+// pauseEnv names a build step ("tmpdir", "links", "patched", "data",
+// "rename") at which a cold build of the test binary acting as nixglhost
+// stops and waits to be killed: the crash-injection tests use it. The
+// release binary does not read it.
+const pauseEnv = "NIXGLHOST_TEST_PAUSE_AT"
+
+func pauseAt(step string, stderr io.Writer) func(string) {
+	return func(s string) {
+		if s == step {
+			fmt.Fprintf(stderr, "nixglhost: paused at %s\n", s)
+			for {
+				time.Sleep(time.Hour)
+			}
+		}
+	}
 }

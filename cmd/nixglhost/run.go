@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -184,8 +183,8 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 		return err
 	}
 	o := &hostdrivers.Options{Root: root, Logger: log, LibraryPath: withoutCache(getenv(environ, "LD_LIBRARY_PATH"), append(fallbacks, cacheDir)...)}
-	if step := getenv(environ, pauseEnv); step != "" {
-		o.BuildHook = pauseAt(step, stderr)
+	if buildHook != nil {
+		o.BuildHook = buildHook(stderr)
 	}
 	for _, d := range c.dirs {
 		if root == "/" {
@@ -346,21 +345,11 @@ func cacheDirs(flagVal string, environ []string) (string, []string, error) {
 	return dirs[0], dirs[1:], nil
 }
 
-// pauseEnv names a build step ("tmpdir", "links", "patched", "data",
-// "rename") at which a cold build stops and waits to be killed: the
-// crash-injection tests use it. It has no other use.
-const pauseEnv = "NIXGLHOST_TEST_PAUSE_AT"
-
-func pauseAt(step string, stderr io.Writer) func(string) {
-	return func(s string) {
-		if s == step {
-			fmt.Fprintf(stderr, "nixglhost: paused at %s\n", s)
-			for {
-				time.Sleep(time.Hour)
-			}
-		}
-	}
-}
+// buildHook, when set, gives each cold build a hook called at each of its
+// steps (hostdrivers.Options.BuildHook). Only the tests set it, in the
+// test binary (the crash-injection tests pause a build there): the
+// release binary has no way to reach it.
+var buildHook func(stderr io.Writer) func(step string)
 
 // errNoCacheHome: neither XDG_CACHE_HOME nor HOME names a directory.
 var errNoCacheHome = errors.New("no cache directory: set --cache-dir, XDG_CACHE_HOME or HOME")
