@@ -359,7 +359,7 @@ func planKey(root string, t elfscan.Ident, module string, selfContained bool, se
 	for _, f := range sel.Files {
 		str(f.Base)
 		str(f.Real)
-		str(f.Mode)
+		str(string(f.Mode))
 		id(f.ID)
 		u64(uint64(len(f.Links)))
 		for _, l := range f.Links {
@@ -370,7 +370,7 @@ func planKey(root string, t elfscan.Ident, module string, selfContained bool, se
 	for _, d := range cl.Deps {
 		str(d.Name)
 		str(d.Real)
-		str(d.Mode)
+		str(string(d.Mode))
 		id(d.ID)
 	}
 	u64(0xdada)
@@ -422,7 +422,7 @@ func makePlan(o *Options, module string, cands []Candidate) (*entryPlan, error) 
 	if o.SelfContained {
 		for _, f := range sel.Files {
 			if f.info != nil {
-				f.Mode = "patched"
+				f.Mode = ModePatched
 			}
 		}
 	}
@@ -460,7 +460,7 @@ func build(o *Options, dir, key, module string, pl *entryPlan, data []dataCand) 
 	for _, f := range sel.Files {
 		hp := ldpath.HostPath(root, f.Real)
 		dst := filepath.Join(lib, f.Base)
-		if f.Mode == "patched" {
+		if f.Mode == ModePatched {
 			jobs = append(jobs, job{hp, dst, driverRunpath})
 		} else if err := os.Symlink(hp, dst); err != nil {
 			return nil, err
@@ -481,7 +481,7 @@ func build(o *Options, dir, key, module string, pl *entryPlan, data []dataCand) 
 		dst := filepath.Join(deps, base)
 		if _, err := os.Lstat(dst); err == nil {
 			// Two sonames resolving to one file: link the second name.
-		} else if d.Mode == "patched" {
+		} else if d.Mode == ModePatched {
 			jobs = append(jobs, job{hp, dst, depRunpath})
 		} else if err := os.Symlink(hp, dst); err != nil {
 			return nil, err

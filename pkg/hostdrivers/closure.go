@@ -18,7 +18,7 @@ type Dep struct {
 	ID FileID `json:"id"`
 	// Mode is "link" or "patched" (a copy whose DT_RUNPATH is $ORIGIN,
 	// because it needs another library of deps/).
-	Mode string `json:"mode"`
+	Mode Mode `json:"mode"`
 	// For lists the files that load it (driver files or other deps).
 	For []string `json:"for"`
 
@@ -102,7 +102,7 @@ func Hidden(root string, sel *Selection, s *ldpath.Searcher) *Closure {
 			missing[n] = true
 			continue
 		}
-		d := &Dep{Name: n, Real: real, ID: fileID(fi), Mode: "link", For: []string{w.by}, info: info}
+		d := &Dep{Name: n, Real: real, ID: fileID(fi), Mode: ModeLink, For: []string{w.by}, info: info}
 		byName[n] = d
 		cl.Deps = append(cl.Deps, d)
 		for _, m := range info.Needed {
@@ -113,7 +113,7 @@ func Hidden(root string, sel *Selection, s *ldpath.Searcher) *Closure {
 	for _, f := range sel.Files {
 		for _, n := range loads(f.info, f.entry) {
 			if byName[n] != nil {
-				f.Mode = "patched"
+				f.Mode = ModePatched
 				break
 			}
 		}
@@ -121,7 +121,7 @@ func Hidden(root string, sel *Selection, s *ldpath.Searcher) *Closure {
 	for _, d := range cl.Deps {
 		for _, n := range d.info.Needed {
 			if byName[n] != nil {
-				d.Mode = "patched"
+				d.Mode = ModePatched
 				break
 			}
 		}

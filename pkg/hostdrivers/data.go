@@ -33,7 +33,7 @@ func scanData(root string, sources []Source, w *watchSet) []dataCand {
 		seenDir := map[string]bool{}
 		for _, s := range sources {
 			switch s.Origin {
-			case "ld.so.conf", "ld.so.cache", "default":
+			case OriginLdSoConf, OriginLdSoCache, OriginDefault:
 				// System library directories: their data is in the
 				// system directories below.
 				continue

@@ -17,19 +17,20 @@ import (
 type Source struct {
 	// Dir is the directory as a resolved path inside the root.
 	Dir string
-	// Origin names the discovery source: "-d", "LD_LIBRARY_PATH",
-	// "nixos", "wsl", "apptainer", "container", "ld.so.conf",
-	// "ld.so.cache" or "default".
-	Origin string
+	// Origin names the discovery source (see the Origin constants).
+	Origin Origin
 }
 
 // Well-known driver directories, in the order DESIGN.md gives.
-var wellKnownDirs = []struct{ dir, origin string }{
-	{"/run/opengl-driver/lib", "nixos"},
-	{"/usr/lib/wsl/lib", "wsl"},
-	{"/.singularity.d/libs", "apptainer"},
-	{"/usr/local/nvidia/lib64", "container"},
-	{"/usr/local/nvidia/lib", "container"},
+var wellKnownDirs = []struct {
+	dir    string
+	origin Origin
+}{
+	{"/run/opengl-driver/lib", OriginNixOS},
+	{"/usr/lib/wsl/lib", OriginWSL},
+	{"/.singularity.d/libs", OriginApptainer},
+	{"/usr/local/nvidia/lib64", OriginContainer},
+	{"/usr/local/nvidia/lib", OriginContainer},
 }
 
 // Sources returns the directories to scan for driver files, in priority
@@ -70,7 +71,7 @@ func sources(o *Options, w *watchSet) ([]Source, []Skipped, error) {
 			if !fi.IsDir() {
 				return nil, nil, fmt.Errorf("driver directory %s: not a directory", d)
 			}
-			cands = append(cands, Source{Dir: path.Clean(d), Origin: "-d"})
+			cands = append(cands, Source{Dir: path.Clean(d), Origin: OriginFlag})
 		}
 	} else {
 		for _, d := range ldpath.SplitLibraryPath(o.LibraryPath) {
@@ -79,7 +80,7 @@ func sources(o *Options, w *watchSet) ([]Source, []Skipped, error) {
 				// the loader; it is no place to look for a driver.
 				continue
 			}
-			cands = append(cands, Source{Dir: d, Origin: "LD_LIBRARY_PATH"})
+			cands = append(cands, Source{Dir: d, Origin: OriginLibraryPath})
 		}
 		for _, w := range wellKnownDirs {
 			cands = append(cands, Source{Dir: w.dir, Origin: w.origin})
@@ -94,7 +95,7 @@ func sources(o *Options, w *watchSet) ([]Source, []Skipped, error) {
 			log.Debug("ld.so.conf unreadable, skipped", "err", err)
 		}
 		for _, d := range conf {
-			cands = append(cands, Source{Dir: d, Origin: "ld.so.conf"})
+			cands = append(cands, Source{Dir: d, Origin: OriginLdSoConf})
 		}
 		if c, err := ldpath.ReadCache(root, "/etc/ld.so.cache"); err != nil {
 			log.Debug("ld.so.cache unreadable, skipped", "err", err)
@@ -107,12 +108,12 @@ func sources(o *Options, w *watchSet) ([]Source, []Skipped, error) {
 				if e.Class != 0 && e.Class != t.Class || e.Machine != elf.EM_NONE && e.Machine != t.Machine {
 					continue
 				}
-				cands = append(cands, Source{Dir: path.Dir(e.Path), Origin: "ld.so.cache"})
+				cands = append(cands, Source{Dir: path.Dir(e.Path), Origin: OriginLdSoCache})
 			}
 		}
 		t := o.target()
 		for _, d := range ldpath.DefaultDirs(t.Class, t.Machine) {
-			cands = append(cands, Source{Dir: d, Origin: "default"})
+			cands = append(cands, Source{Dir: d, Origin: OriginDefault})
 		}
 	}
 	dirs := make([]string, len(cands))
@@ -129,7 +130,7 @@ func sources(o *Options, w *watchSet) ([]Source, []Skipped, error) {
 	var out []Source
 	for _, k := range kept {
 		c := cands[k.Index]
-		if c.Origin == "LD_LIBRARY_PATH" || c.Origin == "nixos" {
+		if c.Origin == OriginLibraryPath || c.Origin == OriginNixOS {
 			// A nixglhost entry's lib/ (system mode's /run/opengl-driver,
 			// or a parent launch's entry on LD_LIBRARY_PATH) holds
 			// copies and links of the driver, not the driver itself.

@@ -87,7 +87,7 @@ type DirReport struct {
 	// Dir is the directory, inside the root.
 	Dir string `json:"dir"`
 	// Origin is the discovery source that named it (see Source.Origin).
-	Origin string `json:"origin"`
+	Origin Origin `json:"origin"`
 	// DriverFiles counts the distinct driver files found there (soname
 	// links to one file count once), its vdpau/ and gbm/ included.
 	DriverFiles int `json:"driver_files"`
@@ -456,7 +456,7 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 	compatCovers := false
 	seenCompat := map[string]bool{}
 	for _, c := range cands {
-		if c.Entry.Name != "libcuda" || c.Origin != "-d" || seenCompat[c.Real] {
+		if c.Entry.Name != "libcuda" || c.Origin != OriginFlag || seenCompat[c.Real] {
 			continue
 		}
 		seenCompat[c.Real] = true

@@ -41,7 +41,7 @@ type Candidate struct {
 	// ID identifies the real file.
 	ID FileID
 	// Origin is the discovery source of Dir.
-	Origin string
+	Origin Origin
 }
 
 // Skipped is a file or directory left out, with the reason.

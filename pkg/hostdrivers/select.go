@@ -27,12 +27,12 @@ type DriverFile struct {
 	// Version is the driver version of the file, or "".
 	Version string `json:"version,omitempty"`
 	// Origin is the discovery source it came from.
-	Origin string `json:"origin"`
+	Origin Origin `json:"origin"`
 	// ID identifies the host file.
 	ID FileID `json:"id"`
 	// Mode is "link" (a symlink to the host file) or "patched" (a copy
 	// with a new DT_RUNPATH).
-	Mode string `json:"mode"`
+	Mode Mode `json:"mode"`
 
 	entry Entry
 	info  *elfscan.Info
@@ -130,7 +130,7 @@ func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion 
 	compat := ""
 	rejected := map[string]bool{}
 	for _, r := range reals {
-		if r.c.Origin != "-d" || r.c.Entry.Name != "libcuda" || r.c.Version == "" {
+		if r.c.Origin != OriginFlag || r.c.Entry.Name != "libcuda" || r.c.Version == "" {
 			continue
 		}
 		note, err := ReadCompatNote(ldpath.HostPath(root, r.c.Real))
@@ -231,7 +231,7 @@ func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion 
 		claimed[base] = true
 		sel.Files = append(sel.Files, &DriverFile{
 			Real: r.c.Real, Base: base, Links: dedupe(links), API: r.c.Entry.API,
-			Version: r.c.Version, Origin: r.c.Origin, ID: r.c.ID, Mode: "link",
+			Version: r.c.Version, Origin: r.c.Origin, ID: r.c.ID, Mode: ModeLink,
 			entry: r.c.Entry, info: r.info,
 		})
 	}
