@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nixglhost/nixglhost/internal/fixtures"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
+)
+
+// TestLaunchAndDoctorAgree runs each host scenario of the suite through
+// the launch (-p) and the doctor with the same flags, environment and
+// cache, and checks that the doctor describes the launch: it blocks
+// whenever the launch fails (it may also block on what will make the
+// program fail later, such as a kernel module of another version), and
+// when the launch works it names the entry the launch used, with that
+// entry's driver version and number of driver files, and does not block
+// on the cache.
+func TestLaunchAndDoctorAgree(t *testing.T) {
+	multiarch := "/usr/lib/x86_64-linux-gnu"
+	twoVersions := func(t *testing.T, module string) string {
+		root := t.TempDir()
+		fixtures.FakeDriver(t, filepath.Join(root, "a"), "535.261.03", "amd64")
+		fixtures.FakeDriver(t, filepath.Join(root, "b"), "470.256.02", "amd64")
+		if module != "" {
+			fixtures.SetModuleVersion(t, root, module)
+		}
+		return root
+	}
+	tests := []struct {
+		name string
+		root func(t *testing.T) string
+		args []string
+		env  []string
+		// cache prepares the cache directory (nil: a fresh private one).
+		cache func(t *testing.T) string
+	}{
+		{name: "fake driver, module matches", root: func(t *testing.T) string { return fakeHost(t, "535.261.03") }},
+		{name: "fake driver, module differs", root: func(t *testing.T) string { return fakeHost(t, "550.54.14") }},
+		{name: "two versions, module picks the second", root: func(t *testing.T) string { return twoVersions(t, "470.256.02") }, args: []string{"-d", "/a", "-d", "/b"}},
+		{name: "two versions, no module", root: func(t *testing.T) string { return twoVersions(t, "") }, args: []string{"-d", "/b", "-d", "/a"}},
+		{name: "two versions through LD_LIBRARY_PATH", root: func(t *testing.T) string { return twoVersions(t, "535.261.03") }, env: []string{"LD_LIBRARY_PATH=/b:/a"}},
+		{name: "-d names a missing directory", root: func(t *testing.T) string { return fakeHost(t, "535.261.03") }, args: []string{"-d", "/nowhere"}},
+		{name: "no driver", root: func(t *testing.T) string { return t.TempDir() }},
+		{name: "arm64 driver only", root: func(t *testing.T) string {
+			root := t.TempDir()
+			fixtures.FakeDriver(t, filepath.Join(root, "arm"), "535.261.03", "arm64")
+			return root
+		}, args: []string{"-d", "/arm"}},
+		{name: "cache writable by others", root: func(t *testing.T) string { return fakeHost(t, "535.261.03") }, cache: func(t *testing.T) string {
+			d := t.TempDir()
+			fixtures.Must(t, os.Chmod(d, 0o777))
+			return d
+		}},
+		{name: "Debian root (real 535)", root: func(t *testing.T) string { return fixtures.DebianRoot(t, "amd64") }},
+		{name: "Debian root, -d the multiarch directory", root: func(t *testing.T) string { return fixtures.DebianRoot(t, "amd64") }, args: []string{"-d", multiarch}},
+		{name: "cloud root (real 535 in /usr/local/nvidia)", root: func(t *testing.T) string { return fixtures.CloudRoot(t) }},
+		{name: "Jetson root for an amd64 program", root: func(t *testing.T) string { return fixtures.JetsonRoot(t) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := tt.root(t)
+			cache := t.TempDir()
+			if tt.cache != nil {
+				cache = tt.cache(t)
+			}
+			env := baseEnv(t, tt.env...)
+			args := append([]string{"--driver-root", root, "--cache-dir", cache}, tt.args...)
+			// The doctor first, so that it judges the cache as the launch
+			// finds it (empty), then the launch.
+			out, _, dcode := nixglhost(t, env, append(args, "--doctor", "--json")...)
+			var r hostdrivers.Report
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatalf("--doctor --json (exit %d): %v\n%s", dcode, err, out)
+			}
+			lib, lerr, lcode := nixglhost(t, env, append(args, "-p")...)
+			if lcode != 0 && r.Blocking == 0 {
+				t.Fatalf("the launch failed (exit %d: %s) but the doctor blocks on nothing:\n%s", lcode, strings.TrimSpace(lerr), out)
+			}
+			if lcode != 0 {
+				return
+			}
+			entry := filepath.Dir(strings.TrimSpace(lib))
+			if r.Cache.Entry != entry {
+				t.Errorf("the doctor names the entry %q, the launch used %q", r.Cache.Entry, entry)
+			}
+			m, err := hostdrivers.ReadManifest(entry)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Driver.Version != m.DriverVersion || r.Driver.Files != len(m.Files) {
+				t.Errorf("the doctor says driver %q with %d files; the entry holds %q with %d", r.Driver.Version, r.Driver.Files, m.DriverVersion, len(m.Files))
+			}
+			for _, f := range r.Findings {
+				if f.Severity == hostdrivers.SeverityBlocking && f.Topic == "cache" {
+					t.Errorf("the doctor blocks on the cache (%s) but the launch used it", f.Message)
+				}
+			}
+		})
+	}
+}
