@@ -93,6 +93,30 @@ func (m *sharedMachine) run(uid int, env []string, args ...string) (string, stri
 	return string(out), stderr.String(), err
 }
 
+// attack runs move in a loop, 50 µs apart, until the returned function is
+// called; that function waits for the loop to end and returns how many
+// moves succeeded.
+func attack(move func() bool) (stop func() int64) {
+	var done atomic.Bool
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !done.Load() {
+			if move() {
+				n.Add(1)
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	}()
+	return func() int64 {
+		done.Store(true)
+		wg.Wait()
+		return n.Load()
+	}
+}
+
 // ownerOf returns path's owner, or -1 when it cannot be read.
 func ownerOf(path string) int {
 	fi, err := os.Lstat(path)
@@ -124,23 +148,16 @@ func TestTmpFallbackRace(t *testing.T) {
 			fixtures.Must(t, os.Rename(att, parked))
 			target := filepath.Join(m.tmp, fmt.Sprintf("nix-gl-host-%d", victimUID))
 
-			// The attacker's loop: never replaces anything (as the sticky
-			// bit would forbid the attacker), bounded by stop.
-			var stop atomic.Bool
-			var swaps atomic.Int64
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for !stop.Load() {
-					if unix.Renameat2(unix.AT_FDCWD, parked, unix.AT_FDCWD, target, unix.RENAME_NOREPLACE) == nil {
-						swaps.Add(1)
-						time.Sleep(50 * time.Microsecond)
-						unix.Renameat2(unix.AT_FDCWD, target, unix.AT_FDCWD, parked, unix.RENAME_NOREPLACE)
-					}
-					time.Sleep(50 * time.Microsecond)
+			// The attacker's loop never replaces anything (as the sticky
+			// bit would forbid the attacker).
+			stop := attack(func() bool {
+				if unix.Renameat2(unix.AT_FDCWD, parked, unix.AT_FDCWD, target, unix.RENAME_NOREPLACE) != nil {
+					return false
 				}
-			}()
+				time.Sleep(50 * time.Microsecond)
+				unix.Renameat2(unix.AT_FDCWD, target, unix.AT_FDCWD, parked, unix.RENAME_NOREPLACE)
+				return true
+			})
 
 			deadline := time.Now().Add(4 * time.Second)
 			var launches, wins, failures int
@@ -166,10 +183,9 @@ func TestTmpFallbackRace(t *testing.T) {
 				}
 				os.RemoveAll(home)
 			}
-			stop.Store(true)
-			wg.Wait()
-			t.Logf("%s: %d victim launches, %d attacker swaps, %d attacker wins, %d launches refused", tc.name, launches, swaps.Load(), wins, failures)
-			if swaps.Load() == 0 {
+			swaps := stop()
+			t.Logf("%s: %d victim launches, %d attacker swaps, %d attacker wins, %d launches refused", tc.name, launches, swaps, wins, failures)
+			if swaps == 0 {
 				t.Error("the attacker never swapped: the race was not run")
 			}
 			if tc.homeWritable && failures != 0 {
@@ -195,20 +211,10 @@ func TestSwappedCacheDir(t *testing.T) {
 	evil := filepath.Join(group, "evil")
 	fixtures.Must(t, os.Rename(att, evil))
 	cache := filepath.Join(xdg, "nix-gl-host")
-	var stop atomic.Bool
-	var swaps atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for !stop.Load() {
-			// The group member exchanges the two names (renameat2 EXCHANGE).
-			if unix.Renameat2(unix.AT_FDCWD, xdg, unix.AT_FDCWD, evil, unix.RENAME_EXCHANGE) == nil {
-				swaps.Add(1)
-			}
-			time.Sleep(100 * time.Microsecond)
-		}
-	}()
+	// The group member exchanges the two names (renameat2 EXCHANGE).
+	stop := attack(func() bool {
+		return unix.Renameat2(unix.AT_FDCWD, xdg, unix.AT_FDCWD, evil, unix.RENAME_EXCHANGE) == nil
+	})
 	home := m.dirOf(t, "victim-home", victimUID, 0o755)
 	var launches, wins int
 	deadline := time.Now().Add(3 * time.Second)
@@ -227,9 +233,7 @@ func TestSwappedCacheDir(t *testing.T) {
 			t.Errorf("no warning about the group-writable parent:\n%s", errOut)
 		}
 	}
-	stop.Store(true)
-	wg.Wait()
-	t.Logf("%d victim launches, %d exchanges, %d attacker wins", launches, swaps.Load(), wins)
+	t.Logf("%d victim launches, %d exchanges, %d attacker wins", launches, stop(), wins)
 	if _, err := os.Lstat(cache); err == nil || !errors.Is(err, fs.ErrNotExist) {
 		if ownerOf(cache) == victimUID {
 			t.Errorf("the victim built in %s, below a directory others can write", cache)

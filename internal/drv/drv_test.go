@@ -196,9 +196,8 @@ func TestLimits(t *testing.T) {
 	}
 }
 
-// FuzzParse checks that the parser never panics, and that what it accepts
-// prints back to text that parses to the same derivation.
-func FuzzParse(f *testing.F) {
+// addDrvSeeds adds every .drv fixture, well formed or not, to f's corpus.
+func addDrvSeeds(f *testing.F) {
 	for _, dir := range []string{testdata, filepath.Join(testdata, "malformed")} {
 		for _, p := range drvFiles(f, dir) {
 			b, err := os.ReadFile(p)
@@ -208,6 +207,12 @@ func FuzzParse(f *testing.F) {
 			f.Add(b)
 		}
 	}
+}
+
+// FuzzParse checks that the parser never panics, and that what it accepts
+// prints back to text that parses to the same derivation.
+func FuzzParse(f *testing.F) {
+	addDrvSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := Parse(data)
 		if err != nil {

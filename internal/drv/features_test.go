@@ -109,15 +109,7 @@ func TestFeaturesTooLarge(t *testing.T) {
 }
 
 func FuzzFeatures(f *testing.F) {
-	for _, dir := range []string{testdata, filepath.Join(testdata, "malformed")} {
-		for _, p := range drvFiles(f, dir) {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add(b)
-		}
-	}
+	addDrvSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, gerr := Features(bytes.NewReader(data))
 		want, werr := parsedFeatures(data)
