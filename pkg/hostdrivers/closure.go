@@ -73,7 +73,7 @@ func Hidden(root string, sel *Selection, s *ldpath.Searcher) *Closure {
 			// or an optional component): never taken from elsewhere.
 			if !missing[n] {
 				missing[n] = true
-				cl.Missing = append(cl.Missing, Skipped{n, "driver component not found (needed by " + w.by + ")"})
+				cl.Missing = append(cl.Missing, Skipped{n, "driver component not found (needed by " + w.by + ")", SkipNoComponent})
 			}
 			continue
 		}
@@ -81,7 +81,7 @@ func Hidden(root string, sel *Selection, s *ldpath.Searcher) *Closure {
 		if err != nil {
 			if !missing[n] {
 				missing[n] = true
-				cl.Missing = append(cl.Missing, Skipped{n, "not found on the host (loaded by " + w.by + ")"})
+				cl.Missing = append(cl.Missing, Skipped{n, "not found on the host (loaded by " + w.by + ")", SkipNotOnHost})
 			}
 			continue
 		}
@@ -92,13 +92,13 @@ func Hidden(root string, sel *Selection, s *ldpath.Searcher) *Closure {
 		hp := ldpath.HostPath(root, real)
 		fi, err := os.Stat(hp)
 		if err != nil {
-			cl.Missing = append(cl.Missing, Skipped{n, err.Error()})
+			cl.Missing = append(cl.Missing, Skipped{n, err.Error(), codeOf(err)})
 			missing[n] = true
 			continue
 		}
 		info, err := elfscan.Read(hp)
 		if err != nil {
-			cl.Missing = append(cl.Missing, Skipped{n, err.Error()})
+			cl.Missing = append(cl.Missing, Skipped{n, err.Error(), codeOf(err)})
 			missing[n] = true
 			continue
 		}

@@ -125,7 +125,7 @@ func sources(o *Options, w *watchSet) ([]Source, []Skipped, error) {
 	var skipped []Skipped
 	for _, d := range dropped {
 		log.Debug("directory not searched", "dir", d.Dir, "reason", d.Reason)
-		skipped = append(skipped, Skipped{d.Dir, d.Reason})
+		skipped = append(skipped, Skipped{d.Dir, d.Reason, dropCode(d)})
 	}
 	var out []Source
 	for _, k := range kept {
@@ -138,7 +138,7 @@ func sources(o *Options, w *watchSet) ([]Source, []Skipped, error) {
 			w.addNoFollow(m)
 			if _, err := os.Lstat(m); err == nil {
 				log.Debug("directory not searched", "dir", k.Dir, "reason", "a nixglhost cache entry, not the host's driver")
-				skipped = append(skipped, Skipped{k.Dir, "a nixglhost cache entry, not the host's driver"})
+				skipped = append(skipped, Skipped{k.Dir, "a nixglhost cache entry, not the host's driver", SkipCacheEntry})
 				continue
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -309,8 +308,8 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 	if explicit {
 		var keep []string
 		for _, d := range opts.Dirs {
-			if why := dirProblem(root, d); why != "" {
-				r.Skipped = append(r.Skipped, Skipped{d, why})
+			if s, bad := dirProblem(root, d); bad {
+				r.Skipped = append(r.Skipped, s)
 				continue
 			}
 			keep = append(keep, d)
@@ -326,16 +325,15 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 		}
 	}
 	for _, d := range dropped {
-		why := d.Reason
-		if p := dirProblem(root, d.Path); p != "" {
-			why = p
+		if s, bad := dirProblem(root, d.Path); bad {
+			d = s
 		}
-		r.Skipped = append(r.Skipped, Skipped{d.Path, why})
+		r.Skipped = append(r.Skipped, d)
 	}
 
 	cands, scanSkips := Scan(root, sources)
 	for _, s := range scanSkips {
-		r.Skipped = append(r.Skipped, Skipped{s.Path, tidyReason(s.Reason)})
+		r.Skipped = append(r.Skipped, tidy(s))
 	}
 	r.Module = kernelModule(root)
 	module := ModuleVersion(root)
@@ -359,7 +357,7 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 	wrongArch := map[string]string{}
 	otherSkip := map[string]string{}
 	for _, s := range sel.Skipped {
-		if strings.HasPrefix(s.Reason, "wrong architecture") {
+		if s.Code == SkipWrongArch {
 			wrongArch[s.Path] = s.Reason
 		} else {
 			otherSkip[s.Path] = s.Reason
@@ -616,38 +614,35 @@ func sevRank(s string) int {
 	return 1
 }
 
-// dirProblem says why directory d (inside root) cannot be searched, or "".
-func dirProblem(root, d string) string {
+// dirProblem says why directory d (inside root) cannot be searched, and
+// whether it cannot.
+func dirProblem(root, d string) (Skipped, bool) {
 	if !path.IsAbs(d) {
-		return "not an absolute path"
+		return Skipped{d, "not an absolute path", SkipNotAbsolute}, true
 	}
 	p, err := ldpath.Resolve(root, d)
-	if err != nil {
-		return tidyReason(err.Error())
+	if err == nil {
+		var fi os.FileInfo
+		if fi, err = os.Stat(ldpath.HostPath(root, p)); err == nil {
+			if !fi.IsDir() {
+				return Skipped{d, "not a directory", SkipNotDir}, true
+			}
+			return Skipped{}, false
+		}
 	}
-	fi, err := os.Stat(ldpath.HostPath(root, p))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return "missing"
-	case errors.Is(err, fs.ErrPermission):
-		return "unreadable: permission denied"
-	case err != nil:
-		return tidyReason(err.Error())
-	case !fi.IsDir():
-		return "not a directory"
-	}
-	return ""
+	return tidy(Skipped{d, err.Error(), codeOf(err)}), true
 }
 
-// tidyReason shortens an OS error message for the report.
-func tidyReason(s string) string {
-	switch {
-	case strings.HasSuffix(s, "no such file or directory"):
-		return "missing"
-	case strings.HasSuffix(s, "permission denied"):
-		return "unreadable: permission denied"
-	case strings.HasSuffix(s, "not a directory"):
-		return "not a directory"
+// tidy shortens the reason of a file-system error for the report, by its
+// code.
+func tidy(s Skipped) Skipped {
+	switch s.Code {
+	case SkipMissing:
+		s.Reason = "missing"
+	case SkipUnreadable:
+		s.Reason = "unreadable: permission denied"
+	case SkipNotDir:
+		s.Reason = "not a directory"
 	}
 	return s
 }
@@ -1330,15 +1325,15 @@ func (r *Report) Text() string {
 	var missing []string
 	for _, s := range r.Skipped {
 		switch {
-		case s.Reason == "missing":
+		case s.Code == SkipMissing:
 			missing = append(missing, s.Path)
-		case strings.HasPrefix(s.Reason, "same directory as "):
+		case s.Code == SkipSameDir:
 			sameDirs++
-		case strings.HasPrefix(s.Reason, "driver version "):
+		case s.Code == SkipOtherVersion:
 			versionSkips++
-		case strings.HasPrefix(s.Reason, "a file named "):
+		case s.Code == SkipShadowed:
 			dupSkips++
-		case strings.HasPrefix(s.Reason, "wrong architecture"):
+		case s.Code == SkipWrongArch:
 			otherFiles++
 		default:
 			p("  skipped         %s: %s\n", s.Path, s.Reason)

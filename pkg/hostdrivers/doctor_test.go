@@ -250,7 +250,7 @@ func doctorCases() []doctorCase {
 				if r.Dirs[0].Used != 0 || r.Dirs[1].Used == 0 || !strings.Contains(r.Dirs[0].Note, "driver version "+v535+" not chosen") {
 					t.Errorf("dirs %+v", r.Dirs)
 				}
-				if !slices.Contains(r.Skipped, Skipped{"/opt/none", "missing"}) {
+				if !slices.Contains(r.Skipped, Skipped{"/opt/none", "missing", SkipMissing}) {
 					t.Errorf("skipped %v lacks the missing -d directory", r.Skipped)
 				}
 			},
@@ -272,7 +272,7 @@ func doctorCases() []doctorCase {
 				if !strings.HasPrefix(r.Dirs[0].Note, "wrong architecture") || r.Dirs[1].Note != "no driver files" {
 					t.Errorf("dirs %+v", r.Dirs)
 				}
-				if !slices.Contains(r.Skipped, Skipped{"/opt/file", "not a directory"}) {
+				if !slices.Contains(r.Skipped, Skipped{"/opt/file", "not a directory", SkipNotDir}) {
 					t.Errorf("skipped %v lacks /opt/file", r.Skipped)
 				}
 			},

@@ -48,6 +48,8 @@ type Candidate struct {
 type Skipped struct {
 	Path   string `json:"path"`
 	Reason string `json:"reason"`
+	// Code classifies Reason (empty in manifests written before it).
+	Code SkipCode `json:"code,omitempty"`
 }
 
 // Scan lists each source directory and returns the catalogued driver files
@@ -68,7 +70,7 @@ func scan(root string, sources []Source, w *watchSet) ([]Candidate, []Skipped) {
 		w.add(ldpath.HostPath(root, dir))
 		ents, err := os.ReadDir(ldpath.HostPath(root, dir))
 		if err != nil {
-			skipped = append(skipped, Skipped{dir, err.Error()})
+			skipped = append(skipped, Skipped{dir, err.Error(), codeOf(err)})
 			continue
 		}
 		names := make([]string, 0, 16)
@@ -84,17 +86,17 @@ func scan(root string, sources []Source, w *watchSet) ([]Candidate, []Skipped) {
 				w.add(ldpath.HostPath(root, path.Dir(link)))
 			})
 			if err != nil {
-				skipped = append(skipped, Skipped{p, "unresolvable: " + err.Error()})
+				skipped = append(skipped, Skipped{p, "unresolvable: " + err.Error(), SkipUnresolvable})
 				continue
 			}
 			hp := ldpath.HostPath(root, real)
 			fi, err := os.Stat(hp)
 			if err != nil {
-				skipped = append(skipped, Skipped{p, err.Error()})
+				skipped = append(skipped, Skipped{p, err.Error(), codeOf(err)})
 				continue
 			}
 			if !fi.Mode().IsRegular() {
-				skipped = append(skipped, Skipped{p, "not a regular file"})
+				skipped = append(skipped, Skipped{p, "not a regular file", SkipNotRegular})
 				continue
 			}
 			w.addID(hp, fileID(fi))

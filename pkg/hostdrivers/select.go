@@ -108,12 +108,12 @@ func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion 
 		if c.Entry.Kind != KindData {
 			i, err := elfscan.Read(hp)
 			if err != nil {
-				sel.Skipped = append(sel.Skipped, Skipped{path.Join(c.Dir, c.Name), err.Error()})
+				sel.Skipped = append(sel.Skipped, Skipped{path.Join(c.Dir, c.Name), err.Error(), SkipBadELF})
 				bad[c.Real] = true
 				continue
 			}
 			if !i.Ident.Compatible(target) {
-				sel.Skipped = append(sel.Skipped, Skipped{path.Join(c.Dir, c.Name), fmt.Sprintf("wrong architecture: %s %s, program is %s %s", i.Class, i.Machine, target.Class, target.Machine)})
+				sel.Skipped = append(sel.Skipped, Skipped{path.Join(c.Dir, c.Name), fmt.Sprintf("wrong architecture: %s %s, program is %s %s", i.Class, i.Machine, target.Class, target.Machine), SkipWrongArch})
 				bad[c.Real] = true
 				continue
 			}
@@ -145,7 +145,7 @@ func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion 
 			why = fmt.Sprintf("the kernel module %s is not of a branch it supports %v", moduleVersion, note.Driver)
 		}
 		if why != "" {
-			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "cuda_compat libcuda " + r.c.Version + " not used: " + why})
+			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "cuda_compat libcuda " + r.c.Version + " not used: " + why, SkipCompatUnusable})
 			rejected[r.c.Version] = true
 			continue
 		}
@@ -195,22 +195,22 @@ func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion 
 	for _, r := range reals {
 		if rejected[r.c.Version] {
 			if r.c.Entry.Name != "libcuda" {
-				sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "part of the cuda_compat driver " + r.c.Version + ", not used"})
+				sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "part of the cuda_compat driver " + r.c.Version + ", not used", SkipCompatPart})
 			}
 			continue
 		}
 		if compat != "" && r.c.Version == compat {
 			compatFamily[r.c.Entry.Name] = true
 		} else if compatFamily[r.c.Entry.Name] {
-			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "replaced by the cuda_compat " + r.c.Entry.Name + " " + compat})
+			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "replaced by the cuda_compat " + r.c.Entry.Name + " " + compat, SkipCompatReplaced})
 			continue
 		} else if r.c.Version != "" && r.c.Version != sel.Version {
-			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "driver version " + r.c.Version + " not chosen (" + sel.Version + " was)"})
+			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "driver version " + r.c.Version + " not chosen (" + sel.Version + " was)", SkipOtherVersion})
 			continue
 		}
 		base := path.Base(r.c.Real)
 		if claimed[base] {
-			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "a file named " + base + " was already found earlier in search order"})
+			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "a file named " + base + " was already found earlier in search order", SkipShadowed})
 			continue
 		}
 		names := append([]string(nil), r.names...)

@@ -1,5 +1,13 @@
 package hostdrivers
 
+import (
+	"errors"
+	"io/fs"
+	"syscall"
+
+	"github.com/nixglhost/nixglhost/pkg/ldpath"
+)
+
 // Origin names the discovery source that made a directory a place to look
 // for driver files. Its values are the words DEBUG output, --doctor and the
 // manifest use.
@@ -40,3 +48,74 @@ const (
 	// any other file of the entry).
 	ModePatched Mode = "patched"
 )
+
+// SkipCode says why a directory or file was left out, or a dependency not
+// found. Reports act on the code; Skipped.Reason is the text for people.
+type SkipCode string
+
+// The codes.
+const (
+	// SkipMissing: the path does not exist.
+	SkipMissing SkipCode = "missing"
+	// SkipUnreadable: permission denied.
+	SkipUnreadable SkipCode = "unreadable"
+	// SkipNotDir: a directory was expected.
+	SkipNotDir SkipCode = "not-a-directory"
+	// SkipNotAbsolute: a relative or empty directory entry.
+	SkipNotAbsolute SkipCode = "not-absolute"
+	// SkipSameDir: the same directory as an earlier source.
+	SkipSameDir SkipCode = "same-directory"
+	// SkipCacheEntry: a nixglhost cache entry's lib/, not the host's
+	// driver.
+	SkipCacheEntry SkipCode = "cache-entry"
+	// SkipUnresolvable: a link that leads nowhere (dangling, a loop).
+	SkipUnresolvable SkipCode = "unresolvable"
+	// SkipNotRegular: a driver name that is not a regular file.
+	SkipNotRegular SkipCode = "not-a-regular-file"
+	// SkipBadELF: a driver name whose file is not a readable ELF file.
+	SkipBadELF SkipCode = "bad-elf"
+	// SkipWrongArch: a driver file for another architecture.
+	SkipWrongArch SkipCode = "wrong-architecture"
+	// SkipCompatUnusable: a cuda_compat libcuda the kernel cannot use.
+	SkipCompatUnusable SkipCode = "compat-not-used"
+	// SkipCompatPart: another file of an unused cuda_compat driver.
+	SkipCompatPart SkipCode = "compat-part-not-used"
+	// SkipCompatReplaced: a host file replaced by its cuda_compat one.
+	SkipCompatReplaced SkipCode = "replaced-by-compat"
+	// SkipOtherVersion: a file of a driver version not chosen.
+	SkipOtherVersion SkipCode = "other-version"
+	// SkipShadowed: a file whose name an earlier source already had.
+	SkipShadowed SkipCode = "shadowed"
+	// SkipNoComponent: a driver library another one needs is absent.
+	SkipNoComponent SkipCode = "component-not-found"
+	// SkipNotOnHost: a generic library the driver loads is not on the host.
+	SkipNotOnHost SkipCode = "not-on-host"
+	// SkipError: any other error (Reason says which).
+	SkipError SkipCode = "error"
+)
+
+// codeOf classifies an error from the file system.
+func codeOf(err error) SkipCode {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return SkipMissing
+	case errors.Is(err, fs.ErrPermission):
+		return SkipUnreadable
+	case errors.Is(err, syscall.ENOTDIR):
+		return SkipNotDir
+	}
+	return SkipError
+}
+
+// dropCode maps ldpath's reasons for dropping a directory to codes.
+func dropCode(d ldpath.Dropped) SkipCode {
+	switch d.Kind {
+	case ldpath.DropNotAbsolute:
+		return SkipNotAbsolute
+	case ldpath.DropNotDir:
+		return SkipNotDir
+	case ldpath.DropSameDir:
+		return SkipSameDir
+	}
+	return codeOf(d.Err)
+}

@@ -80,7 +80,26 @@ func DefaultDirs(class elf.Class, machine elf.Machine) []string {
 // Dropped is a directory Dedup left out, and why.
 type Dropped struct {
 	Dir, Reason string
+	// Kind says why, for callers that act on it (Reason is for people).
+	Kind DropKind
+	// Err is the error that dropped it, for DropError.
+	Err error
 }
+
+// DropKind says why Dedup dropped a directory.
+type DropKind int
+
+// The reasons a directory is dropped.
+const (
+	// DropError: resolving or stat'ing it failed (Err says how).
+	DropError DropKind = iota
+	// DropNotAbsolute: an empty or relative entry.
+	DropNotAbsolute
+	// DropNotDir: it is not a directory.
+	DropNotDir
+	// DropSameDir: the same directory as an earlier entry.
+	DropSameDir
+)
 
 // Dedup resolves each directory inside root (see Resolve) and drops those
 // that are missing, not directories, or the same directory (same device and
@@ -110,21 +129,21 @@ func DedupIndexed(root string, dirs []string) (kept []Kept, dropped []Dropped) {
 	seen := map[devIno]string{}
 	for i, d := range dirs {
 		if !strings.HasPrefix(d, "/") {
-			dropped = append(dropped, Dropped{d, "not an absolute path"})
+			dropped = append(dropped, Dropped{Dir: d, Reason: "not an absolute path", Kind: DropNotAbsolute})
 			continue
 		}
 		r, err := Resolve(root, d)
 		if err != nil {
-			dropped = append(dropped, Dropped{d, err.Error()})
+			dropped = append(dropped, Dropped{Dir: d, Reason: err.Error(), Kind: DropError, Err: err})
 			continue
 		}
 		fi, err := os.Stat(HostPath(root, r))
 		if err != nil {
-			dropped = append(dropped, Dropped{d, err.Error()})
+			dropped = append(dropped, Dropped{Dir: d, Reason: err.Error(), Kind: DropError, Err: err})
 			continue
 		}
 		if !fi.IsDir() {
-			dropped = append(dropped, Dropped{d, "not a directory: " + r})
+			dropped = append(dropped, Dropped{Dir: d, Reason: "not a directory: " + r, Kind: DropNotDir})
 			continue
 		}
 		key := devIno{}
@@ -132,7 +151,7 @@ func DedupIndexed(root string, dirs []string) (kept []Kept, dropped []Dropped) {
 			key = devIno{uint64(st.Dev), uint64(st.Ino)}
 		}
 		if first, ok := seen[key]; ok {
-			dropped = append(dropped, Dropped{d, "same directory as " + first})
+			dropped = append(dropped, Dropped{Dir: d, Reason: "same directory as " + first, Kind: DropSameDir})
 			continue
 		}
 		seen[key] = d
