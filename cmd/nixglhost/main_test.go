@@ -2,14 +2,17 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nixglhost/nixglhost/internal/cli"
 	"github.com/nixglhost/nixglhost/internal/fixtures"
 )
 
@@ -89,5 +92,45 @@ func pauseAt(step string, stderr io.Writer) func(string) {
 				time.Sleep(time.Hour)
 			}
 		}
+	}
+}
+
+// TestFlagsBound: every flag of internal/cli's table is registered, bound to
+// the configuration, with its default; nothing else is registered; --help
+// prints the table's usage.
+func TestFlagsBound(t *testing.T) {
+	c := &config{}
+	var dirs dirList
+	fs, err := newFlagSet(c, &dirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, f := range cli.Flags {
+		for _, n := range []string{f.Short, f.Long} {
+			if n == "" {
+				continue
+			}
+			want = append(want, n)
+			fl := fs.Lookup(n)
+			if fl == nil {
+				t.Errorf("-%s is in the table but not registered", n)
+			} else if fl.DefValue != f.Default && !(f.Arg == "" && fl.DefValue == "false") && !f.Repeatable {
+				t.Errorf("-%s: default %q, the table says %q", n, fl.DefValue, f.Default)
+			}
+		}
+	}
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n != len(want) {
+		t.Errorf("%d flags registered, the table has %d names", n, len(want))
+	}
+	c2, err := parseArgs([]string{"-d", "/a", "-d", "/b", "--driver-root", "/r", "--", "prog", "-d"})
+	if err != nil || !slices.Equal(c2.dirs, []string{"/a", "/b"}) || c2.driverRoot != "/r" || !slices.Equal(c2.program, []string{"prog", "-d"}) {
+		t.Errorf("parseArgs = %+v, %v", c2, err)
+	}
+	var out bytes.Buffer
+	if code := main1([]string{"--help"}, nil, &out, io.Discard, nil); code != 0 || out.String() != cli.Usage() {
+		t.Errorf("--help: exit %d, printed %q, want cli.Usage()", code, out.String())
 	}
 }

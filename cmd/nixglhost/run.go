@@ -12,55 +12,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nixglhost/nixglhost/internal/cli"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 )
-
-const usage = `usage: nixglhost [-d DIR]... [flags] [--] PROGRAM [ARGS...]
-       nixglhost [-d DIR]... -p | --print-env [--json] [PROGRAM]
-       nixglhost [-d DIR]... --doctor [--json] [PROGRAM]
-       nixglhost [-d DIR]... --link-run-opengl-driver [--run-dir DIR]
-       nixglhost --unlink-run-opengl-driver [--run-dir DIR]
-       nixglhost [-d DIR]... --nix-pre-build-hook [--hook-features LIST] DRV [SANDBOX]
-
-Run PROGRAM (a Nix-built program) with the host's NVIDIA driver: the driver's
-libraries are put in a private cache entry laid out like /run/opengl-driver,
-whose lib/ is appended to the library path; nothing else of the host's is
-exposed. Exit status: PROGRAM's own once it runs; 2 for usage errors; 1 for
-any other failure before PROGRAM starts.
-
-flags:
-  -d DIR              driver directory to use (repeatable, in priority order);
-                      no other directory is searched for the driver then
-  -p                  print the library directory to add, and exit
-  --print-env         print the environment to set as shell exports, and exit
-  --doctor            explain what was found and why PROGRAM would fail, and
-                      exit (1 when something blocks)
-  --json              with --print-env or --doctor: print a JSON object instead
-  --driver-root DIR   the host tree to search (default /)
-  --cache-dir DIR     where cache entries live
-                      (default $XDG_CACHE_HOME/nix-gl-host, ~/.cache/nix-gl-host)
-  --link-run-opengl-driver
-                      (root) point RUN/opengl-driver at a self-contained entry
-                      in the system cache (--cache-dir, default
-                      /var/cache/nix-gl-host): every Nix program then finds
-                      the driver with no wrapper; refuses a RUN/opengl-driver
-                      it did not make (NixOS's)
-  --unlink-run-opengl-driver
-                      (root) remove RUN/opengl-driver if nixglhost made it
-  --run-dir DIR       RUN for the two above (default /run)
-  --nix-pre-build-hook
-                      act as Nix's pre-build-hook (also when run as
-                      nixglhost-pre-build-hook): for a derivation DRV whose
-                      requiredSystemFeatures name a GPU feature, print the
-                      sandbox paths of the driver and the GPU devices
-  --hook-features LIST
-                      with --nix-pre-build-hook: the features that get the
-                      GPU (default $NIXGLHOST_HOOK_FEATURES, else
-                      cuda,opengl,nvidia-gpu)
-  -v, --verbose       trace every decision to stderr (as DEBUG=1 does)
-  --version           print the version and exit
-  -h, --help          print this help and exit
-`
 
 // config is the parsed command line.
 type config struct {
@@ -88,30 +42,49 @@ type dirList []string
 func (d *dirList) String() string     { return strings.Join(*d, ",") }
 func (d *dirList) Set(v string) error { *d = append(*d, v); return nil }
 
+// newFlagSet registers every flag of internal/cli's table, bound to c's
+// fields (dirs for -d), with the table's defaults. A flag of the table
+// without a binding here is an error, which TestFlagsBound catches.
+func newFlagSet(c *config, dirs *dirList) (*flag.FlagSet, error) {
+	fs := flag.NewFlagSet("nixglhost", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	bools := map[string]*bool{
+		"p": &c.printPath, "print-env": &c.printEnv, "doctor": &c.doctor, "json": &c.json,
+		"v": &c.verbose, "verbose": &c.verbose, "version": &c.version, "h": &c.help, "help": &c.help,
+		"link-run-opengl-driver": &c.linkRun, "unlink-run-opengl-driver": &c.unlinkRun,
+		"nix-pre-build-hook": &c.hook,
+	}
+	strs := map[string]*string{
+		"driver-root": &c.driverRoot, "cache-dir": &c.cacheDir, "run-dir": &c.runDir,
+		"hook-features": &c.hookFeatures,
+	}
+	for _, f := range cli.Flags {
+		for _, name := range []string{f.Short, f.Long} {
+			switch {
+			case name == "":
+			case f.Arg == "" && bools[name] != nil:
+				fs.BoolVar(bools[name], name, false, f.Help)
+			case f.Repeatable && name == "d":
+				fs.Var(dirs, name, f.Help)
+			case f.Arg != "" && !f.Repeatable && strs[name] != nil:
+				fs.StringVar(strs[name], name, f.Default, f.Help)
+			default:
+				return nil, fmt.Errorf("flag %s of internal/cli has no binding in cmd/nixglhost", name)
+			}
+		}
+	}
+	return fs, nil
+}
+
 // parseArgs parses the flags before PROGRAM; everything from PROGRAM on is
 // PROGRAM's, untouched.
 func parseArgs(args []string) (*config, error) {
 	c := &config{}
-	fs := flag.NewFlagSet("nixglhost", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var dirs dirList
-	fs.Var(&dirs, "d", "")
-	fs.BoolVar(&c.printPath, "p", false, "")
-	fs.BoolVar(&c.printEnv, "print-env", false, "")
-	fs.BoolVar(&c.doctor, "doctor", false, "")
-	fs.BoolVar(&c.json, "json", false, "")
-	fs.StringVar(&c.driverRoot, "driver-root", "/", "")
-	fs.StringVar(&c.cacheDir, "cache-dir", "", "")
-	fs.BoolVar(&c.verbose, "v", false, "")
-	fs.BoolVar(&c.verbose, "verbose", false, "")
-	fs.BoolVar(&c.version, "version", false, "")
-	fs.BoolVar(&c.help, "h", false, "")
-	fs.BoolVar(&c.help, "help", false, "")
-	fs.BoolVar(&c.linkRun, "link-run-opengl-driver", false, "")
-	fs.BoolVar(&c.unlinkRun, "unlink-run-opengl-driver", false, "")
-	fs.StringVar(&c.runDir, "run-dir", "/run", "")
-	fs.BoolVar(&c.hook, "nix-pre-build-hook", false, "")
-	fs.StringVar(&c.hookFeatures, "hook-features", "", "")
+	fs, err := newFlagSet(c, &dirs)
+	if err != nil {
+		return nil, err
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -134,11 +107,11 @@ func parseArgs(args []string) (*config, error) {
 func main1(args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
 	c, err := parseArgs(hookArgs(os.Args[0], args))
 	if err != nil {
-		fmt.Fprintf(stderr, "nixglhost: %v\n\n%s", err, usage)
+		fmt.Fprintf(stderr, "nixglhost: %v\n\n%s", err, cli.Usage())
 		return 2
 	}
 	if c.help {
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, cli.Usage())
 		return 0
 	}
 	if c.version {

@@ -15,26 +15,6 @@ import (
 	"github.com/nixglhost/nixglhost/internal/fixtures"
 )
 
-// runGo returns the text of cmd/nixglhost/run.go, where the real flags live.
-func runGo(t *testing.T) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtures.RepoRoot(), "cmd", "nixglhost", "run.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// usageText returns the usage constant's raw string from run.go.
-func usageText(t *testing.T, src string) string {
-	t.Helper()
-	m := regexp.MustCompile("(?s)const usage = `(.*?)`").FindStringSubmatch(src)
-	if m == nil {
-		t.Fatal("run.go: no `const usage = ` raw string found; update this test with run.go's layout")
-	}
-	return m[1]
-}
-
 // flagToken matches a flag mentioned in prose: a dash or two and a name,
 // at the start or after a space, "[", "|" or ",".
 var flagToken = regexp.MustCompile(`(?:^|[\s\[|,(])(--?[a-z][a-z0-9-]*)`)
@@ -43,7 +23,7 @@ var flagToken = regexp.MustCompile(`(?:^|[\s\[|,(])(--?[a-z][a-z0-9-]*)`)
 // Flags and that every Flags entry has a line of its own in the usage's flag
 // list, spelled as Spec gives it.
 func TestTableMatchesUsage(t *testing.T) {
-	usage := usageText(t, runGo(t))
+	usage := Usage()
 	var inTable []string
 	for _, f := range Flags {
 		inTable = append(inTable, f.Names()...)
@@ -72,51 +52,7 @@ func TestTableMatchesUsage(t *testing.T) {
 		want = append(want, f.Spec())
 	}
 	if diff := cmp.Diff(want, specs); diff != "" {
-		t.Errorf("usage flag list vs cli.Flags (-table +usage); keep internal/cli/flags.go in step with run.go:\n%s", diff)
-	}
-}
-
-// TestSynopsisMatchesUsage checks the man page's synopsis against the
-// usage's first lines.
-func TestSynopsisMatchesUsage(t *testing.T) {
-	var got []string
-	for _, line := range strings.Split(usageText(t, runGo(t)), "\n") {
-		line = strings.TrimPrefix(line, "usage:")
-		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "nixglhost ")
-		if !ok {
-			break
-		}
-		got = append(got, rest)
-	}
-	if diff := cmp.Diff(Synopsis, got); diff != "" {
-		t.Errorf("cli.Synopsis vs run.go's usage (-Synopsis +usage); update internal/cli/man.go:\n%s", diff)
-	}
-}
-
-// TestTableMatchesFlagSet checks that the names run.go registers with its
-// flag set are exactly the table's.
-func TestTableMatchesFlagSet(t *testing.T) {
-	src := runGo(t)
-	re := regexp.MustCompile(`\bfs\.[A-Z]\w*\(\s*(?:&?[\w.]+,\s*)?"([\w-]+)"`)
-	var registered []string
-	for _, m := range re.FindAllStringSubmatch(src, -1) {
-		registered = append(registered, m[1])
-	}
-	if len(registered) == 0 {
-		t.Fatal("run.go: no fs.XxxVar(..., \"name\", ...) registrations found; update this test with run.go's layout")
-	}
-	var inTable []string
-	for _, f := range Flags {
-		for _, n := range []string{f.Short, f.Long} {
-			if n != "" {
-				inTable = append(inTable, n)
-			}
-		}
-	}
-	slices.Sort(registered)
-	slices.Sort(inTable)
-	if diff := cmp.Diff(inTable, registered); diff != "" {
-		t.Errorf("flags registered in run.go vs cli.Flags (-table +run.go); keep internal/cli/flags.go in step with run.go:\n%s", diff)
+		t.Errorf("usage flag list vs cli.Flags (-table +usage); Usage lists them as Spec writes them:\n%s", diff)
 	}
 }
 

@@ -1,10 +1,11 @@
 // Package cli describes nixglhost's command line as data, each flag once, and
 // generates the shell completions (bash, zsh, fish) and the man page from it.
 //
-// It never parses a command line: cmd/nixglhost does that with the standard
-// flag package, and a test in this package reads cmd/nixglhost/run.go to
-// check that the usage text, the registered flags and this table agree. To
-// add a flag, add it to run.go and to Flags; the generated files follow.
+// It is the one place a flag is described: cmd/nixglhost registers its
+// flags from Flags (binding each name to a field of its configuration; a
+// test there checks that every flag is bound) and prints Usage, and the
+// completions and the man page are generated from it. To add a flag, add it
+// here and bind it in cmd/nixglhost's parseArgs.
 package cli
 
 import "strings"
@@ -43,6 +44,11 @@ type Flag struct {
 	Help string
 	// Doc is the man page's paragraph; Help when empty.
 	Doc string
+	// Usage is the flag's text in the usage's flag list, wrapped to fit
+	// beside the spec (lines joined by a newline); Help when empty.
+	Usage string
+	// Default is the argument's value when the flag is not given.
+	Default string
 }
 
 // Flags is every flag of nixglhost, in the order the usage text lists them.
@@ -54,6 +60,7 @@ var Flags = []Flag{
 			"order. No other directory is searched for the driver then. A forward-compatibility " +
 			"libcuda (cuda_compat) given this way goes first, and only when the host's kernel " +
 			"driver can use it.",
+		Usage: "driver directory to use (repeatable, in priority order);\nno other directory is searched for the driver then",
 	},
 	{
 		Short: "p",
@@ -74,6 +81,7 @@ var Flags = []Flag{
 		Help: "explain what was found and why PROGRAM would fail, and exit",
 		Doc: "Explain what was found where, what was chosen and why, and what would make " +
 			"PROGRAM fail; then exit, with status 1 when something blocks.",
+		Usage: "explain what was found and why PROGRAM would fail, and\nexit (1 when something blocks)",
 	},
 	{
 		Long: "json",
@@ -85,12 +93,15 @@ var Flags = []Flag{
 		Help: "the host tree to search (default /)",
 		Doc: "Search the host tree rooted at DIR instead of /: discovery, ld.so.conf and " +
 			"ld.so.cache are read below it, and -d paths are taken inside it.",
+		Usage:   "the host tree to search (default /)",
+		Default: "/",
 	},
 	{
 		Long: "cache-dir", Arg: "DIR", Complete: Dir,
 		Help: "where cache entries live",
 		Doc: "Keep cache entries in DIR. The default is $XDG_CACHE_HOME/nix-gl-host, " +
 			"then ~/.cache/nix-gl-host.",
+		Usage: "where cache entries live\n(default $XDG_CACHE_HOME/nix-gl-host, ~/.cache/nix-gl-host)",
 	},
 	{
 		Long: "link-run-opengl-driver",
@@ -99,16 +110,20 @@ var Flags = []Flag{
 			"/var/cache/nix-gl-host) and point RUN/opengl-driver at it, so every Nix program " +
 			"finds the driver through its own DT_RUNPATH, with no wrapper. A RUN/opengl-driver " +
 			"that nixglhost did not make (NixOS's) is left alone. /run is a tmpfs: repeat it at boot.",
+		Usage: "(root) point RUN/opengl-driver at a self-contained entry\nin the system cache (--cache-dir, default\n/var/cache/nix-gl-host): every Nix program then finds\nthe driver with no wrapper; refuses a RUN/opengl-driver\nit did not make (NixOS's)",
 	},
 	{
-		Long: "unlink-run-opengl-driver",
-		Help: "(root) remove /run/opengl-driver if nixglhost made it",
-		Doc:  "As root: remove RUN/opengl-driver if nixglhost made it.",
+		Long:  "unlink-run-opengl-driver",
+		Help:  "(root) remove /run/opengl-driver if nixglhost made it",
+		Doc:   "As root: remove RUN/opengl-driver if nixglhost made it.",
+		Usage: "(root) remove RUN/opengl-driver if nixglhost made it",
 	},
 	{
 		Long: "run-dir", Arg: "DIR", Complete: Dir,
-		Help: "RUN for the two above (default /run)",
-		Doc:  "The directory RUN that holds opengl-driver for the two flags above (default /run).",
+		Help:    "RUN for the two above (default /run)",
+		Doc:     "The directory RUN that holds opengl-driver for the two flags above (default /run).",
+		Usage:   "RUN for the two above (default /run)",
+		Default: "/run",
 	},
 	{
 		Long: "nix-pre-build-hook",
@@ -116,12 +131,14 @@ var Flags = []Flag{
 		Doc: "Act as Nix's pre-build-hook (also when run as nixglhost-pre-build-hook): for a " +
 			"derivation DRV whose requiredSystemFeatures name a GPU feature, print the sandbox " +
 			"paths of the driver and the GPU devices.",
+		Usage: "act as Nix's pre-build-hook (also when run as\nnixglhost-pre-build-hook): for a derivation DRV whose\nrequiredSystemFeatures name a GPU feature, print the\nsandbox paths of the driver and the GPU devices",
 	},
 	{
 		Long: "hook-features", Arg: "LIST",
 		Help: "with --nix-pre-build-hook: the features that get the GPU",
 		Doc: "With --nix-pre-build-hook: the comma-separated system features that get the GPU " +
 			"(default $NIXGLHOST_HOOK_FEATURES, else cuda,opengl,nvidia-gpu).",
+		Usage: "with --nix-pre-build-hook: the features that get the\nGPU (default $NIXGLHOST_HOOK_FEATURES, else\ncuda,opengl,nvidia-gpu)",
 	},
 	{
 		Short: "v", Long: "verbose",
@@ -135,8 +152,9 @@ var Flags = []Flag{
 	},
 	{
 		Short: "h", Long: "help", Exits: true,
-		Help: "print the usage and exit",
-		Doc:  "Print the usage and exit.",
+		Help:  "print the usage and exit",
+		Doc:   "Print the usage and exit.",
+		Usage: "print this help and exit",
 	},
 }
 
