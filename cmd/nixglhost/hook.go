@@ -17,18 +17,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/nixglhost/nixglhost/internal/drv"
+	"github.com/nixglhost/nixglhost/internal/sandbox"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
-	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
 
 const (
@@ -39,16 +36,10 @@ const (
 	// hookFeaturesEnv configures the features when --hook-features is not
 	// given: names separated by commas or spaces.
 	hookFeaturesEnv = "NIXGLHOST_HOOK_FEATURES"
-	// runOpenGLDriver is where the entry goes in the sandbox.
-	runOpenGLDriver = "/run/opengl-driver"
 )
 
 // defaultHookFeatures are the requiredSystemFeatures that get the GPU.
 var defaultHookFeatures = []string{"cuda", "opengl", "nvidia-gpu"}
-
-// gpuDevices are the device nodes a GPU builder needs, under /dev; a name
-// with a '*' is a path.Match pattern.
-var gpuDevices = []string{"nvidiactl", "nvidia[0-9]*", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset", "dri"}
 
 // hookArgs turns a hook invocation by name (argv[0] is hookName) into
 // nixglhost's arguments; other invocations are returned unchanged.
@@ -82,13 +73,13 @@ func hookFeatures(flagVal string, environ []string) []string {
 // a host without a driver, is an error: nothing on stdout, exit 1, and Nix
 // fails that build with the message.
 func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
-	drvPath, sandbox := c.program[0], ""
+	drvPath, sandboxDir := c.program[0], ""
 	if len(c.program) == 2 {
-		sandbox = c.program[1]
+		sandboxDir = c.program[1]
 	}
 	// Only the features are read, streaming: the hook runs before every
 	// build of every user, and a .drv is any user's input.
-	required, err := readDrvFeatures(drvPath, sandbox)
+	required, err := readDrvFeatures(drvPath, sandboxDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(stderr, "nixglhost: pre-build hook: %s is not on this machine: no sandbox paths\n", drvPath)
 		return nil
@@ -121,7 +112,7 @@ func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
 	if err != nil {
 		return fmt.Errorf("pre-build hook: derivation %s requires %s: %w", drvPath, strings.Join(matched, ", "), err)
 	}
-	paths, err := sandboxPaths(s.root, p.Dir)
+	paths, err := sandbox.Paths(s.root, p.Dir)
 	if err != nil {
 		return fmt.Errorf("pre-build hook: %w", err)
 	}
@@ -153,127 +144,13 @@ func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
 // readDrvFeatures reads the derivation's requiredSystemFeatures. With a chroot store (nix --store DIR), Nix
 // passes the store path as /nix/store/X.drv while the file is DIR/nix/store/X.drv
 // and the sandbox is DIR/nix/store/X.drv.chroot: the sandbox path says where.
-func readDrvFeatures(drvPath, sandbox string) ([]string, error) {
+func readDrvFeatures(drvPath, sandboxDir string) ([]string, error) {
 	features, err := drv.ReadFeatures(drvPath)
-	if errors.Is(err, fs.ErrNotExist) && filepath.Base(sandbox) == filepath.Base(drvPath)+".chroot" {
-		alt := filepath.Join(filepath.Dir(sandbox), filepath.Base(drvPath))
+	if errors.Is(err, fs.ErrNotExist) && filepath.Base(sandboxDir) == filepath.Base(drvPath)+".chroot" {
+		alt := filepath.Join(filepath.Dir(sandboxDir), filepath.Base(drvPath))
 		if f2, err2 := drv.ReadFeatures(alt); !errors.Is(err2, fs.ErrNotExist) {
 			return f2, err2
 		}
 	}
 	return features, err
-}
-
-// sandboxPaths returns the hook's lines: the entry at /run/opengl-driver;
-// every host file the entry's symlinks lead to, each link of the chain and
-// the fully resolved path, at the same place inside; then the device nodes
-// that exist under ROOT/dev.
-func sandboxPaths(root, entry string) ([]string, error) {
-	lines := []string{runOpenGLDriver + "=" + entry}
-	var host []string
-	add := func(p string) {
-		if p != entry && !strings.HasPrefix(p, entry+"/") && !slices.Contains(host, p) {
-			host = append(host, p)
-		}
-	}
-	err := filepath.WalkDir(entry, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type()&fs.ModeSymlink == 0 {
-			return nil
-		}
-		t, err := os.Readlink(p)
-		if err != nil {
-			return fmt.Errorf("cache entry %s: %w", entry, err)
-		}
-		if !filepath.IsAbs(t) {
-			t = filepath.Join(filepath.Dir(p), t)
-		}
-		// Follow the chain: each link is a path the loader opens.
-		for hops := 0; hops < 40; hops++ {
-			add(filepath.Clean(t))
-			fi, err := os.Lstat(t)
-			if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
-				break
-			}
-			next, err := os.Readlink(t)
-			if err != nil {
-				break
-			}
-			if !filepath.IsAbs(next) {
-				next = filepath.Join(filepath.Dir(t), next)
-			}
-			t = next
-		}
-		if r, err := filepath.EvalSymlinks(t); err == nil {
-			add(r)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(host)
-	if err := carriable(append([]string{entry}, host...)...); err != nil {
-		return nil, err
-	}
-	lines = append(lines, host...)
-	devs, err := deviceNodes(root)
-	if err != nil {
-		return nil, err
-	}
-	lines = append(lines, devs...)
-	return lines, nil
-}
-
-// deviceNodes returns the GPU device nodes under ROOT/dev, in gpuDevices
-// order (numbered nodes by number), as sandbox lines: "/dev/X", or
-// "/dev/X=ROOT/dev/X" for another root.
-func deviceNodes(root string) ([]string, error) {
-	dev := ldpath.HostPath(root, "/dev")
-	ents, err := os.ReadDir(dev)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("device directory %s: %w", dev, err)
-	}
-	if err := carriable(dev); err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, pat := range gpuDevices {
-		var names []string
-		for _, e := range ents {
-			if ok, _ := filepath.Match(pat, e.Name()); ok {
-				names = append(names, e.Name())
-			}
-		}
-		sort.Slice(names, func(i, j int) bool {
-			a, _ := strconv.Atoi(strings.TrimPrefix(names[i], "nvidia"))
-			b, _ := strconv.Atoi(strings.TrimPrefix(names[j], "nvidia"))
-			return a < b || a == b && names[i] < names[j]
-		})
-		for _, n := range names {
-			inside := "/dev/" + n
-			if root == "/" {
-				out = append(out, inside)
-			} else {
-				out = append(out, inside+"="+filepath.Join(dev, n))
-			}
-		}
-	}
-	return out, nil
-}
-
-// carriable checks that each path can be a line of the hook's output: Nix
-// splits a line at its first '=' and the output at newlines.
-func carriable(paths ...string) error {
-	for _, p := range paths {
-		if strings.ContainsAny(p, "=\n") {
-			return fmt.Errorf("path %q: Nix's pre-build hook protocol cannot carry '=' or a newline in a path", p)
-		}
-	}
-	return nil
 }
