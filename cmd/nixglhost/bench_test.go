@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/nixglhost/nixglhost/internal/fixtures"
+	"github.com/nixglhost/nixglhost/internal/program"
 )
 
 // BenchmarkHotPrintPath is a hot `nixglhost -d ... -p` without the
@@ -36,7 +37,7 @@ func BenchmarkFindProgram(b *testing.B) {
 	env := []string{"PATH=/usr/bin:/bin"}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := findProgram("true", env, "/"); err != nil {
+		if _, err := program.Find("true", env); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/nixglhost/nixglhost/internal/program"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 )
 
@@ -46,13 +47,13 @@ func doctor(c *config, stdout, stderr io.Writer, environ []string) int {
 	}
 	do := hostdrivers.DoctorOptions{Environ: environ, CacheDir: cache, StoreDir: getenv(environ, "NIX_STORE_DIR")}
 	if len(c.program) > 0 {
-		prog, err := findProgram(c.program[0], environ, root)
+		prog, err := program.Find(c.program[0], environ)
 		if err != nil {
 			return fail(err)
 		}
-		do.ProgramPath = prog.path
-		do.Program = prog.elf
-		do.NixLD = prog.fhs && nixLDPresent(root, environ)
+		do.ProgramPath = prog.Path
+		do.Program = prog.ELF
+		do.NixLD = prog.FHS && program.NixLDPresent(root, environ)
 	}
 	r, err := hostdrivers.Doctor(o, do)
 	if err != nil {
@@ -80,12 +81,12 @@ func doctor(c *config, stdout, stderr io.Writer, environ []string) int {
 // mismatch can happen: a program with its own glibc (a Nix program). An
 // FHS program on the host uses the host's glibc, which the host's driver
 // was built for; one under nix-ld runs with a Nix glibc and is checked.
-func launchWarnings(p *hostdrivers.Prepared, prog *program, nixLD bool, environ []string) []string {
+func launchWarnings(p *hostdrivers.Prepared, prog *program.Program, nixLD bool, environ []string) []string {
 	if p == nil || prog == nil {
 		return nil
 	}
-	interp := prog.interp
-	if prog.fhs && !nixLD {
+	interp := prog.Interp
+	if prog.FHS && !nixLD {
 		interp = ""
 	}
 	return hostdrivers.LaunchWarnings(p.Manifest, interp, environ)

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nixglhost/nixglhost/internal/cli"
+	"github.com/nixglhost/nixglhost/internal/program"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 )
 
@@ -171,14 +172,14 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 		}
 		o.Dirs = append(o.Dirs, filepath.Clean(d))
 	}
-	var prog *program
+	var prog *program.Program
 	if len(c.program) > 0 {
-		prog, err = findProgram(c.program[0], environ, root)
+		prog, err = program.Find(c.program[0], environ)
 		if err != nil {
 			return err
 		}
-		o.Target = prog.ident
-		log.Debug("program", "path", prog.path, "class", prog.ident.Class, "machine", prog.ident.Machine, "interp", prog.interp)
+		o.Target = prog.Ident
+		log.Debug("program", "path", prog.Path, "class", prog.Ident.Class, "machine", prog.Ident.Machine, "interp", prog.Interp)
 	}
 	for _, w := range hostdrivers.GlibcHazards(root, getenv(environ, "LD_LIBRARY_PATH")) {
 		fmt.Fprintf(stderr, "nixglhost: warning: %s\n", w)
@@ -188,7 +189,7 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 		return err
 	}
 	var changes []hostdrivers.Change
-	nixLD := prog != nil && prog.fhs && nixLDPresent(root, environ)
+	nixLD := prog != nil && prog.FHS && program.NixLDPresent(root, environ)
 	if p != nil {
 		for _, w := range p.Warnings {
 			fmt.Fprintf(stderr, "nixglhost: warning: %s\n", w)
@@ -224,8 +225,8 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 	env := hostdrivers.Apply(environ, changes)
 	argv := append([]string{c.program[0]}, c.program[1:]...)
 	// Exec is the very last step: no deferred call runs across it.
-	if err := unix.Exec(prog.path, argv, env); err != nil {
-		return fmt.Errorf("exec %s: %w", prog.path, err)
+	if err := unix.Exec(prog.Path, argv, env); err != nil {
+		return fmt.Errorf("exec %s: %w", prog.Path, err)
 	}
 	return nil
 }

@@ -1,4 +1,8 @@
-package main
+// Package program resolves the PROGRAM a launch runs, as execvp and the
+// kernel would: through PATH, and through "#!" lines (env included) to the
+// ELF file that really runs, whose architecture the driver must match and
+// whose interpreter says whether it is a Nix program or an FHS one.
+package program
 
 import (
 	"bufio"
@@ -12,19 +16,26 @@ import (
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 )
 
-// program is PROGRAM resolved: the file to exec and the ELF file whose
+// Program is PROGRAM resolved: the file to exec and the ELF file whose
 // architecture the driver must match (a script's interpreter).
-type program struct {
-	path   string
-	elf    string // the ELF file that runs: path, or its "#!" interpreter; "" if none
-	ident  elfscan.Ident
-	interp string // PT_INTERP of the ELF file
-	fhs    bool   // its interpreter is not under /nix/store
+type Program struct {
+	// Path is the file to exec.
+	Path string
+	// ELF is the ELF file that runs: Path, or its "#!" interpreter; ""
+	// if none.
+	ELF string
+	// Ident is the ELF file's class and machine (this machine's when
+	// there is no readable ELF file).
+	Ident elfscan.Ident
+	// Interp is the ELF file's PT_INTERP.
+	Interp string
+	// FHS is true when that interpreter is not under /nix/store.
+	FHS bool
 }
 
-// lookPath resolves name as execvp does: a name with a slash is used as it
+// LookPath resolves name as execvp does: a name with a slash is used as it
 // is; otherwise the first executable regular file in PATH.
-func lookPath(name string, environ []string) (string, error) {
+func LookPath(name string, environ []string) (string, error) {
 	if strings.Contains(name, "/") {
 		fi, err := os.Stat(name)
 		if err != nil {
@@ -51,23 +62,23 @@ func lookPath(name string, environ []string) (string, error) {
 	return "", fmt.Errorf("program %s: not found in PATH", name)
 }
 
-// findProgram resolves PROGRAM and reads the architecture of the ELF file
+// Find resolves PROGRAM and reads the architecture of the ELF file
 // that will run: for a "#!" script, its interpreter (through env, and
 // through nested scripts up to four levels).
-func findProgram(name string, environ []string, root string) (*program, error) {
-	p, err := lookPath(name, environ)
+func Find(name string, environ []string) (*Program, error) {
+	p, err := LookPath(name, environ)
 	if err != nil {
 		return nil, err
 	}
-	pr := &program{path: p}
+	pr := &Program{Path: p}
 	file := p
 	for depth := 0; ; depth++ {
 		info, err := elfscan.Read(file)
 		if err == nil {
-			pr.elf = file
-			pr.ident = info.Ident
-			pr.interp = info.Interp
-			pr.fhs = info.Interp != "" && !strings.HasPrefix(info.Interp, "/nix/store/")
+			pr.ELF = file
+			pr.Ident = info.Ident
+			pr.Interp = info.Interp
+			pr.FHS = info.Interp != "" && !strings.HasPrefix(info.Interp, "/nix/store/")
 			return pr, nil
 		}
 		interp, ok := shebang(file, environ)
@@ -76,9 +87,9 @@ func findProgram(name string, environ []string, root string) (*program, error) {
 			// machine's architecture. An ELF header too broken to read
 			// further still names the file for --doctor to report on.
 			if _, err := elfscan.ReadIdent(file); err == nil {
-				pr.elf = file
+				pr.ELF = file
 			}
-			pr.ident = hostdrivers.NativeIdent()
+			pr.Ident = hostdrivers.NativeIdent()
 			return pr, nil
 		}
 		file = interp
@@ -111,7 +122,7 @@ func shebang(file string, environ []string) (string, bool) {
 			if strings.HasPrefix(a, "-") || strings.Contains(a, "=") {
 				continue
 			}
-			p, err := lookPath(a, environ)
+			p, err := LookPath(a, environ)
 			if err != nil {
 				return "", false
 			}
@@ -121,12 +132,22 @@ func shebang(file string, environ []string) (string, bool) {
 	return interp, true
 }
 
-// nixLDPresent reports whether nix-ld serves FHS programs here: NIX_LD is
+// NixLDPresent reports whether nix-ld serves FHS programs here: NIX_LD is
 // set, or NixOS's nix-ld share directory exists under the root.
-func nixLDPresent(root string, environ []string) bool {
+func NixLDPresent(root string, environ []string) bool {
 	if getenv(environ, "NIX_LD") != "" {
 		return true
 	}
 	_, err := os.Stat(filepath.Join(root, "run/current-system/sw/share/nix-ld"))
 	return !errors.Is(err, os.ErrNotExist) && err == nil
+}
+
+// getenv returns the last value of k in environ, as the C library does.
+func getenv(environ []string, k string) string {
+	for i := len(environ) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(environ[i], k+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
