@@ -22,6 +22,7 @@ type config struct {
 	dirs       []string
 	printPath  bool
 	printEnv   bool
+	prime      bool
 	doctor     bool
 	json       bool
 	driverRoot string
@@ -50,7 +51,7 @@ func newFlagSet(c *config, dirs *dirList) (*flag.FlagSet, error) {
 	fs := flag.NewFlagSet("nixglhost", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	bools := map[string]*bool{
-		"p": &c.printPath, "print-env": &c.printEnv, "doctor": &c.doctor, "json": &c.json,
+		"p": &c.printPath, "print-env": &c.printEnv, "prime": &c.prime, "doctor": &c.doctor, "json": &c.json,
 		"v": &c.verbose, "verbose": &c.verbose, "version": &c.version, "h": &c.help, "help": &c.help,
 		"link-run-opengl-driver": &c.linkRun, "unlink-run-opengl-driver": &c.unlinkRun,
 		"nix-pre-build-hook": &c.hook,
@@ -201,7 +202,7 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 		if nixLD {
 			log.Debug("FHS program under nix-ld: using NIX_LD_LIBRARY_PATH")
 		}
-		changes = hostdrivers.Env(environ, p.Dir, p.Manifest, hostdrivers.EnvOptions{NixLD: nixLD})
+		changes = hostdrivers.Env(environ, p.Dir, p.Manifest, hostdrivers.EnvOptions{NixLD: nixLD, Prime: c.prime})
 		for _, ch := range changes {
 			log.Debug("environment", "name", ch.Name, "value", ch.Value, "kept", ch.Kept)
 		}

@@ -89,6 +89,16 @@ var Flags = []Flag{
 		Doc:  "With --print-env or --doctor: print one JSON object instead, for tools.",
 	},
 	{
+		Long: "prime",
+		Help: "render on the NVIDIA GPU of a hybrid laptop (PRIME render offload)",
+		Doc: "Set NVIDIA's PRIME render offload variables (__NV_PRIME_RENDER_OFFLOAD=1, " +
+			"__GLX_VENDOR_LIBRARY_NAME=nvidia, __VK_LAYER_NV_optimus=NVIDIA_only), so that GLX and " +
+			"Vulkan render on the NVIDIA GPU while the display runs on another one. Without it, GLX " +
+			"asks the X server which vendor library to load: right on NVIDIA's X server, on Mesa's, " +
+			"on remote X and on Xvfb.",
+		Usage: "render on the NVIDIA GPU of a hybrid laptop (PRIME\nrender offload); otherwise GLX asks the X server",
+	},
+	{
 		Long: "driver-root", Arg: "DIR", Complete: Dir,
 		Help: "the host tree to search (default /)",
 		Doc: "Search the host tree rooted at DIR instead of /: discovery, ld.so.conf and " +

@@ -21,6 +21,12 @@ type EnvOptions struct {
 	// LD_LIBRARY_PATH, for an FHS program run through nix-ld: the variable
 	// then reaches only the program, not its Nix-built children.
 	NixLD bool
+	// Prime sets NVIDIA's PRIME render offload variables, so that GLX and
+	// Vulkan use the NVIDIA GPU of a hybrid machine whose display runs on
+	// another one. Without it GLX asks the X server which vendor library
+	// to load (right on NVIDIA's X server, on Mesa's, on remote X and
+	// Xvfb, where forcing NVIDIA's fails with BadValue).
+	Prime bool
 }
 
 // Env returns the variables to set for a program using the entry at dir,
@@ -48,8 +54,15 @@ func Env(env []string, dir string, m *Manifest, eo EnvOptions) []Change {
 	} else {
 		list("LD_LIBRARY_PATH", lib)
 	}
-	if m.Has(APIGLX) {
-		single("__GLX_VENDOR_LIBRARY_NAME", "nvidia")
+	if eo.Prime {
+		single("__NV_PRIME_RENDER_OFFLOAD", "1")
+		if m.Has(APIGLX) {
+			single("__GLX_VENDOR_LIBRARY_NAME", "nvidia")
+		}
+		// Read by NVIDIA's implicit Vulkan layer (VK_LAYER_NV_optimus).
+		if m.HasData("share/vulkan/implicit_layer.d") {
+			single("__VK_LAYER_NV_optimus", "NVIDIA_only")
+		}
 	}
 	if m.HasData("share/glvnd/egl_vendor.d") {
 		list("__EGL_VENDOR_LIBRARY_DIRS", filepath.Join(dir, "share/glvnd/egl_vendor.d"))
