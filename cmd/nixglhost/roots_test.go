@@ -233,3 +233,33 @@ func TestDebianRootDirs(t *testing.T) {
 		t.Errorf("lib/libcuda.so.%s -> %q (%v), want the real file in nvidia/current", v, target, err)
 	}
 }
+
+// TestBareNames: as NixOS's driver package does, every driver library in
+// the entry has its bare .so name, whether the host has that link or not
+// (Debian's root has no libnvidia-ml.so): a Nix-like program dlopens
+// libcuda.so and libnvidia-ml.so by those names (Triton and cudarc do).
+func TestBareNames(t *testing.T) {
+	root := fixtures.DebianRoot(t, "amd64")
+	if _, err := os.Lstat(filepath.Join(root, "usr/lib/x86_64-linux-gnu/libnvidia-ml.so")); err == nil {
+		t.Fatal("the Debian root has libnvidia-ml.so: this test needs a host without it")
+	}
+	store := fixtures.NixStore(t, "amd64")
+	probe := store.Probe(t)
+	cache := t.TempDir()
+	names := []string{"libcuda.so", "libnvidia-ml.so", "libnvidia-ptxjitcompiler.so", "libEGL_nvidia.so"}
+	stdout, stderr, code := nixglhost(t, baseEnv(t), append([]string{"--driver-root", root, "--cache-dir", cache, "--", probe}, names...)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	res := fixtures.ParseProbe(stdout)
+	entry := entryOf(t, cache)
+	for _, n := range names {
+		d, ok := res.Lookup(n)
+		if !ok || !d.OK || !strings.HasPrefix(d.Path, filepath.Join(entry, "lib")+"/") {
+			t.Errorf("dlopen(%s) = %+v, want it from %s/lib\n%s", n, d, entry, stdout)
+		}
+	}
+	if libcs := res.MappedLibc(); len(libcs) != 1 || !strings.HasPrefix(libcs[0], store.Dir+"/") {
+		t.Errorf("mapped libc %q, want only the store's", libcs)
+	}
+}

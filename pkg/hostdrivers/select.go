@@ -217,6 +217,14 @@ func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion 
 		if r.info != nil && r.info.Soname != "" {
 			names = append(names, r.info.Soname)
 		}
+		// NixOS's driver package gives every library its bare .so name
+		// too, and Nix-packaged tools dlopen it (Triton and cudarc:
+		// libcuda.so), whether or not the host has that link.
+		if r.info != nil {
+			if bare := bareName(base); bare != "" {
+				names = append(names, bare)
+			}
+		}
 		var links []string
 		for _, n := range names {
 			if n == base || claimed[n] {
@@ -236,6 +244,16 @@ func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion 
 		})
 	}
 	return sel, nil
+}
+
+// bareName returns the unversioned name of a library file name
+// ("libcuda.so" for "libcuda.so.535.261.03"), or "" when it has none.
+func bareName(n string) string {
+	i := strings.Index(n, ".so.")
+	if i <= 0 {
+		return ""
+	}
+	return n[:i+len(".so")]
 }
 
 // linkName reports whether n is safe as a file name in the entry.
