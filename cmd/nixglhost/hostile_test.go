@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/nixglhost/nixglhost/internal/archrun"
 	"github.com/nixglhost/nixglhost/internal/fixtures"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 )
@@ -199,5 +200,36 @@ func TestUnreadableAsUser(t *testing.T) {
 	entries, _ := filepath.Glob(filepath.Join(home, ".cache", "nix-gl-host", "*", "lib", "libcuda.so.1"))
 	if len(entries) != 1 {
 		t.Errorf("no entry with libcuda.so.1 in the user's cache: %v", entries)
+	}
+}
+
+// TestWrongArchitectureSaid: a -d whose driver is for another architecture
+// than the program's is named at launch, with the reason, instead of a
+// silent run (an arm64 driver for an amd64 program used to give an entry
+// holding only nvoptix.bin, and -p exit 0) or a bare "no NVIDIA driver
+// found" (a 64-bit driver for a 32-bit program).
+func TestWrongArchitectureSaid(t *testing.T) {
+	root := t.TempDir()
+	fixtures.FakeDriver(t, filepath.Join(root, "arm"), "535.261.03", "arm64")
+	fixtures.Must(t, os.WriteFile(filepath.Join(root, "arm", "nvoptix.bin"), []byte("optix data"), 0o644))
+	fixtures.FakeDriver(t, filepath.Join(root, "x64"), "535.261.03", "amd64")
+	prog32 := filepath.Join(t.TempDir(), "prog32")
+	fixtures.Must(t, os.WriteFile(prog32, archrun.TinyProgram("386", 0), 0o755))
+	tests := []struct {
+		name, dir string
+		prog      []string
+		want      string
+	}{
+		{"arm64 driver, amd64 program", "/arm", nil, "ELFCLASS64 EM_X86_64 programs"},
+		{"amd64 driver, i386 program", "/x64", []string{prog32}, "ELFCLASS32 EM_386 programs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"--driver-root", root, "--cache-dir", t.TempDir(), "-d", tt.dir, "-p"}, tt.prog...)
+			out, errOut, code := nixglhost(t, baseEnv(t), args...)
+			if code == 0 || out != "" || !strings.Contains(errOut, tt.want) || !strings.Contains(errOut, "another architecture") || !strings.Contains(errOut, tt.dir+"/") {
+				t.Errorf("-p: exit %d, stdout %q, stderr %q: want a refusal saying the driver in %s is for another architecture than %s", code, out, errOut, tt.dir, tt.want)
+			}
+		})
 	}
 }

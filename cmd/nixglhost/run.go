@@ -186,6 +186,10 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 		fmt.Fprintf(stderr, "nixglhost: warning: %s\n", w)
 	}
 	p, err := hostdrivers.Prepare(o, cacheDir, fallbacks...)
+	var noDriver *hostdrivers.NoDriverError
+	if errors.As(err, &noDriver) {
+		p, err = nil, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -196,9 +200,10 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 			fmt.Fprintf(stderr, "nixglhost: warning: %s\n", w)
 		}
 	}
-	if p == nil {
-		fmt.Fprintf(stderr, "nixglhost: warning: no NVIDIA driver found (run with DEBUG=1 to see where it looked); running without it\n")
-	} else {
+	if p == nil && !c.printPath {
+		fmt.Fprintf(stderr, "nixglhost: warning: %v (run with DEBUG=1 to see where it looked); running without it\n", noDriver)
+	}
+	if p != nil {
 		if nixLD {
 			log.Debug("FHS program under nix-ld: using NIX_LD_LIBRARY_PATH")
 		}
@@ -213,7 +218,7 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 			// An empty answer would leave `...:$(nixglhost -p)` with an
 			// empty element, which the loader reads as the current
 			// directory: fail instead.
-			return errors.New("-p: no driver found, no library directory to add")
+			return fmt.Errorf("-p: %v, no library directory to add", noDriver)
 		}
 		fmt.Fprintln(stdout, filepath.Join(p.Dir, "lib"))
 		return nil

@@ -121,11 +121,12 @@ func (s *systemSetup) prepare(c *config) (*hostdrivers.Prepared, error) {
 		return nil, err
 	}
 	p, err := hostdrivers.Prepare(o, s.cacheDir)
+	var noDriver *hostdrivers.NoDriverError
+	if errors.As(err, &noDriver) {
+		return nil, fmt.Errorf("%v under %s (run with -v to see where it looked)", noDriver, s.root)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if p == nil {
-		return nil, fmt.Errorf("no NVIDIA driver found under %s (run with -v to see where it looked)", s.root)
 	}
 	if filepath.Dir(p.Dir) != s.cacheDir {
 		return nil, fmt.Errorf("cache entry %s: not in the system cache %s", p.Dir, s.cacheDir)

@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 
@@ -51,7 +52,8 @@ type Prepared struct {
 // building it when it does not exist yet. The entry is looked up in
 // cacheDir, then in each fallback (where an earlier launch built it when
 // cacheDir was not writable), and built in the first of them that can be
-// written. A nil Prepared with a nil error means no driver file was found.
+// written. When no usable driver library is found the error is a
+// *NoDriverError.
 //
 // Building happens in a temporary directory next to the final one and ends
 // with a rename, the commit point: concurrent launchers (on one machine or
@@ -90,7 +92,7 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 	}
 	if len(cands) == 0 {
 		log.Debug("no driver files found")
-		return nil, nil
+		return nil, &NoDriverError{Target: o.target()}
 	}
 	data := scanData(root, sources, &w)
 	pl, err := makePlan(o, module, cands)
@@ -99,7 +101,13 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 	}
 	if len(pl.sel.Files) == 0 {
 		log.Debug("no usable driver file found")
-		return nil, nil
+		nd := &NoDriverError{Target: o.target()}
+		for _, s := range pl.sel.Skipped {
+			if s.Code == SkipWrongArch {
+				nd.WrongArch = append(nd.WrongArch, s)
+			}
+		}
+		return nil, nd
 	}
 	key := planKey(root, o.target(), module, o.SelfContained, pl.sel, pl.cl, data)
 	p, err := prepareKey(o, key, module, pl, data, skipped, existing, dirs, warnings)
@@ -183,6 +191,23 @@ func ownEntry(dir string) error {
 		return fmt.Errorf("cache entry %s: manifest.json is not a regular file", dir)
 	}
 	return nil
+}
+
+// NoDriverError says that no usable driver library was found for the
+// program, and what was found for other architectures.
+type NoDriverError struct {
+	// Target is the program's architecture.
+	Target elfscan.Ident
+	// WrongArch are the driver files skipped for another architecture.
+	WrongArch []Skipped
+}
+
+func (e *NoDriverError) Error() string {
+	if len(e.WrongArch) == 0 {
+		return "no NVIDIA driver found"
+	}
+	return fmt.Sprintf("no NVIDIA driver found for %s %s programs: %d driver files are for another architecture (%s: %s); point -d at the driver for the program's architecture (32-bit libraries live in i386-linux-gnu or lib32)",
+		e.Target.Class, e.Target.Machine, len(e.WrongArch), e.WrongArch[0].Path, e.WrongArch[0].Reason)
 }
 
 // prepareKey returns the entry key from the first existing cache root that
@@ -407,7 +432,10 @@ func makePlan(o *Options, module string, cands []Candidate) (*entryPlan, error) 
 	for _, s := range sel.Skipped {
 		log.Debug("skipped", "path", s.Path, "reason", s.Reason)
 	}
-	if len(sel.Files) == 0 {
+	// Data files alone (nvoptix.bin beside an arm64 driver, for an amd64
+	// program) are no driver.
+	if !slices.ContainsFunc(sel.Files, func(f *DriverFile) bool { return f.info != nil }) {
+		sel.Files = nil
 		return &entryPlan{sel: sel, cl: &Closure{}}, nil
 	}
 	searcher, err := ldpath.NewHostSearcher(root, t.Class, t.Machine)
