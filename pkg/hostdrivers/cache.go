@@ -29,6 +29,11 @@ import (
 const (
 	driverRunpath = "$ORIGIN:$ORIGIN/../deps"
 	depRunpath    = "$ORIGIN"
+	// A backend in a subdirectory of lib/ (gbm/, vdpau/) is loaded by a
+	// path in that subdirectory, and the loader takes $ORIGIN from the
+	// path as given, links unresolved: a patched backend there is a copy
+	// of its own whose runpath reaches lib/ and deps/ from one level down.
+	backendRunpath = "$ORIGIN/..:$ORIGIN/../../deps"
 )
 
 // Prepared is a cache entry ready to use.
@@ -485,11 +490,14 @@ func build(o *Options, dir, key, module string, pl *entryPlan, data []dataCand) 
 	var jobs []job
 	exposed := map[string]bool{}
 	apis := map[API]bool{}
+	// patchedSrc maps each name in lib/ of a patched copy to its host file.
+	patchedSrc := map[string]string{}
 	for _, f := range sel.Files {
 		hp := ldpath.HostPath(root, f.Real)
 		dst := filepath.Join(lib, f.Base)
 		if f.Mode == ModePatched {
 			jobs = append(jobs, job{hp, dst, driverRunpath})
+			patchedSrc[f.Base] = hp
 		} else if err := os.Symlink(hp, dst); err != nil {
 			return nil, err
 		}
@@ -499,6 +507,9 @@ func build(o *Options, dir, key, module string, pl *entryPlan, data []dataCand) 
 				return nil, err
 			}
 			exposed[l] = true
+			if f.Mode == ModePatched {
+				patchedSrc[l] = hp
+			}
 		}
 		apis[f.API] = true
 		log.Debug("driver file", "name", f.Base, "from", f.Real, "mode", f.Mode, "links", f.Links)
@@ -521,13 +532,17 @@ func build(o *Options, dir, key, module string, pl *entryPlan, data []dataCand) 
 		}
 		log.Debug("hidden dependency", "name", d.Name, "from", d.Real, "mode", d.Mode, "for", d.For)
 	}
+	copies, err := backends(lib, exposed, patchedSrc)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range copies {
+		jobs = append(jobs, job{c[0], c[1], backendRunpath})
+	}
 	o.hook("links")
 	if err := runJobs(len(jobs), func(i int) error {
 		return elfscan.PatchRunpath(jobs[i].src, jobs[i].dst, jobs[i].runpath)
 	}); err != nil {
-		return nil, err
-	}
-	if err := backends(lib, exposed); err != nil {
 		return nil, err
 	}
 	o.hook("patched")
@@ -569,27 +584,36 @@ func build(o *Options, dir, key, module string, pl *entryPlan, data []dataCand) 
 	return m, nil
 }
 
-// backends adds the GBM and VDPAU backend links NVIDIA's installer makes:
-// lib/gbm/nvidia-drm_gbm.so -> libnvidia-allocator.so.1 and
-// lib/vdpau/libvdpau_nvidia.so.1 -> the VDPAU driver.
-func backends(lib string, exposed map[string]bool) error {
+// backends adds the GBM and VDPAU backends NVIDIA's installer makes:
+// lib/gbm/nvidia-drm_gbm.so for libnvidia-allocator.so.1 and
+// lib/vdpau/libvdpau_nvidia.so.1 for the VDPAU driver. A backend whose
+// library is a link in lib/ is a link to it; one whose library is a
+// patched copy needs a copy of its own (see backendRunpath): those are
+// returned as {host file, destination} pairs for the caller to patch.
+func backends(lib string, exposed map[string]bool, patchedSrc map[string]string) ([][2]string, error) {
 	links := []struct{ sub, name, target string }{
 		{"gbm", "nvidia-drm_gbm.so", "libnvidia-allocator.so.1"},
 		{"vdpau", "libvdpau_nvidia.so.1", "libvdpau_nvidia.so.1"},
 	}
+	var copies [][2]string
 	for _, l := range links {
 		if !exposed[l.target] {
 			continue
 		}
 		d := filepath.Join(lib, l.sub)
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
+			return nil, err
 		}
-		if err := os.Symlink("../"+l.target, filepath.Join(d, l.name)); err != nil && !errors.Is(err, os.ErrExist) {
-			return err
+		dst := filepath.Join(d, l.name)
+		if src, ok := patchedSrc[l.target]; ok {
+			copies = append(copies, [2]string{src, dst})
+			continue
+		}
+		if err := os.Symlink("../"+l.target, dst); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, err
 		}
 	}
-	return nil
+	return copies, nil
 }
 
 // runJobs runs n jobs on up to GOMAXPROCS goroutines and returns the first

@@ -87,6 +87,10 @@ func Env(env []string, dir string, m *Manifest, eo EnvOptions) []Change {
 	if fi, err := os.Stat(filepath.Join(lib, "gbm")); err == nil && fi.IsDir() {
 		list("GBM_BACKENDS_PATH", filepath.Join(lib, "gbm"))
 	}
+	// libvdpau looks for libvdpau_<driver>.so.1 in this one directory.
+	if fi, err := os.Stat(filepath.Join(lib, "vdpau")); err == nil && fi.IsDir() {
+		single("VDPAU_DRIVER_PATH", filepath.Join(lib, "vdpau"))
+	}
 	return out
 }
 

@@ -65,17 +65,18 @@ func Scan(root string, sources []Source) ([]Candidate, []Skipped) {
 func scan(root string, sources []Source, w *watchSet) ([]Candidate, []Skipped) {
 	var out []Candidate
 	var skipped []Skipped
-	for _, src := range sources {
-		dir := src.Dir
+	// scanDir lists one directory; in a vdpau/ subdirectory only VDPAU
+	// drivers count.
+	scanDir := func(src Source, dir string, vdpauOnly bool) {
 		w.add(ldpath.HostPath(root, dir))
 		ents, err := os.ReadDir(ldpath.HostPath(root, dir))
 		if err != nil {
 			skipped = append(skipped, Skipped{dir, err.Error(), codeOf(err)})
-			continue
+			return
 		}
 		names := make([]string, 0, 16)
 		for _, e := range ents {
-			if _, ok := Classify(e.Name()); ok {
+			if ent, ok := Classify(e.Name()); ok && (!vdpauOnly || ent.Kind == KindVDPAU) {
 				names = append(names, e.Name())
 			}
 		}
@@ -106,6 +107,15 @@ func scan(root string, sources []Source, w *watchSet) ([]Candidate, []Skipped) {
 				v = DriverVersion(name)
 			}
 			out = append(out, Candidate{Name: name, Dir: dir, Real: real, Entry: ent, Version: v, ID: fileID(fi), Origin: src.Origin})
+		}
+	}
+	for _, src := range sources {
+		scanDir(src, src.Dir, false)
+		// Debian and Ubuntu keep the VDPAU driver in <libdir>/vdpau/,
+		// where libvdpau looks for it.
+		sub := path.Join(src.Dir, "vdpau")
+		if fi, err := os.Stat(ldpath.HostPath(root, sub)); err == nil && fi.IsDir() {
+			scanDir(src, sub, true)
 		}
 	}
 	return out, skipped
