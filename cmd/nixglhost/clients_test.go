@@ -5,10 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/nixglhost/nixglhost/internal/fixtures"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 )
 
 // TestRealClients runs Debian's libglvnd (libEGL), Vulkan loader and
@@ -22,11 +24,24 @@ func TestRealClients(t *testing.T) {
 			fixtures.Unavailable(t, "%s not installed (packages libegl1, libvulkan1, ocl-icd-libopencl1)", lib)
 		}
 	}
-	root := fixtures.DebianRoot(t, "amd64")
 	prog := filepath.Join(t.TempDir(), "clients")
 	if out, err := exec.Command("gcc", "-o", prog, filepath.Join(fixtures.RepoRoot(), "testdata/probe/clients.c"), "-ldl").CombinedOutput(); err != nil {
 		fixtures.Unavailable(t, "gcc: %v\n%s", err, out)
 	}
+	for _, tc := range []struct {
+		name string
+		root func(testing.TB) string
+		// made: the vendor files come from nixglhost, not the host.
+		made bool
+	}{
+		{"Debian root, the host's vendor files", func(t testing.TB) string { return fixtures.DebianRoot(t, "amd64") }, false},
+		{"Apptainer --nv, libraries only", fixtures.ApptainerRoot, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testRealClients(t, prog, tc.root(t), tc.made) })
+	}
+}
+
+func testRealClients(t *testing.T, prog, root string, made bool) {
 	cache := t.TempDir()
 	stdout, stderr, code := nixglhost(t, baseEnv(t), "--driver-root", root, "--cache-dir", cache, "--", prog)
 	if code != 0 {
@@ -55,6 +70,23 @@ func TestRealClients(t *testing.T) {
 	// The patched libGLX_nvidia is the entry's copy, not the host file.
 	if !strings.Contains(stdout, "map "+filepath.Join(entry, "lib", "libGLX_nvidia.so."+v)) {
 		t.Errorf("libGLX_nvidia not loaded from the entry %s:\n%s", entry, stdout)
+	}
+	// The manifest says which vendor files nixglhost made, and why.
+	m, err := hostdrivers.ReadManifest(entry)
+	fixtures.Must(t, err)
+	var madeFiles []string
+	for _, d := range m.Data {
+		if d.Made != "" {
+			madeFiles = append(madeFiles, d.Dest)
+		}
+	}
+	want := []string(nil)
+	if made {
+		// (egl-wayland is a package of its own, not bound here.)
+		want = []string{"etc/OpenCL/vendors/nvidia.icd", "share/glvnd/egl_vendor.d/10_nvidia.json", "share/vulkan/icd.d/nvidia_icd.json"}
+	}
+	if !slices.Equal(madeFiles, want) {
+		t.Errorf("made vendor files %q, want %q", madeFiles, want)
 	}
 }
 

@@ -550,6 +550,12 @@ func build(o *Options, dir, key, module string, pl *entryPlan, data []dataCand) 
 	if err != nil {
 		return nil, fmt.Errorf("cache entry %s: %w", dir, err)
 	}
+	made, err := makeData(dir, outs, exposed, sel.Version)
+	if err != nil {
+		return nil, fmt.Errorf("cache entry %s: %w", dir, err)
+	}
+	outs = append(outs, made...)
+	sort.SliceStable(outs, func(i, j int) bool { return outs[i].Dest < outs[j].Dest })
 	for _, s := range dskip {
 		log.Debug("vendor file left out", "path", s.Path, "reason", s.Reason)
 	}

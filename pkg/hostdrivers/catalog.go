@@ -415,7 +415,7 @@ func (d DataFile) Matches(base string) bool {
 var dataFiles = []DataFile{
 	{API: APIEGL, Dirs: []string{"/etc/glvnd/egl_vendor.d", "/usr/local/share/glvnd/egl_vendor.d", "/usr/share/glvnd/egl_vendor.d"}, Patterns: []string{"*nvidia*.json"}, Dest: "share/glvnd/egl_vendor.d"},
 	{API: APIEGLPlatform, Dirs: []string{"/etc/egl/egl_external_platform.d", "/usr/local/share/egl/egl_external_platform.d", "/usr/share/egl/egl_external_platform.d"}, Patterns: []string{"*nvidia*.json"}, Dest: "share/egl/egl_external_platform.d"},
-	{API: APIVulkan, Dirs: []string{"/etc/vulkan/icd.d", "/usr/local/share/vulkan/icd.d", "/usr/share/vulkan/icd.d"}, Patterns: []string{"nvidia_icd.json", "nvidia_icd.*.json"}, Dest: "share/vulkan/icd.d"},
+	{API: APIVulkan, Dirs: []string{"/etc/vulkan/icd.d", "/usr/local/share/vulkan/icd.d", "/usr/share/vulkan/icd.d"}, Patterns: []string{"nvidia_icd.json", "nvidia_icd.*.json", "nvidia.json"}, Dest: "share/vulkan/icd.d"},
 	{API: APIVulkan, Dirs: []string{"/etc/vulkan/implicit_layer.d", "/usr/local/share/vulkan/implicit_layer.d", "/usr/share/vulkan/implicit_layer.d"}, Patterns: []string{"nvidia_layers.json", "nvidia_layers.*.json"}, Dest: "share/vulkan/implicit_layer.d"},
 	{API: APIOpenCL, Dirs: []string{"/etc/OpenCL/vendors"}, Patterns: []string{"nvidia.icd", "nvidia*.icd"}, Dest: "etc/OpenCL/vendors"},
 }

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
@@ -208,4 +209,96 @@ func rewriteICD(b []byte, exposed map[string]bool) ([]byte, error) {
 		return nil, err
 	}
 	return []byte(ref + "\n"), nil
+}
+
+// madeFile is a vendor file nixglhost writes when the host has none: its
+// directory and name in the entry, the library it names, and its API.
+type madeFile struct {
+	dir, name, lib string
+	api            API
+}
+
+// madeFiles are the vendor files the loaders need, in the layout NVIDIA's
+// packages install them (see docs/DESIGN.md, "Vendor files").
+var madeFiles = []madeFile{
+	{"share/glvnd/egl_vendor.d", "10_nvidia.json", "libEGL_nvidia.so.0", APIEGL},
+	{"share/egl/egl_external_platform.d", "10_nvidia_wayland.json", "libnvidia-egl-wayland.so.1", APIEGLPlatform},
+	{"share/egl/egl_external_platform.d", "15_nvidia_gbm.json", "libnvidia-egl-gbm.so.1", APIEGLPlatform},
+	{"share/egl/egl_external_platform.d", "20_nvidia_xcb.json", "libnvidia-egl-xcb.so.1", APIEGLPlatform},
+	{"share/egl/egl_external_platform.d", "20_nvidia_xlib.json", "libnvidia-egl-xlib.so.1", APIEGLPlatform},
+	{"share/vulkan/icd.d", "nvidia_icd.json", "libGLX_nvidia.so.0", APIVulkan},
+	{"etc/OpenCL/vendors", "nvidia.icd", "libnvidia-opencl.so.1", APIOpenCL},
+}
+
+// makeData writes the vendor files the host lacks for libraries the entry
+// holds (Apptainer --nv binds only libraries; so do the container toolkit
+// in compute mode, cloud images and a flat -d directory): a file is made
+// when no host file of its directory names the same library.
+func makeData(dir string, outs []DataOut, exposed map[string]bool, version string) ([]DataOut, error) {
+	var made []DataOut
+	for _, f := range madeFiles {
+		if !exposed[f.lib] || coversLib(dir, outs, f.dir, f.lib) {
+			continue
+		}
+		dest := path.Join(f.dir, f.name)
+		ref, err := libRef(f.lib, f.dir, exposed)
+		if err != nil {
+			return nil, err
+		}
+		var content []byte
+		switch {
+		case strings.HasSuffix(f.name, ".icd"):
+			content = []byte(ref + "\n")
+		case f.api == APIVulkan:
+			content = vendorJSON(ref, vulkanAPIVersion(version))
+		default:
+			content = vendorJSON(ref, "")
+		}
+		p := filepath.Join(dir, dest)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p, content, 0o644); err != nil {
+			return nil, err
+		}
+		made = append(made, DataOut{API: f.api, Dest: dest, Made: "the host has no vendor file for " + f.lib})
+	}
+	return made, nil
+}
+
+// coversLib reports whether a host file already written into sub names lib.
+func coversLib(dir string, outs []DataOut, sub, lib string) bool {
+	for _, o := range outs {
+		if path.Dir(o.Dest) != sub {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, o.Dest))
+		if err == nil && bytes.Contains(b, []byte(lib)) {
+			return true
+		}
+	}
+	return false
+}
+
+// vendorJSON is an ICD-style vendor file naming lib, with the Vulkan API
+// version when apiVersion is not "".
+func vendorJSON(lib, apiVersion string) []byte {
+	icd := map[string]string{"library_path": lib}
+	if apiVersion != "" {
+		icd["api_version"] = apiVersion
+	}
+	b, _ := json.MarshalIndent(map[string]any{"file_format_version": "1.0.0", "ICD": icd}, "", "    ")
+	return append(b, '\n')
+}
+
+// vulkanAPIVersion is the Vulkan version a made ICD file declares: NVIDIA's
+// drivers from branch 515 on implement Vulkan 1.3, older ones (470) 1.2.
+// The loader uses it to tell an application what the driver supports
+// before loading it; the driver's own answer comes once loaded.
+func vulkanAPIVersion(driverVersion string) string {
+	major, _, _ := strings.Cut(driverVersion, ".")
+	if n, err := strconv.Atoi(major); err == nil && n < 515 {
+		return "1.2.0"
+	}
+	return "1.3.0"
 }

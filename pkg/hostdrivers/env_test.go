@@ -211,3 +211,19 @@ func TestRewriteICD(t *testing.T) {
 		}
 	}
 }
+
+func TestVulkanAPIVersion(t *testing.T) {
+	for v, want := range map[string]string{"470.256.02": "1.2.0", "515.43.04": "1.3.0", "535.261.03": "1.3.0", "": "1.3.0"} {
+		if got := vulkanAPIVersion(v); got != want {
+			t.Errorf("vulkanAPIVersion(%q) = %q, want %q", v, got, want)
+		}
+	}
+	// An ICD file named nvidia.json (some packages' name) is recognised.
+	found := false
+	for _, df := range DataFiles() {
+		found = found || df.Dest == "share/vulkan/icd.d" && df.Matches("nvidia.json")
+	}
+	if !found {
+		t.Error("a Vulkan ICD file named nvidia.json is not recognised")
+	}
+}

@@ -44,6 +44,9 @@ type DataOut struct {
 	API    API    `json:"api"`
 	Dest   string `json:"dest"`
 	Source string `json:"source"`
+	// Made says why nixglhost wrote the file itself (the host has none
+	// for a library the entry holds); "" for a host file rewritten.
+	Made string `json:"made,omitempty"`
 }
 
 // Has reports whether the entry provides api.
