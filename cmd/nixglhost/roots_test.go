@@ -324,3 +324,39 @@ func TestBackends(t *testing.T) {
 		}
 	}
 }
+
+// TestDebianSplitLayout: `-d .../nvidia/current`, what a Debian user tries,
+// lacks libnvidia-glsi, -tls and -glcore, which libGLX_nvidia and
+// libEGL_nvidia NEED, and -eglcore and -rtcore, which libEGL_nvidia and
+// libnvoptix dlopen by versioned name; Debian keeps them one directory up. They are
+// found on the host's search path, of the chosen version, and said so in
+// the manifest.
+func TestDebianSplitLayout(t *testing.T) {
+	root := fixtures.DebianRoot(t, "amd64")
+	cache := t.TempDir()
+	dir := "/usr/lib/x86_64-linux-gnu/nvidia/current"
+	if _, err := os.Stat(filepath.Join(root, dir, "libnvidia-glcore.so."+fixtures.CorpusVersion(t, "amd64"))); err == nil {
+		t.Fatalf("%s holds glcore: not the split layout this test needs", dir)
+	}
+	if _, errOut, code := nixglhost(t, baseEnv(t), "--driver-root", root, "--cache-dir", cache, "-d", dir, "-p"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	m, err := hostdrivers.ReadManifest(entryOf(t, cache))
+	fixtures.Must(t, err)
+	fromHost := map[string]bool{}
+	for _, f := range m.Files {
+		if f.Origin == hostdrivers.OriginHostSearch {
+			fromHost[strings.SplitN(f.Base, ".so", 2)[0]] = true
+		}
+	}
+	for _, want := range []string{"libnvidia-glcore", "libnvidia-glsi", "libnvidia-tls", "libnvidia-eglcore", "libnvidia-rtcore"} {
+		if !fromHost[want] {
+			t.Errorf("%s not completed from the host's search path; from there: %v", want, fromHost)
+		}
+	}
+	for _, s := range m.Missing {
+		if s.Code == hostdrivers.SkipNoComponent {
+			t.Errorf("still missing: %s (%s)", s.Path, s.Reason)
+		}
+	}
+}

@@ -451,6 +451,11 @@ func makePlan(o *Options, module string, cands []Candidate) (*entryPlan, error) 
 		id, err := elfscan.ReadIdent(hp)
 		return err == nil && id.Compatible(t)
 	}
+	if len(o.Dirs) > 0 {
+		for _, f := range completeFromHost(root, sel, searcher, t) {
+			log.Debug("driver file from the host's search path", "name", f.Base, "from", f.Real, "needed by the -d driver", true)
+		}
+	}
 	cl := Hidden(root, sel, searcher)
 	if o.SelfContained {
 		for _, f := range sel.Files {

@@ -101,6 +101,11 @@ type Entry struct {
 	// Optional together are exactly the names the tests find in the real
 	// 535 and 580 files' strings, less DT_NEEDED, driver and glibc names.
 	Optional []string
+	// Components are the driver libraries (catalogue names) the file
+	// dlopens by their versioned file name (libEGL_nvidia loads
+	// libnvidia-eglcore.so.<version>): parts of the same driver, completed
+	// from the host's search path like DT_NEEDED ones when -d lacks them.
+	Components []string
 	// OwnVersion marks a library versioned on its own (the EGL external
 	// platforms: libnvidia-egl-wayland.so.1.1.10): its file name does not
 	// carry the driver version.
@@ -124,21 +129,21 @@ var catalog = []Entry{
 	{Name: "libnvidia-ml", API: APINVML, Doc: "NVIDIA Management Library (NVML)"},
 	{Name: "libnvidia-nscq", API: APINVML, Doc: "NVSwitch and GPU topology queries (data-centre systems)"},
 	{Name: "libGLX_nvidia", API: APIGLX, Dlopens: []string{"libEGL.so.1", "libX11-xcb.so.1", "libxcb-dri3.so.0", "libxcb-glx.so.0", "libxcb-present.so.0", "libxcb-randr.so.0", "libxcb-sync.so.1", "libxcb-xfixes.so.0", "libxcb.so.1"}, Doc: "OpenGL/GLX vendor library for glvnd; also the Vulkan ICD"},
-	{Name: "libEGL_nvidia", API: APIEGL, Doc: "EGL vendor library for glvnd"},
+	{Name: "libEGL_nvidia", API: APIEGL, Components: []string{"libnvidia-eglcore"}, Doc: "EGL vendor library for glvnd"},
 	{Name: "libnvidia-egl-gbm", API: APIEGLPlatform, OwnVersion: true, Doc: "EGL external platform for GBM"},
 	{Name: "libnvidia-egl-wayland", API: APIEGLPlatform, OwnVersion: true, Doc: "EGL external platform for Wayland (egl-wayland)"},
 	{Name: "libnvidia-egl-wayland2", API: APIEGLPlatform, OwnVersion: true, Doc: "EGL external platform for Wayland, second generation (egl-wayland2)"},
 	{Name: "libnvidia-egl-xcb", API: APIEGLPlatform, OwnVersion: true, Doc: "EGL external platform for X11 through XCB"},
 	{Name: "libnvidia-egl-xlib", API: APIEGLPlatform, OwnVersion: true, Doc: "EGL external platform for X11 through Xlib"},
-	{Name: "libGLESv1_CM_nvidia", API: APIGLES, Doc: "OpenGL ES 1 vendor library for glvnd"},
-	{Name: "libGLESv2_nvidia", API: APIGLES, Doc: "OpenGL ES 2/3 vendor library for glvnd"},
+	{Name: "libGLESv1_CM_nvidia", API: APIGLES, Components: []string{"libnvidia-eglcore"}, Doc: "OpenGL ES 1 vendor library for glvnd"},
+	{Name: "libGLESv2_nvidia", API: APIGLES, Components: []string{"libnvidia-eglcore"}, Doc: "OpenGL ES 2/3 vendor library for glvnd"},
 	{Name: "libnvidia-cbl", API: APIVulkan, Doc: "VK_NV_ray_tracing support (older drivers)"},
 	{Name: "libnvidia-present", API: APIVulkan, Doc: "Vulkan implicit layer VK_LAYER_NV_present (frame pacing, 575+)"},
 	{Name: "libnvidia-vksc-core", API: APIVulkan, Doc: "Vulkan SC driver core"},
 	{Name: "libnvidia-vulkan-producer", API: APIVulkan, Doc: "Vulkan swapchain producer for Wayland (drivers up to 535)"},
 	{Name: "libnvidia-compiler", API: APIOpenCL, Doc: "OpenCL compiler (drivers up to 450)"},
 	{Name: "libnvidia-kspirvcompiler", API: APIOpenCL, Doc: "SPIR-V compiler named by libnvidia-opencl"},
-	{Name: "libnvidia-opencl", API: APIOpenCL, Optional: []string{"libEGL.so.1", "libGL.so.1", "libcrypto.so.1.1", "libcrypto.so.10", "libcrypto.so.3"}, Doc: "OpenCL ICD (listed in nvidia.icd)"},
+	{Name: "libnvidia-opencl", API: APIOpenCL, Components: []string{"libnvidia-nvvm"}, Optional: []string{"libEGL.so.1", "libGL.so.1", "libcrypto.so.1.1", "libcrypto.so.10", "libcrypto.so.3"}, Doc: "OpenCL ICD (listed in nvidia.icd)"},
 	{Name: "libnvcuvid", API: APIVideo, Optional: []string{"libEGL.so.1", "libGL.so.1"}, Doc: "NVDEC video decoder (NVCUVID)"},
 	{Name: "libnvidia-encode", API: APIVideo, Doc: "NVENC video encoder"},
 	{Name: "libnvidia-fbc", API: APIVideo, Dlopens: []string{"libEGL.so.1", "libGLX.so.0", "libX11-xcb.so.1", "libXrandr.so.2", "libdbus-1.so.3", "libdrm.so.2", "libvulkan.so.1", "libxcb-dri3.so.0", "libxcb-glx.so.0", "libxcb-randr.so.0", "libxcb.so.1"}, Doc: "frame buffer capture (NvFBC)"},
@@ -147,7 +152,7 @@ var catalog = []Entry{
 	{Name: "libvdpau_nvidia", API: APIVideo, Kind: KindVDPAU, Dlopens: []string{"libX11-xcb.so.1", "libdrm.so.2", "libxcb-dri3.so.0", "libxcb-glx.so.0", "libxcb-present.so.0", "libxcb-randr.so.0", "libxcb-sync.so.1", "libxcb.so.1"}, Doc: "VDPAU driver, loaded by libvdpau from its vdpau/ directory"},
 	{Name: "libnvidia-ngx", API: APIOptiX, Doc: "NGX (DLSS and other AI features)"},
 	{Name: "libnvidia-rtcore", API: APIOptiX, Doc: "ray-tracing core used by OptiX and Vulkan/OpenGL ray tracing"},
-	{Name: "libnvoptix", API: APIOptiX, Doc: "OptiX ray-tracing engine"},
+	{Name: "libnvoptix", API: APIOptiX, Components: []string{"libnvidia-rtcore"}, Doc: "OptiX ray-tracing engine"},
 	{Name: "nvoptix.bin", API: APIOptiX, Kind: KindData, Doc: "OptiX data file read by libnvoptix (beside it, or /usr/share/nvidia)"},
 	{Name: "nvidia-drm_gbm", API: APIGBM, Kind: KindGBM, Doc: "GBM backend, a link to libnvidia-allocator (whose Dlopens apply)"},
 	{Name: "libnvcucompat", API: APITegra, Doc: "Jetson CUDA compatibility shim"},

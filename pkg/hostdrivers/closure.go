@@ -2,6 +2,7 @@ package hostdrivers
 
 import (
 	"os"
+	"path"
 
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
@@ -155,4 +156,79 @@ func appendOnce(s []string, x string) []string {
 // libnvidia-rtcore and libcudadebugger, which need it, symlinks to the host.
 func ProgramProvides(name string) bool {
 	return IsGlibcFamily(name) || name == "libgcc_s.so.1"
+}
+
+// completeFromHost adds to sel the driver libraries its files NEED
+// (DT_NEEDED: not the optional dlopen names) that the -d directories lack,
+// found on the host's search path as the host's loader would find them, of
+// the program's architecture and of the chosen driver version. It returns
+// what it added (Origin OriginHostSearch).
+func completeFromHost(root string, sel *Selection, s *ldpath.Searcher, target elfscan.Ident) []*DriverFile {
+	have := map[string]bool{}
+	for _, f := range sel.Files {
+		have[f.Base] = true
+		for _, l := range f.Links {
+			have[l] = true
+		}
+	}
+	var added []*DriverFile
+	queue := append([]*DriverFile(nil), sel.Files...)
+	for len(queue) > 0 {
+		f := queue[0]
+		queue = queue[1:]
+		if f.info == nil {
+			continue
+		}
+		names := append([]string(nil), f.info.Needed...)
+		if sel.Version != "" {
+			for _, c := range f.entry.Components {
+				names = append(names, c+".so."+sel.Version)
+			}
+		}
+		for _, n := range names {
+			ent, ok := Classify(n)
+			if !ok || have[n] || ent.Kind == KindData || ProgramProvides(n) || IsDispatch(n) {
+				continue
+			}
+			have[n] = true
+			p, err := s.Find(n)
+			if err != nil {
+				continue
+			}
+			real, err := ldpath.Resolve(root, p)
+			if err != nil {
+				continue
+			}
+			hp := ldpath.HostPath(root, real)
+			fi, err := os.Stat(hp)
+			if err != nil {
+				continue
+			}
+			info, err := elfscan.Read(hp)
+			if err != nil || !info.Ident.Compatible(target) {
+				continue
+			}
+			base := path.Base(real)
+			if v := DriverVersion(base); sel.Version != "" && v != "" && v != sel.Version {
+				continue
+			}
+			if base != n && have[base] {
+				continue
+			}
+			have[base] = true
+			var links []string
+			for _, l := range []string{n, info.Soname, bareName(base)} {
+				if l != "" && l != base && !have[l] && linkName(l) {
+					have[l] = true
+					links = append(links, l)
+				}
+			}
+			df := &DriverFile{Real: real, Base: base, Links: links, API: ent.API, Version: DriverVersion(base),
+				Origin: OriginHostSearch, ID: fileID(fi), Mode: ModeLink, entry: ent, info: info}
+			sel.Files = append(sel.Files, df)
+			added = append(added, df)
+			queue = append(queue, df)
+		}
+	}
+	return added
 }

@@ -34,6 +34,10 @@ const (
 	OriginLdSoCache Origin = "ld.so.cache"
 	// OriginDefault is one of the loader's default directories.
 	OriginDefault Origin = "default"
+	// OriginHostSearch is a driver library that a chosen one needs,
+	// found on the host's search path because the -d directories lack it
+	// (Debian's split layout: -d .../nvidia/current without glcore).
+	OriginHostSearch Origin = "host search path"
 )
 
 // Mode says how a host file is placed in a cache entry.
