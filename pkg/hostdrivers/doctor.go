@@ -100,7 +100,7 @@ type DirReport struct {
 // ModuleReport is the loaded GPU kernel module.
 type ModuleReport struct {
 	// Kind is "nvidia" (the desktop and datacenter driver), "nvgpu"
-	// (Jetson) or "" when none is loaded.
+	// (Jetson), "dxgkrnl" (WSL2) or "" when none is loaded.
 	Kind string `json:"kind"`
 	// Version is the module's version, or "".
 	Version string `json:"version"`
@@ -498,7 +498,7 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 	switch {
 	case r.Module.Kind == "":
 		add(SeverityWarning, "module",
-			"no NVIDIA kernel module is loaded (no /sys/module/nvidia/version, /proc/driver/nvidia/version or /sys/module/nvgpu/version): CUDA will report no device",
+			"no NVIDIA kernel module is loaded (no /sys/module/nvidia/version, /proc/driver/nvidia/version or /sys/module/nvgpu/version, and no WSL2 /dev/dxg): CUDA will report no device",
 			"load the driver (modprobe nvidia) or, in a container, expose the host's GPU")
 	case module != "" && sel.Version != "" && module != sel.Version && !compatCovers:
 		fix := "point -d at the directory of the " + module + " userspace driver, or install it"
@@ -671,6 +671,11 @@ func kernelModule(root string) ModuleReport {
 	}
 	if fi, err := os.Stat(ldpath.HostPath(root, "/sys/module/nvgpu")); err == nil && fi.IsDir() {
 		return ModuleReport{Kind: "nvgpu", Source: "/sys/module/nvgpu", Release: rel}
+	}
+	// WSL2: the GPU is the Windows driver's, reached through the dxgkrnl
+	// kernel driver and /dev/dxg; there is no NVIDIA module to match.
+	if _, err := os.Stat(ldpath.HostPath(root, "/dev/dxg")); err == nil {
+		return ModuleReport{Kind: "dxgkrnl", Source: "/dev/dxg", Release: "WSL2: the Windows driver serves the GPU"}
 	}
 	return ModuleReport{}
 }

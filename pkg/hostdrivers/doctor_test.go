@@ -182,6 +182,23 @@ func doctorCases() []doctorCase {
 			},
 		},
 		{
+			// WSL2: the driver is the Windows one's, in /usr/lib/wsl/lib,
+			// served through dxgkrnl and /dev/dxg; no module warning.
+			name: "wsl",
+			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
+				root := t.TempDir()
+				fixtures.FakeDriver(t, filepath.Join(root, "usr/lib/wsl/lib"), v535, "amd64")
+				fixtures.Must(t, os.MkdirAll(filepath.Join(root, "dev"), 0o755))
+				fixtures.Must(t, os.WriteFile(filepath.Join(root, "dev/dxg"), nil, 0o644))
+				return &Options{Root: root}, DoctorOptions{}, map[string]string{root: "$ROOT"}
+			},
+			check: func(t *testing.T, r *Report) {
+				if r.Module.Kind != "dxgkrnl" || r.Module.Source != "/dev/dxg" {
+					t.Errorf("module %+v, want WSL2's dxgkrnl", r.Module)
+				}
+			},
+		},
+		{
 			name: "module-newer",
 			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
 				root := doctorRoot(t, v535, v550)
