@@ -11,16 +11,13 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nixglhost/nixglhost/internal/sysentry"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
-	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
 
 const (
@@ -31,9 +28,6 @@ const (
 	linkBase = "opengl-driver"
 	// lockBase serializes system-mode runs in the system cache.
 	lockBase = ".system-mode.lock"
-	// historyBase lists the entries system mode has linked, oldest first,
-	// so that old ones can be removed and nothing else ever is.
-	historyBase = ".system-mode.linked"
 )
 
 // systemSetup is what system mode and the hook share: the driver root, the
@@ -104,7 +98,7 @@ func (s *systemSetup) prepare(c *config) (*hostdrivers.Prepared, error) {
 		}
 		var keep []string
 		for _, src := range srcs {
-			if isEntryLib(s.root, src.Dir) {
+			if sysentry.IsEntryLib(s.root, src.Dir) {
 				s.log.Debug("directory not searched", "dir", src.Dir, "reason", "a nixglhost cache entry")
 				continue
 			}
@@ -131,7 +125,7 @@ func (s *systemSetup) prepare(c *config) (*hostdrivers.Prepared, error) {
 	if filepath.Dir(p.Dir) != s.cacheDir {
 		return nil, fmt.Errorf("cache entry %s: not in the system cache %s", p.Dir, s.cacheDir)
 	}
-	if err := shareTree(p.Dir); err != nil {
+	if err := sysentry.ShareTree(p.Dir); err != nil {
 		return nil, err
 	}
 	s.log.Debug("system entry", "entry", p.Dir, "driver", p.Manifest.DriverVersion, "hot", p.Hot)
@@ -170,42 +164,6 @@ func (s *systemSetup) lock(how int) (func(), error) {
 	return func() { f.Close() }, nil
 }
 
-// isEntryLib reports whether dir, inside root, is the lib/ of a nixglhost
-// cache entry (a manifest.json beside it).
-func isEntryLib(root, dir string) bool {
-	r, err := ldpath.Resolve(root, dir)
-	if err != nil || filepath.Base(r) != "lib" {
-		return false
-	}
-	_, err = os.Stat(ldpath.HostPath(root, filepath.Join(filepath.Dir(r), "manifest.json")))
-	return err == nil
-}
-
-// shareTree makes every directory of the entry 0755 and every file
-// readable by all (the builder's temporary directory is 0700, and a
-// service's umask may be strict). Symlinks are left alone.
-func shareTree(dir string) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			return nil
-		case d.IsDir():
-			return os.Chmod(p, 0o755)
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if m := fi.Mode().Perm(); m&0o444 != 0o444 {
-			return os.Chmod(p, m|0o444)
-		}
-		return nil
-	})
-}
-
 // rootHint adds a word about root to permission errors.
 func rootHint(err error) string {
 	if errors.Is(err, fs.ErrPermission) && os.Geteuid() != 0 {
@@ -226,57 +184,6 @@ func runLink(c *config) (string, error) {
 	return filepath.Join(run, linkBase), nil
 }
 
-// ownTarget returns the entry link points at when link is ours (a symlink
-// to a direct child of cacheDir, complete or not), "" when link does not
-// exist, and an error that says why it is left alone otherwise.
-func ownTarget(link, cacheDir string) (string, error) {
-	fi, err := os.Lstat(link)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", link, err)
-	}
-	if fi.Mode()&fs.ModeSymlink == 0 {
-		what := "a " + strings.ToLower(fileKind(fi.Mode()))
-		return "", fmt.Errorf("%s is %s, not a link nixglhost made (NixOS manages its own /run/opengl-driver): leaving it alone", link, what)
-	}
-	t, err := os.Readlink(link)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", link, err)
-	}
-	abs := t
-	if !filepath.IsAbs(abs) {
-		abs = filepath.Join(filepath.Dir(link), abs)
-	}
-	abs = filepath.Clean(abs)
-	caches := []string{cacheDir}
-	if r, err := filepath.EvalSymlinks(cacheDir); err == nil && r != cacheDir {
-		caches = append(caches, r)
-	}
-	for _, cd := range caches {
-		if filepath.Dir(abs) == cd && !strings.HasPrefix(filepath.Base(abs), ".") {
-			return filepath.Join(cacheDir, filepath.Base(abs)), nil
-		}
-	}
-	hint := ""
-	if strings.HasPrefix(abs, "/nix/store/") {
-		hint = " (NixOS's own graphics drivers?)"
-	}
-	return "", fmt.Errorf("%s points to %s, outside nixglhost's system cache %s%s: leaving it alone", link, t, cacheDir, hint)
-}
-
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "directory"
-	case m.IsRegular():
-		return "regular file"
-	default:
-		return "special file"
-	}
-}
-
 // linkRunOpenGLDriver is --link-run-opengl-driver: build the system entry
 // and point RUN/opengl-driver at it with an atomic rename. It refuses a
 // RUN/opengl-driver it did not make. Runs are serialized by a lock in the
@@ -291,7 +198,7 @@ func linkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string) 
 		return err
 	}
 	// Refuse before building anything.
-	if _, err := ownTarget(link, s.cacheDir); err != nil {
+	if _, err := sysentry.OwnTarget(link, s.cacheDir); err != nil {
 		return err
 	}
 	unlock, err := s.lock(unix.LOCK_EX)
@@ -299,7 +206,7 @@ func linkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string) 
 		return err
 	}
 	defer unlock()
-	prev, err := ownTarget(link, s.cacheDir)
+	prev, err := sysentry.OwnTarget(link, s.cacheDir)
 	if err != nil {
 		return err
 	}
@@ -312,69 +219,17 @@ func linkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string) 
 		fmt.Fprintf(stdout, "%s -> %s (NVIDIA %s): already linked\n", link, p.Dir, driver)
 		return nil
 	}
-	if err := swapLink(link, p.Dir); err != nil {
-		return err
+	if err := sysentry.SwapLink(link, p.Dir); err != nil {
+		return fmt.Errorf("%w%s", err, rootHint(err))
 	}
 	fmt.Fprintf(stdout, "%s -> %s (NVIDIA %s)\n", link, p.Dir, driver)
 	if prev != "" {
 		fmt.Fprintf(stdout, "previously %s\n", prev)
 	}
-	for _, gone := range s.prune(filepath.Base(prev), filepath.Base(p.Dir)) {
+	for _, gone := range sysentry.Prune(s.cacheDir, filepath.Base(prev), filepath.Base(p.Dir), s.log) {
 		fmt.Fprintf(stdout, "removed old entry %s\n", gone)
 	}
 	return nil
-}
-
-// swapLink points link at target: a new symlink beside it, renamed over
-// it, so that link always names a complete entry.
-func swapLink(link, target string) error {
-	tmp := filepath.Join(filepath.Dir(link), fmt.Sprintf(".%s.nixglhost-%d-%x", linkBase, os.Getpid(), rand.Uint64()))
-	if err := os.Symlink(target, tmp); err != nil {
-		return fmt.Errorf("%s: %w%s", tmp, err, rootHint(err))
-	}
-	if err := os.Rename(tmp, link); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("%s: %w%s", link, err, rootHint(err))
-	}
-	return nil
-}
-
-// prune records cur as linked and removes every entry system mode linked
-// before, except prev (a program that resolved the link a moment ago may
-// still be opening files through it) and cur. Entries it never linked
-// (the hook's, another --cache-dir user's) are not touched. It returns
-// what it removed; a failure only costs disk space, so it is not an error.
-func (s *systemSetup) prune(prev, cur string) []string {
-	hist := filepath.Join(s.cacheDir, historyBase)
-	b, _ := os.ReadFile(hist)
-	var removed []string
-	for _, name := range strings.Split(string(b), "\n") {
-		if name == "" || name == prev || name == cur || strings.ContainsRune(name, '/') || strings.HasPrefix(name, ".") {
-			continue
-		}
-		dir := filepath.Join(s.cacheDir, name)
-		if _, err := os.Stat(dir); err != nil {
-			continue
-		}
-		if err := os.RemoveAll(dir); err != nil {
-			s.log.Debug("old entry not removed", "entry", dir, "err", err)
-			continue
-		}
-		removed = append(removed, dir)
-	}
-	var keep []string
-	for _, name := range []string{prev, cur} {
-		if name != "" && name != "." && !slices.Contains(keep, name) {
-			keep = append(keep, name)
-		}
-	}
-	tmp := hist + fmt.Sprintf(".tmp-%d", os.Getpid())
-	if err := os.WriteFile(tmp, []byte(strings.Join(keep, "\n")+"\n"), 0o644); err == nil {
-		if err := os.Rename(tmp, hist); err != nil {
-			os.Remove(tmp)
-		}
-	}
-	return removed
 }
 
 // unlinkRunOpenGLDriver is --unlink-run-opengl-driver: remove
@@ -388,7 +243,7 @@ func unlinkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string
 	if err != nil {
 		return err
 	}
-	cur, err := ownTarget(link, s.cacheDir)
+	cur, err := sysentry.OwnTarget(link, s.cacheDir)
 	if err != nil {
 		return err
 	}
