@@ -21,12 +21,12 @@ func BenchmarkHotPrintPath(b *testing.B) {
 	args = append(args, "-p")
 	env := []string{"PATH=/usr/bin:/bin", "HOME=" + b.TempDir()}
 	var out strings.Builder
-	if code := main1(args, nil, &out, os.Stderr, env); code != 0 || out.Len() == 0 {
+	if code := main1(append([]string{"nixglhost"}, args...), nil, &out, os.Stderr, env); code != 0 || out.Len() == 0 {
 		b.Fatalf("exit %d", code)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if code := main1(args, nil, io.Discard, io.Discard, env); code != 0 {
+		if code := main1(append([]string{"nixglhost"}, args...), nil, io.Discard, io.Discard, env); code != 0 {
 			b.Fatalf("exit %d", code)
 		}
 	}

@@ -30,5 +30,5 @@ func main() {
 	// near the memory limit.
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(64 << 20)
-	os.Exit(main1(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ()))
+	os.Exit(main1(os.Args, os.Stdin, os.Stdout, os.Stderr, os.Environ()))
 }

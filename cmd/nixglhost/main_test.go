@@ -130,7 +130,7 @@ func TestFlagsBound(t *testing.T) {
 		t.Errorf("parseArgs = %+v, %v", c2, err)
 	}
 	var out bytes.Buffer
-	if code := main1([]string{"--help"}, nil, &out, io.Discard, nil); code != 0 || out.String() != cli.Usage() {
+	if code := main1([]string{"nixglhost", "--help"}, nil, &out, io.Discard, nil); code != 0 || out.String() != cli.Usage() {
 		t.Errorf("--help: exit %d, printed %q, want cli.Usage()", code, out.String())
 	}
 }

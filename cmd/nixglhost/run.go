@@ -104,10 +104,15 @@ func parseArgs(args []string) (*config, error) {
 	return c, nil
 }
 
-// main1 is the whole command without the process exit, so tests can run it.
-// It returns only when it does not exec.
-func main1(args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
-	c, err := parseArgs(hookArgs(os.Args[0], args))
+// main1 is the whole command without the process exit, so tests can run it:
+// argv is the whole command line (argv[0] says whether nixglhost runs as
+// the pre-build hook), environ the environment, whose TMPDIR places the
+// last fallback cache. It returns only when it does not exec.
+func main1(argv []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
+	if len(argv) == 0 {
+		argv = []string{"nixglhost"}
+	}
+	c, err := parseArgs(hookArgs(argv[0], argv[1:]))
 	if err != nil {
 		fmt.Fprintf(stderr, "nixglhost: %v\n\n%s", err, cli.Usage())
 		return 2
@@ -321,7 +326,11 @@ func cacheDirs(flagVal string, environ []string) (string, []string, error) {
 	if r := getenv(environ, "XDG_RUNTIME_DIR"); filepath.IsAbs(r) && !strings.Contains(r, ":") {
 		dirs = append(dirs, filepath.Join(r, "nix-gl-host"))
 	}
-	dirs = append(dirs, filepath.Join(os.TempDir(), fmt.Sprintf("nix-gl-host-%d", os.Geteuid())))
+	tmp := getenv(environ, "TMPDIR")
+	if !filepath.IsAbs(tmp) || strings.Contains(tmp, ":") {
+		tmp = "/tmp"
+	}
+	dirs = append(dirs, filepath.Join(tmp, fmt.Sprintf("nix-gl-host-%d", os.Geteuid())))
 	return dirs[0], dirs[1:], nil
 }
 
