@@ -1,16 +1,13 @@
 package hostdrivers
 
 import (
-	"bytes"
 	"debug/elf"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/ianlancetaylor/demangle"
@@ -680,119 +677,6 @@ func kernelModule(root string) ModuleReport {
 	return ModuleReport{}
 }
 
-// CompatNote is the JSON descriptor of a cuda_compat libcuda's
-// ".note.cuda.fwd_compatibility" note (see CompatReport).
-type CompatNote struct {
-	Format int    `json:"Format"`
-	CUDA   string `json:"CUDA Version"`
-	Driver []int  `json:"Driver"`
-	Device []int  `json:"Device"`
-}
-
-// compatOwner is the note owner name NVIDIA uses.
-const compatOwner = "NVIDIA Corporation"
-
-// ReadCompatNote returns the forward-compatibility note of the ELF file at
-// p, or nil when it has none.
-func ReadCompatNote(p string) (*CompatNote, error) {
-	f, err := elf.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	s := f.Section(".note.cuda.fwd_compatibility")
-	if s == nil || s.Type != elf.SHT_NOTE {
-		return nil, nil
-	}
-	if s.Size > 1<<16 {
-		return nil, fmt.Errorf("note section of %d bytes", s.Size)
-	}
-	b, err := s.Data()
-	if err != nil {
-		return nil, err
-	}
-	align := func(n uint32) uint64 { return (uint64(n) + 3) &^ 3 }
-	for len(b) >= 12 {
-		namesz, descsz := f.ByteOrder.Uint32(b), f.ByteOrder.Uint32(b[4:])
-		off := uint64(12)
-		if off+align(namesz)+uint64(descsz) > uint64(len(b)) {
-			return nil, fmt.Errorf("note of %d+%d bytes overruns its section", namesz, descsz)
-		}
-		name := string(bytes.TrimRight(b[off:off+uint64(namesz)], "\x00"))
-		desc := bytes.Trim(b[off+align(namesz):off+align(namesz)+uint64(descsz)], "\x00")
-		if name == compatOwner {
-			var n CompatNote
-			if err := json.Unmarshal(desc, &n); err != nil {
-				return nil, fmt.Errorf("note descriptor: %w", err)
-			}
-			return &n, nil
-		}
-		next := off + align(namesz) + align(descsz)
-		if next > uint64(len(b)) {
-			break
-		}
-		b = b[next:]
-	}
-	return nil, nil
-}
-
-// majorOf returns the first component of a dotted version, or -1.
-func majorOf(v string) int {
-	m, _, _ := strings.Cut(v, ".")
-	n, err := strconv.Atoi(m)
-	if err != nil {
-		return -1
-	}
-	return n
-}
-
-// compareDotted compares dotted numeric versions ("2.34", "535.261.03").
-func compareDotted(a, b string) int {
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < len(as) || i < len(bs); i++ {
-		var x, y int
-		if i < len(as) {
-			x, _ = strconv.Atoi(as[i])
-		}
-		if i < len(bs) {
-			y, _ = strconv.Atoi(bs[i])
-		}
-		if x != y {
-			return x - y
-		}
-	}
-	return 0
-}
-
-// symver splits a symbol version name into its family prefix and dotted
-// number ("GLIBC_2.34" -> "GLIBC_", "2.34"); ok is false for names that
-// are not numbered (GLIBC_PRIVATE).
-func symver(v string) (family, num string, ok bool) {
-	i := strings.LastIndexByte(v, '_')
-	if i < 0 || i == len(v)-1 {
-		return "", "", false
-	}
-	num = v[i+1:]
-	for _, c := range num {
-		if c != '.' && (c < '0' || c > '9') {
-			return "", "", false
-		}
-	}
-	return v[:i+1], num, true
-}
-
-// maxVersion returns the highest version of family among vs ("" if none),
-// as the dotted number.
-func maxVersion(vs []string, family string) string {
-	best := ""
-	for _, v := range vs {
-		if f, n, ok := symver(v); ok && f == family && (best == "" || compareDotted(n, best) > 0) {
-			best = n
-		}
-	}
-	return best
-}
-
 // needer is a file whose version needs are checked.
 type needer struct {
 	real string
@@ -1066,17 +950,6 @@ var vendorVars = []struct{ name, effect string }{
 	{"VK_DRIVER_FILES", "it is kept and nixglhost's ICD appended: the Vulkan loader also offers the drivers listed there"},
 }
 
-// getenv returns the value of k in env (as os.Environ), the last one when
-// it is there twice, as the C library's getenv does.
-func getenv(env []string, k string) (string, bool) {
-	for i := len(env) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(env[i], k+"="); ok {
-			return v, true
-		}
-	}
-	return "", false
-}
-
 // envHazards reports the inherited variables that bear on the driver.
 func envHazards(r *Report, env []string, progLibcDir string, nixProg, haveProg bool) {
 	for _, k := range []string{"LD_LIBRARY_PATH", "LD_PRELOAD"} {
@@ -1195,98 +1068,6 @@ func cacheReport(dir string) CacheReport {
 		p = parent
 	}
 	return cr
-}
-
-// GlibcNeed is the highest GLIBC_ version one file of a cache entry needs
-// from the glibc family, recorded in the manifest at build time so that
-// the launch path can compare it with the program's glibc without reading
-// the driver.
-type GlibcNeed struct {
-	// File is the driver file's name in lib/, or the dependency's soname.
-	File string `json:"file"`
-	// Version is the version name ("GLIBC_2.34").
-	Version string `json:"version"`
-}
-
-// glibcNeeds computes the manifest's GlibcNeeds for the chosen files and
-// their hidden dependencies.
-func glibcNeeds(files []*DriverFile, deps []*Dep) []GlibcNeed {
-	var out []GlibcNeed
-	one := func(name string, info *elfscan.Info) {
-		if info == nil {
-			return
-		}
-		var all []string
-		for _, vn := range info.VersionNeeds {
-			if IsGlibcFamily(vn.File) {
-				all = append(all, vn.Versions...)
-			}
-		}
-		if m := maxVersion(all, "GLIBC_"); m != "" {
-			out = append(out, GlibcNeed{name, "GLIBC_" + m})
-		}
-	}
-	for _, f := range files {
-		one(f.Base, f.info)
-	}
-	for _, d := range deps {
-		one(d.Name, d.info)
-	}
-	return out
-}
-
-// LaunchWarnings returns one line per blocking finding that the launch path
-// can see cheaply, without reading any driver file: the kernel module
-// against the entry's driver version, LD_PRELOAD entries naming a glibc
-// library, and (for entries whose manifest records GlibcNeeds) the entry's
-// GLIBC_ needs against the version definitions of the libc.so.6 beside the
-// program's interpreter interp ("" for none). LD_LIBRARY_PATH hazards are
-// GlibcHazards'. A nil manifest gives nil.
-func LaunchWarnings(m *Manifest, interp string, environ []string) []string {
-	if m == nil {
-		return nil
-	}
-	var out []string
-	if m.ModuleVersion != "" && m.DriverVersion != "" && m.ModuleVersion != m.DriverVersion {
-		out = append(out, fmt.Sprintf("kernel module %s is loaded but the userspace driver is %s: expect \"Driver/library version mismatch\" (run nixglhost --doctor)", m.ModuleVersion, m.DriverVersion))
-	}
-	libcDir := ""
-	if interp != "" {
-		if real, err := filepath.EvalSymlinks(interp); err == nil {
-			libcDir = filepath.Dir(real)
-		}
-	}
-	pre, _ := getenv(environ, "LD_PRELOAD")
-	for _, p := range strings.FieldsFunc(pre, func(c rune) bool { return c == ':' || c == ' ' || c == '\t' }) {
-		if IsGlibcFamily(path.Base(p)) && filepath.Dir(p) != libcDir {
-			out = append(out, "LD_PRELOAD names "+p+", a glibc library: the program may load the host's glibc and fail")
-		}
-	}
-	if libcDir != "" && len(m.GlibcNeeds) > 0 {
-		if info, err := elfscan.Read(filepath.Join(libcDir, "libc.so.6")); err == nil {
-			have := maxVersion(info.VersionDefs, "GLIBC_")
-			var worst *GlibcNeed
-			n := 0
-			for i, g := range m.GlibcNeeds {
-				_, num, ok := symver(g.Version)
-				if !ok || have == "" || compareDotted(num, have) <= 0 {
-					continue
-				}
-				n++
-				if _, w, _ := symver(m.GlibcNeeds[i].Version); worst == nil || compareDotted(w, strings.TrimPrefix(worst.Version, "GLIBC_")) > 0 {
-					worst = &m.GlibcNeeds[i]
-				}
-			}
-			if worst != nil {
-				more := ""
-				if n > 1 {
-					more = fmt.Sprintf(" (and %d more files)", n-1)
-				}
-				out = append(out, fmt.Sprintf("%s needs %s but the program's glibc is %s%s: expect \"version `%s' not found\" (run nixglhost --doctor)", worst.File, worst.Version, have, more, worst.Version))
-			}
-		}
-	}
-	return out
 }
 
 // Text renders the report for a person: the findings first, then one
