@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -93,6 +94,22 @@ func TestLaunchAndDoctorAgree(t *testing.T) {
 			}
 			if r.Driver.Version != m.DriverVersion || r.Driver.Files != len(m.Files) {
 				t.Errorf("the doctor says driver %q with %d files; the entry holds %q with %d", r.Driver.Version, r.Driver.Files, m.DriverVersion, len(m.Files))
+			}
+			// The vendor files the doctor says will be made are the ones
+			// the entry got from nixglhost.
+			var saidMade, made []string
+			for _, a := range r.APIs {
+				saidMade = append(saidMade, a.Made...)
+			}
+			for _, d := range m.Data {
+				if d.Made != "" {
+					made = append(made, d.Dest)
+				}
+			}
+			slices.Sort(saidMade)
+			slices.Sort(made)
+			if !slices.Equal(saidMade, made) {
+				t.Errorf("the doctor says it will make %q; the entry's made files are %q", saidMade, made)
 			}
 			for _, f := range r.Findings {
 				if f.Severity == hostdrivers.SeverityBlocking && f.Topic == "cache" {

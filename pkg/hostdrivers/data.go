@@ -302,3 +302,34 @@ func vulkanAPIVersion(driverVersion string) string {
 	}
 	return "1.3.0"
 }
+
+// wouldMake returns the vendor files makeData will write for sel, given the
+// host's data files: the doctor's account of them.
+func wouldMake(root string, sel *Selection, data []dataCand) []madeFile {
+	have := map[string]bool{}
+	for _, f := range sel.Files {
+		have[f.Base] = true
+		for _, l := range f.Links {
+			have[l] = true
+		}
+	}
+	var out []madeFile
+	for _, m := range madeFiles {
+		if !have[m.lib] {
+			continue
+		}
+		covered := false
+		for _, d := range data {
+			if d.df.Dest != m.dir {
+				continue
+			}
+			if b, err := os.ReadFile(ldpath.HostPath(root, d.src)); err == nil && bytes.Contains(b, []byte(m.lib)) {
+				covered = true
+			}
+		}
+		if !covered {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -167,6 +167,9 @@ type APIReport struct {
 	Files []string `json:"files"`
 	// Data are the vendor data files (JSON, ICD) for it, inside the root.
 	Data []string `json:"data"`
+	// Made are the vendor files the entry will get from nixglhost because
+	// the host has none for a library it holds (their place in the entry).
+	Made []string `json:"made,omitempty"`
 }
 
 // ProgramReport describes PROGRAM as the loader will see it.
@@ -509,6 +512,7 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 
 	// APIs.
 	data := scanData(root, sources, nil)
+	made := wouldMake(root, sel, data)
 	for _, a := range APIs() {
 		ar := APIReport{API: a, Files: []string{}, Data: []string{}}
 		for _, f := range sel.Files {
@@ -521,7 +525,12 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 				ar.Data = append(ar.Data, d.src)
 			}
 		}
-		ar.Available = len(ar.Files) > 0 || len(ar.Data) > 0 && len(sel.Files) > 0
+		for _, m := range made {
+			if m.api == a {
+				ar.Made = append(ar.Made, path.Join(m.dir, m.name))
+			}
+		}
+		ar.Available = len(ar.Files) > 0 || (len(ar.Data) > 0 || len(ar.Made) > 0) && len(sel.Files) > 0
 		r.APIs = append(r.APIs, ar)
 	}
 
@@ -1195,8 +1204,14 @@ func (r *Report) Text() string {
 				from += fmt.Sprintf(" +%d", len(a.Files)-1)
 			}
 			from += " in " + path.Dir(a.Files[0])
-		default:
+		case len(a.Data) > 0:
 			from = a.Data[0]
+		}
+		if len(a.Made) > 0 {
+			if from != "" {
+				from += "; "
+			}
+			from += "vendor file made: " + strings.Join(a.Made, ", ")
 		}
 		p("  %-13s yes  %s\n", a.API, from)
 	}
