@@ -100,21 +100,21 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 		return nil, &NoDriverError{Target: o.target()}
 	}
 	data := scanData(root, sources, &w)
-	pl, err := makePlan(o, module, cands)
+	pl, err := NewPlan(o, module, cands)
 	if err != nil {
 		return nil, err
 	}
-	if len(pl.sel.Files) == 0 {
+	if len(pl.Selection.Files) == 0 {
 		log.Debug("no usable driver file found")
 		nd := &NoDriverError{Target: o.target()}
-		for _, s := range pl.sel.Skipped {
+		for _, s := range pl.Selection.Skipped {
 			if s.Code == SkipWrongArch {
 				nd.WrongArch = append(nd.WrongArch, s)
 			}
 		}
 		return nil, nd
 	}
-	key := planKey(root, o.target(), module, o.SelfContained, pl.sel, pl.cl, data)
+	key := planKey(root, o.target(), module, o.SelfContained, pl.Selection, pl.Closure, data)
 	p, err := prepareKey(o, key, module, pl, data, skipped, existing, dirs, warnings)
 	if err == nil {
 		idx := &index{Key: key, Module: module, Summary: summary(p.Manifest), Watches: w.list}
@@ -217,7 +217,7 @@ func (e *NoDriverError) Error() string {
 
 // prepareKey returns the entry key from the first existing cache root that
 // has it, or builds it in the first of dirs that can be written.
-func prepareKey(o *Options, key, module string, pl *entryPlan, data []dataCand, skipped []Skipped, existing, dirs, warnings []string) (*Prepared, error) {
+func prepareKey(o *Options, key, module string, pl *Plan, data []dataCand, skipped []Skipped, existing, dirs, warnings []string) (*Prepared, error) {
 	log := o.logger()
 	for _, cd := range existing {
 		dir := filepath.Join(cd, key)
@@ -263,7 +263,7 @@ func (e *unwritableError) Error() string { return e.err.Error() }
 func (e *unwritableError) Unwrap() error { return e.err }
 
 // buildIn builds the entry key under the cache root cd.
-func buildIn(o *Options, cd, key, module string, pl *entryPlan, data []dataCand, skipped []Skipped) (*Prepared, error) {
+func buildIn(o *Options, cd, key, module string, pl *Plan, data []dataCand, skipped []Skipped) (*Prepared, error) {
 	log := o.logger()
 	if err := EnsureCacheRoot(cd); err != nil {
 		return nil, &unwritableError{err}
@@ -412,20 +412,24 @@ func planKey(root string, t elfscan.Ident, module string, selfContained bool, se
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// entryPlan is what a cache entry will hold: the driver files chosen and
-// the generic libraries they load, hidden in deps/.
-type entryPlan struct {
-	sel *Selection
-	cl  *Closure
+// Plan is what a cache entry will hold: the driver files chosen and the
+// generic libraries they load, hidden in deps/. The launch, system mode,
+// the hook and the doctor all start from NewPlan, so the doctor's account
+// is the launch's (see docs/DESIGN.md).
+type Plan struct {
+	// Selection is the driver chosen among the candidates.
+	Selection *Selection
+	// Closure is what the selection loads from the host.
+	Closure *Closure
 }
 
-// makePlan selects the driver among cands and computes the closure of its
+// NewPlan selects the driver among cands and computes the closure of its
 // hidden dependencies on the host. It reads the candidates' ELF headers but
 // writes nothing. The launch and the doctor both start from it, so the
 // doctor's account is the launch's. A plan with no files means no
 // candidate was usable. When the host's library search cannot be set up,
 // the plan has the selection and an empty closure, with the error.
-func makePlan(o *Options, module string, cands []Candidate) (*entryPlan, error) {
+func NewPlan(o *Options, module string, cands []Candidate) (*Plan, error) {
 	log := o.logger()
 	root := o.root()
 	t := o.target()
@@ -441,11 +445,11 @@ func makePlan(o *Options, module string, cands []Candidate) (*entryPlan, error) 
 	// program) are no driver.
 	if !slices.ContainsFunc(sel.Files, func(f *DriverFile) bool { return f.info != nil }) {
 		sel.Files = nil
-		return &entryPlan{sel: sel, cl: &Closure{}}, nil
+		return &Plan{Selection: sel, Closure: &Closure{}}, nil
 	}
 	searcher, err := ldpath.NewHostSearcher(root, t.Class, t.Machine)
 	if err != nil {
-		return &entryPlan{sel: sel, cl: &Closure{}}, fmt.Errorf("host library search: %w", err)
+		return &Plan{Selection: sel, Closure: &Closure{}}, fmt.Errorf("host library search: %w", err)
 	}
 	searcher.Accept = func(hp string) bool {
 		id, err := elfscan.ReadIdent(hp)
@@ -472,15 +476,15 @@ func makePlan(o *Options, module string, cands []Candidate) (*entryPlan, error) 
 			return nil, err
 		}
 	}
-	return &entryPlan{sel: sel, cl: cl}, nil
+	return &Plan{Selection: sel, Closure: cl}, nil
 }
 
 // build makes the entry in dir (a fresh temporary directory).
-func build(o *Options, dir, key, module string, pl *entryPlan, data []dataCand) (*Manifest, error) {
+func build(o *Options, dir, key, module string, pl *Plan, data []dataCand) (*Manifest, error) {
 	log := o.logger()
 	root := o.root()
 	t := o.target()
-	sel, cl := pl.sel, pl.cl
+	sel, cl := pl.Selection, pl.Closure
 	lib := filepath.Join(dir, "lib")
 	deps := filepath.Join(dir, "deps")
 	for _, d := range []string{lib, deps} {

@@ -15,7 +15,7 @@ import (
 func TestCudaCompat(t *testing.T) {
 	root := t.TempDir()
 	fixtures.FakeDriver(t, filepath.Join(root, "host"), "535.261.03", "amd64")
-	compatLib(t, filepath.Join(root, "compat"), "550.54.14", `{"Format":1,"CUDA Version":"12.4","Driver":[470,535],"Device":[]}`)
+	fixtures.CompatLib(t, filepath.Join(root, "compat"), "550.54.14", `{"Format":1,"CUDA Version":"12.4","Driver":[470,535],"Device":[]}`)
 	tests := []struct {
 		name, module string
 		dirs         []string
@@ -86,7 +86,7 @@ func TestCudaCompat(t *testing.T) {
 func TestCacheKeyFollowsSelection(t *testing.T) {
 	root := t.TempDir()
 	fixtures.FakeDriver(t, filepath.Join(root, "host"), "535.261.03", "amd64")
-	compatLib(t, filepath.Join(root, "compat"), "550.54.14", `{"Format":1,"CUDA Version":"12.4","Driver":[470,535],"Device":[]}`)
+	fixtures.CompatLib(t, filepath.Join(root, "compat"), "550.54.14", `{"Format":1,"CUDA Version":"12.4","Driver":[470,535],"Device":[]}`)
 	fixtures.Must(t, os.MkdirAll(filepath.Join(root, "sys/module/nvidia"), 0o755))
 	fixtures.Must(t, os.WriteFile(filepath.Join(root, "sys/module/nvidia/version"), []byte("535.261.03\n"), 0o644))
 	byPath := func() *Options { return &Options{Root: root, LibraryPath: "/compat:/host"} }

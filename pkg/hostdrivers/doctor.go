@@ -339,14 +339,14 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 	module := ModuleVersion(root)
 	// The launch's own plan (makePlan), so that what is reported is what
 	// the entry will hold, and the entry named is the one it will use.
-	pl, err := makePlan(&opts, module, cands)
+	pl, err := NewPlan(&opts, module, cands)
 	if pl == nil {
 		return nil, err
 	}
 	if err != nil {
 		add(SeverityWarning, "driver", "host library search unavailable: "+err.Error(), "")
 	}
-	sel, cl := pl.sel, pl.cl
+	sel, cl := pl.Selection, pl.Closure
 	r.Skipped = append(r.Skipped, sel.Skipped...)
 	r.Driver.Missing = append(r.Driver.Missing, cl.Missing...)
 

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -40,92 +38,6 @@ func doctorRoot(t *testing.T, version, module string) string {
 		fixtures.SetModuleVersion(t, root, module)
 	}
 	return root
-}
-
-// cc runs gcc (or g++) with args, failing t on error.
-func cc(t *testing.T, compiler string, args ...string) {
-	t.Helper()
-	if _, err := exec.LookPath(compiler); err != nil {
-		fixtures.Unavailable(t, "%s not installed: %v", compiler, err)
-	}
-	if out, err := exec.Command(compiler, args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", compiler, strings.Join(args, " "), err, out)
-	}
-}
-
-func write(t *testing.T, p, content string) string {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// oldGlibc are the version nodes of the fake libc: glibc's x86-64 ones up
-// to 2.17 (CentOS 7's).
-var oldGlibc = []string{"GLIBC_2.2.5", "GLIBC_2.3", "GLIBC_2.3.2", "GLIBC_2.3.3", "GLIBC_2.3.4", "GLIBC_2.4", "GLIBC_2.5",
-	"GLIBC_2.6", "GLIBC_2.7", "GLIBC_2.8", "GLIBC_2.9", "GLIBC_2.10", "GLIBC_2.11", "GLIBC_2.12", "GLIBC_2.13",
-	"GLIBC_2.14", "GLIBC_2.15", "GLIBC_2.16", "GLIBC_2.17"}
-
-// versionedLib builds dir/soname, a shared object defining one function per
-// version node (a chain, as glibc's are).
-func versionedLib(t *testing.T, dir, soname string, versions []string) {
-	t.Helper()
-	var src, script strings.Builder
-	prev := ""
-	for i, v := range versions {
-		fmt.Fprintf(&src, "int f%d(void) { return %d; }\n", i, i)
-		fmt.Fprintf(&script, "%s { global: f%d; %s} %s;\n", v, i, map[bool]string{true: "local: *; "}[i == 0], prev)
-		prev = v
-	}
-	c := write(t, filepath.Join(t.TempDir(), "lib.c"), src.String())
-	m := write(t, filepath.Join(t.TempDir(), "lib.map"), strings.ReplaceAll(script.String(), " ;", ";"))
-	cc(t, "gcc", "-shared", "-fPIC", "-nostdlib", "-o", filepath.Join(dir, soname), "-Wl,-soname,"+soname, "-Wl,--version-script="+m, c)
-}
-
-// oldStore returns a Nix-store-like directory whose libc.so.6 defines only
-// GLIBC_2.2.5 to GLIBC_2.17 and a program whose interpreter is in it. The
-// doctor only reads them: the loader is an empty placeholder.
-func oldStore(t *testing.T) (store, prog string) {
-	t.Helper()
-	store = t.TempDir()
-	versionedLib(t, store, "libc.so.6", oldGlibc)
-	write(t, filepath.Join(store, "ld-linux-x86-64.so.2"), "")
-	c := write(t, filepath.Join(t.TempDir(), "prog.c"), "int main(void) { return 0; }\n")
-	prog = filepath.Join(t.TempDir(), "prog")
-	cc(t, "gcc", "-o", prog, c, "-Wl,--dynamic-linker="+filepath.Join(store, "ld-linux-x86-64.so.2"), "-Wl,-rpath,"+store, "-Wl,--enable-new-dtags")
-	return store, prog
-}
-
-// compatLib builds dir/libcuda.so.<version> (and its libcuda.so.1 link)
-// carrying a .note.cuda.fwd_compatibility note whose descriptor is
-// noteJSON, laid out as NVIDIA's cuda_compat libcuda has it.
-func compatLib(t *testing.T, dir, version, noteJSON string) {
-	t.Helper()
-	esc := strings.ReplaceAll(noteJSON, `"`, `\\\"`)
-	src := `__asm__(".section .note.cuda.fwd_compatibility,\"a\",@note\n"
-"  .balign 4\n"
-"  .long 2f - 1f\n"
-"  .long 4f - 3f\n"
-"  .long 1\n"
-"1: .asciz \"NVIDIA Corporation\"\n"
-"2: .balign 4\n"
-"3: .ascii \"` + esc + `\"\n"
-"4: .balign 4\n"
-"  .previous\n");
-int cuInit(unsigned flags) { return 0; }
-`
-	c := write(t, filepath.Join(t.TempDir(), "compat.c"), src)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cc(t, "gcc", "-shared", "-fPIC", "-o", filepath.Join(dir, "libcuda.so."+version), "-Wl,-soname,libcuda.so.1", c)
-	if err := os.Symlink("libcuda.so."+version, filepath.Join(dir, "libcuda.so.1")); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // normalize replaces the test's temporary paths in s with stable names.
@@ -281,7 +193,7 @@ func doctorCases() []doctorCase {
 				fixtures.FakeStub(t, filepath.Join(root, "/opt/arm"), "libcuda.so.1", "arm64")
 				fixtures.FakeStub(t, filepath.Join(root, "/opt/empty"), "libfoo.so.1", "amd64")
 				fixtures.SetModuleVersion(t, root, v535)
-				write(t, filepath.Join(root, "opt/file"), "")
+				fixtures.Write(t, filepath.Join(root, "opt/file"), "")
 				return &Options{Root: root, Dirs: []string{"/opt/arm", "/opt/empty", "/opt/file"}}, DoctorOptions{}, map[string]string{root: "$ROOT"}
 			},
 			blocking: []string{"architecture"},
@@ -298,9 +210,9 @@ func doctorCases() []doctorCase {
 			name: "fhs-interpreter-missing",
 			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
 				root := doctorRoot(t, v535, v535)
-				c := write(t, filepath.Join(t.TempDir(), "prog.c"), "int main(void) { return 0; }\n")
+				c := fixtures.Write(t, filepath.Join(t.TempDir(), "prog.c"), "int main(void) { return 0; }\n")
 				prog := filepath.Join(t.TempDir(), "prog")
-				cc(t, "gcc", "-o", prog, c, "-Wl,--dynamic-linker=/lib64/ld-nonexistent-x86-64.so.2")
+				fixtures.CC(t, "gcc", "-o", prog, c, "-Wl,--dynamic-linker=/lib64/ld-nonexistent-x86-64.so.2")
 				return &Options{Root: root}, DoctorOptions{ProgramPath: prog, Program: prog}, map[string]string{root: "$ROOT", prog: "$PROG"}
 			},
 			blocking: []string{"interpreter"},
@@ -319,8 +231,8 @@ func doctorCases() []doctorCase {
 				for _, n := range []string{"libcuda.so.1", "libnvrm_gpu.so", "libnvos.so"} {
 					fixtures.FakeStub(t, dir, n, "amd64")
 				}
-				write(t, filepath.Join(root, "sys/module/nvgpu/version"), "36.3.0\n")
-				write(t, filepath.Join(root, "etc/nv_tegra_release"), fixtures.NvTegraRelease)
+				fixtures.Write(t, filepath.Join(root, "sys/module/nvgpu/version"), "36.3.0\n")
+				fixtures.Write(t, filepath.Join(root, "etc/nv_tegra_release"), fixtures.NvTegraRelease)
 				return &Options{Root: root, Dirs: []string{multiarch + "/tegra"}}, DoctorOptions{}, map[string]string{root: "$ROOT"}
 			},
 			check: func(t *testing.T, r *Report) {
@@ -337,8 +249,8 @@ func doctorCases() []doctorCase {
 			name: "cuda-compat",
 			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
 				root := doctorRoot(t, v535, v535)
-				compatLib(t, filepath.Join(root, "usr/local/cuda/compat"), "550.54.15", `{"Format": 1, "CUDA Version": "12.4", "Driver": [470, 535], "Device": [7, 8, 9]}`)
-				compatLib(t, filepath.Join(root, "opt/compat-old"), "545.23.08", `{"Format": 1, "CUDA Version": "12.3", "Driver": [525], "Device": [7]}`)
+				fixtures.CompatLib(t, filepath.Join(root, "usr/local/cuda/compat"), "550.54.15", `{"Format": 1, "CUDA Version": "12.4", "Driver": [470, 535], "Device": [7, 8, 9]}`)
+				fixtures.CompatLib(t, filepath.Join(root, "opt/compat-old"), "545.23.08", `{"Format": 1, "CUDA Version": "12.3", "Driver": [525], "Device": [7]}`)
 				o := &Options{Root: root, Dirs: []string{"/usr/local/cuda/compat", "/opt/compat-old", multiarch}}
 				return o, DoctorOptions{}, map[string]string{root: "$ROOT"}
 			},
@@ -357,8 +269,8 @@ func doctorCases() []doctorCase {
 			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
 				root := doctorRoot(t, v535, v535)
 				glibc := t.TempDir()
-				write(t, filepath.Join(glibc, "libc.so.6"), "")
-				write(t, filepath.Join(glibc, "libm.so.6"), "")
+				fixtures.Write(t, filepath.Join(glibc, "libc.so.6"), "")
+				fixtures.Write(t, filepath.Join(glibc, "libm.so.6"), "")
 				env := []string{"LD_LIBRARY_PATH=/nonexistent:" + glibc, "LD_PRELOAD=" + glibc + "/libm.so.6",
 					"__GLX_VENDOR_LIBRARY_NAME=mesa", "__EGL_VENDOR_LIBRARY_FILENAMES=/etc/mesa.json", "VK_ICD_FILENAMES=/etc/lvp.json",
 					"__GLX_VENDOR_LIBRARY_NAME=mesa"}
@@ -370,7 +282,7 @@ func doctorCases() []doctorCase {
 			name: "program-glibc-too-old",
 			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
 				root := doctorRoot(t, v535, v535)
-				store, prog := oldStore(t)
+				store, prog := fixtures.OldStore(t)
 				do := DoctorOptions{ProgramPath: prog, Program: prog, StoreDir: store}
 				return &Options{Root: root}, do, map[string]string{root: "$ROOT", store: "$STORE", prog: "$PROG"}
 			},
@@ -454,16 +366,16 @@ func TestDoctor(t *testing.T) {
 // named in its demangled form.
 func TestDoctorCXX(t *testing.T) {
 	root := doctorRoot(t, v535, v535)
-	store, _ := oldStore(t)
+	store, _ := fixtures.OldStore(t)
 	// GCC 4.8's libstdc++ (CentOS 7).
-	versionedLib(t, store, "libstdc++.so.6", []string{"GLIBCXX_3.4", "GLIBCXX_3.4.1", "GLIBCXX_3.4.19", "CXXABI_1.3", "CXXABI_1.3.7"})
+	fixtures.VersionedLib(t, store, "libstdc++.so.6", []string{"GLIBCXX_3.4", "GLIBCXX_3.4.1", "GLIBCXX_3.4.19", "CXXABI_1.3", "CXXABI_1.3.7"})
 	// A driver file (glvkspirv is C++ in real drivers) built with this
 	// machine's g++: it needs GLIBCXX_3.4.21 for std::__cxx11::basic_string.
-	src := write(t, filepath.Join(t.TempDir(), "spirv.cc"), "#include <string>\nstd::string spirv(const char *s) { return std::string(s) + \"!\"; }\n")
-	cc(t, "g++", "-shared", "-fPIC", "-O1", "-o", filepath.Join(root, multiarch, "libnvidia-glvkspirv.so."+v535), "-Wl,-soname,libnvidia-glvkspirv.so."+v535, src)
-	c := write(t, filepath.Join(t.TempDir(), "prog.c"), "int main(void) { return 0; }\n")
+	src := fixtures.Write(t, filepath.Join(t.TempDir(), "spirv.cc"), "#include <string>\nstd::string spirv(const char *s) { return std::string(s) + \"!\"; }\n")
+	fixtures.CC(t, "g++", "-shared", "-fPIC", "-O1", "-o", filepath.Join(root, multiarch, "libnvidia-glvkspirv.so."+v535), "-Wl,-soname,libnvidia-glvkspirv.so."+v535, src)
+	c := fixtures.Write(t, filepath.Join(t.TempDir(), "prog.c"), "int main(void) { return 0; }\n")
 	prog := filepath.Join(t.TempDir(), "prog")
-	cc(t, "gcc", "-o", prog, c, "-Wl,--dynamic-linker="+filepath.Join(store, "ld-linux-x86-64.so.2"),
+	fixtures.CC(t, "gcc", "-o", prog, c, "-Wl,--dynamic-linker="+filepath.Join(store, "ld-linux-x86-64.so.2"),
 		"-Wl,-rpath,"+store, "-Wl,--enable-new-dtags", "-L"+store, "-Wl,--no-as-needed", "-l:libstdc++.so.6")
 	r, err := Doctor(&Options{Root: root}, DoctorOptions{ProgramPath: prog, Program: prog, StoreDir: store})
 	if err != nil {
@@ -504,7 +416,7 @@ func TestDoctorCXX(t *testing.T) {
 // no unknown field, and every documented required field is present.
 func TestDoctorJSONSchema(t *testing.T) {
 	root := doctorRoot(t, v535, v550)
-	store, prog := oldStore(t)
+	store, prog := fixtures.OldStore(t)
 	r, err := Doctor(&Options{Root: root}, DoctorOptions{ProgramPath: prog, Program: prog, StoreDir: store, CacheDir: t.TempDir(),
 		Environ: []string{"VK_ICD_FILENAMES=/x.json"}})
 	if err != nil {
@@ -570,7 +482,7 @@ func TestDoctorJSONSchema(t *testing.T) {
 // TestLaunchWarnings checks the launch path's cheap findings against a
 // manifest: one line per blocking finding, none for a clean one.
 func TestLaunchWarnings(t *testing.T) {
-	store, _ := oldStore(t)
+	store, _ := fixtures.OldStore(t)
 	interp := filepath.Join(store, "ld-linux-x86-64.so.2")
 	needs := []GlibcNeed{{"libcuda.so." + v535, "GLIBC_2.34"}, {"libnvidia-ml.so." + v535, "GLIBC_2.7"}, {"libX11.so.6", "GLIBC_2.33"}}
 	tests := []struct {
@@ -685,7 +597,7 @@ func TestDoctorRealDrivers(t *testing.T) {
 	// The closing note's setups: discovery on the Debian root.
 	fixtures.Must(t, os.RemoveAll(filepath.Join(root, multiarch, "nvidia", "tesla")))
 	fixtures.Must(t, os.RemoveAll(filepath.Join(root, multiarch, "nvidia", "tesla-470")))
-	store, prog := oldStore(t)
+	store, prog := fixtures.OldStore(t)
 	for _, tt := range []struct {
 		name, module string
 		do           DoctorOptions
