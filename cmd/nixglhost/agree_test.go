@@ -10,6 +10,7 @@ import (
 
 	"github.com/nixglhost/nixglhost/internal/fixtures"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/doctor"
 )
 
 // TestLaunchAndDoctorAgree runs each host scenario of the suite through
@@ -73,7 +74,7 @@ func TestLaunchAndDoctorAgree(t *testing.T) {
 			// The doctor first, so that it judges the cache as the launch
 			// finds it (empty), then the launch.
 			out, _, dcode := nixglhost(t, env, append(args, "--doctor", "--json")...)
-			var r hostdrivers.Report
+			var r doctor.Report
 			if err := json.Unmarshal([]byte(out), &r); err != nil {
 				t.Fatalf("--doctor --json (exit %d): %v\n%s", dcode, err, out)
 			}
@@ -112,7 +113,7 @@ func TestLaunchAndDoctorAgree(t *testing.T) {
 				t.Errorf("the doctor says it will make %q; the entry's made files are %q", saidMade, made)
 			}
 			for _, f := range r.Findings {
-				if f.Severity == hostdrivers.SeverityBlocking && f.Topic == "cache" {
+				if f.Severity == doctor.SeverityBlocking && f.Topic == "cache" {
 					t.Errorf("the doctor blocks on the cache (%s) but the launch used it", f.Message)
 				}
 			}

@@ -9,13 +9,14 @@ import (
 
 	"github.com/nixglhost/nixglhost/internal/program"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/doctor"
 )
 
-// doctor runs --doctor: it prints hostdrivers.Report as text, or as JSON
-// with --json (the fields are documented on hostdrivers.Report), and
+// runDoctor runs --doctor: it prints doctor.Report as text, or as JSON
+// with --json (the fields are documented on doctor.Report), and
 // returns 0 when nothing blocks, 1 when a finding will make PROGRAM fail
 // or the doctor cannot run. It builds no cache entry.
-func doctor(c *config, stdout, stderr io.Writer, environ []string) int {
+func runDoctor(c *config, stdout, stderr io.Writer, environ []string) int {
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "nixglhost: %v\n", err)
 		return 1
@@ -45,7 +46,7 @@ func doctor(c *config, stdout, stderr io.Writer, environ []string) int {
 		}
 		o.Dirs = append(o.Dirs, filepath.Clean(d))
 	}
-	do := hostdrivers.DoctorOptions{Environ: environ, CacheDir: cache, StoreDir: getenv(environ, "NIX_STORE_DIR")}
+	do := doctor.DoctorOptions{Environ: environ, CacheDir: cache, StoreDir: getenv(environ, "NIX_STORE_DIR")}
 	if len(c.program) > 0 {
 		prog, err := program.Find(c.program[0], environ)
 		if err != nil {
@@ -55,7 +56,7 @@ func doctor(c *config, stdout, stderr io.Writer, environ []string) int {
 		do.Program = prog.ELF
 		do.NixLD = prog.FHS && program.NixLDPresent(root, environ)
 	}
-	r, err := hostdrivers.Doctor(o, do)
+	r, err := doctor.Doctor(o, do)
 	if err != nil {
 		return fail(err)
 	}

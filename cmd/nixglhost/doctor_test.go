@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nixglhost/nixglhost/internal/fixtures"
-	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/doctor"
 )
 
 // fakeHost returns a fake host root with a gcc-built 535 driver in its
@@ -59,13 +59,13 @@ func TestDoctorCommand(t *testing.T) {
 			}
 			dec := json.NewDecoder(bytes.NewReader([]byte(out)))
 			dec.DisallowUnknownFields()
-			var r hostdrivers.Report
+			var r doctor.Report
 			if err := dec.Decode(&r); err != nil {
 				t.Fatalf("--doctor --json: %v\n%s", err, out)
 			}
 			var blocking []string
 			for _, f := range r.Findings {
-				if f.Severity == hostdrivers.SeverityBlocking {
+				if f.Severity == doctor.SeverityBlocking {
 					blocking = append(blocking, f.Topic)
 				}
 			}
@@ -180,13 +180,13 @@ func TestDoctorAgreesOnCacheDir(t *testing.T) {
 			cache := tt.setup(t)
 			_, launchErr, launchCode := nixglhost(t, env, "--driver-root", host, "--cache-dir", cache, "-p")
 			out, _, code := nixglhost(t, env, "--driver-root", host, "--cache-dir", cache, "--doctor", "--json")
-			var r hostdrivers.Report
+			var r doctor.Report
 			if err := json.Unmarshal([]byte(out), &r); err != nil {
 				t.Fatalf("--doctor --json: %v\n%s", err, out)
 			}
 			cacheBlocks := false
 			for _, f := range r.Findings {
-				cacheBlocks = cacheBlocks || f.Severity == hostdrivers.SeverityBlocking && f.Topic == "cache"
+				cacheBlocks = cacheBlocks || f.Severity == doctor.SeverityBlocking && f.Topic == "cache"
 			}
 			if (launchCode != 0) != tt.refused || cacheBlocks != tt.refused || (code != 0) != tt.refused {
 				t.Errorf("launch exit %d (%s); doctor exit %d, blocks on the cache: %v; want refused=%v\n%s", launchCode, strings.TrimSpace(launchErr), code, cacheBlocks, tt.refused, out)

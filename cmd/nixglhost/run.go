@@ -126,7 +126,7 @@ func main1(argv []string, stdin io.Reader, stdout, stderr io.Writer, environ []s
 		return 0
 	}
 	if c.doctor {
-		return doctor(c, stdout, stderr, environ)
+		return runDoctor(c, stdout, stderr, environ)
 	}
 	if code, ok := systemMain(c, stdout, stderr, environ); ok {
 		return code

@@ -93,13 +93,13 @@ func Hidden(root string, sel *Selection, s *ldpath.Searcher) *Closure {
 		hp := ldpath.HostPath(root, real)
 		fi, err := os.Stat(hp)
 		if err != nil {
-			cl.Missing = append(cl.Missing, Skipped{n, err.Error(), codeOf(err)})
+			cl.Missing = append(cl.Missing, Skipped{n, err.Error(), CodeOf(err)})
 			missing[n] = true
 			continue
 		}
 		info, err := elfscan.Read(hp)
 		if err != nil {
-			cl.Missing = append(cl.Missing, Skipped{n, err.Error(), codeOf(err)})
+			cl.Missing = append(cl.Missing, Skipped{n, err.Error(), CodeOf(err)})
 			missing[n] = true
 			continue
 		}

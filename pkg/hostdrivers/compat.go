@@ -65,8 +65,8 @@ func ReadCompatNote(p string) (*CompatNote, error) {
 	return nil, nil
 }
 
-// majorOf returns the first component of a dotted version, or -1.
-func majorOf(v string) int {
+// MajorVersion returns the first component of a dotted version, or -1.
+func MajorVersion(v string) int {
 	m, _, _ := strings.Cut(v, ".")
 	n, err := strconv.Atoi(m)
 	if err != nil {
@@ -75,8 +75,9 @@ func majorOf(v string) int {
 	return n
 }
 
-// compareDotted compares dotted numeric versions ("2.34", "535.261.03").
-func compareDotted(a, b string) int {
+// CompareVersions compares dotted numeric versions ("2.34", "535.261.03"):
+// negative, zero or positive as a is lower, equal or higher.
+func CompareVersions(a, b string) int {
 	as, bs := strings.Split(a, "."), strings.Split(b, ".")
 	for i := 0; i < len(as) || i < len(bs); i++ {
 		var x, y int

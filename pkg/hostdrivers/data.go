@@ -91,7 +91,7 @@ func writeData(root, dir string, cands []dataCand, exposed map[string]bool) ([]D
 	for _, c := range cands {
 		b, err := os.ReadFile(ldpath.HostPath(root, c.src))
 		if err != nil {
-			skipped = append(skipped, Skipped{c.src, err.Error(), codeOf(err)})
+			skipped = append(skipped, Skipped{c.src, err.Error(), CodeOf(err)})
 			continue
 		}
 		var content []byte
@@ -101,7 +101,7 @@ func writeData(root, dir string, cands []dataCand, exposed map[string]bool) ([]D
 			content, err = rewriteICD(b, exposed)
 		}
 		if err != nil {
-			skipped = append(skipped, Skipped{c.src, err.Error(), codeOf(err)})
+			skipped = append(skipped, Skipped{c.src, err.Error(), CodeOf(err)})
 			continue
 		}
 		dest := path.Join(c.df.Dest, c.base)

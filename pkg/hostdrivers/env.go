@@ -35,7 +35,7 @@ type EnvOptions struct {
 // a single-valued one the user set is kept. No path list gets an empty
 // element.
 func Env(env []string, dir string, m *Manifest, eo EnvOptions) []Change {
-	get := func(k string) (string, bool) { return getenv(env, k) }
+	get := func(k string) (string, bool) { return LookupEnv(env, k) }
 	var out []Change
 	list := func(k string, vals ...string) {
 		old, had := get(k)
@@ -151,9 +151,9 @@ func GlibcHazards(root, libraryPath string) []string {
 	return out
 }
 
-// getenv returns the value of k in env (as os.Environ), the last one when
+// LookupEnv returns the value of k in env (as os.Environ), the last one when
 // it is there twice, as the C library's getenv does.
-func getenv(env []string, k string) (string, bool) {
+func LookupEnv(env []string, k string) (string, bool) {
 	for i := len(env) - 1; i >= 0; i-- {
 		if v, ok := strings.CutPrefix(env[i], k+"="); ok {
 			return v, true

@@ -13,10 +13,10 @@ import (
 // entry records at build time and the cheap checks a launch makes against
 // the program's own glibc (the doctor makes the thorough ones).
 
-// symver splits a symbol version name into its family prefix and dotted
+// SymbolVersion splits a symbol version name into its family prefix and dotted
 // number ("GLIBC_2.34" -> "GLIBC_", "2.34"); ok is false for names that
 // are not numbered (GLIBC_PRIVATE).
-func symver(v string) (family, num string, ok bool) {
+func SymbolVersion(v string) (family, num string, ok bool) {
 	i := strings.LastIndexByte(v, '_')
 	if i < 0 || i == len(v)-1 {
 		return "", "", false
@@ -30,12 +30,12 @@ func symver(v string) (family, num string, ok bool) {
 	return v[:i+1], num, true
 }
 
-// maxVersion returns the highest version of family among vs ("" if none),
+// MaxVersion returns the highest version of family among vs ("" if none),
 // as the dotted number.
-func maxVersion(vs []string, family string) string {
+func MaxVersion(vs []string, family string) string {
 	best := ""
 	for _, v := range vs {
-		if f, n, ok := symver(v); ok && f == family && (best == "" || compareDotted(n, best) > 0) {
+		if f, n, ok := SymbolVersion(v); ok && f == family && (best == "" || CompareVersions(n, best) > 0) {
 			best = n
 		}
 	}
@@ -67,7 +67,7 @@ func glibcNeeds(files []*DriverFile, deps []*Dep) []GlibcNeed {
 				all = append(all, vn.Versions...)
 			}
 		}
-		if m := maxVersion(all, "GLIBC_"); m != "" {
+		if m := MaxVersion(all, "GLIBC_"); m != "" {
 			out = append(out, GlibcNeed{name, "GLIBC_" + m})
 		}
 	}
@@ -101,7 +101,7 @@ func LaunchWarnings(m *Manifest, interp string, environ []string) []string {
 			libcDir = filepath.Dir(real)
 		}
 	}
-	pre, _ := getenv(environ, "LD_PRELOAD")
+	pre, _ := LookupEnv(environ, "LD_PRELOAD")
 	for _, p := range strings.FieldsFunc(pre, func(c rune) bool { return c == ':' || c == ' ' || c == '\t' }) {
 		if IsGlibcFamily(path.Base(p)) && filepath.Dir(p) != libcDir {
 			out = append(out, "LD_PRELOAD names "+p+", a glibc library: the program may load the host's glibc and fail")
@@ -109,16 +109,16 @@ func LaunchWarnings(m *Manifest, interp string, environ []string) []string {
 	}
 	if libcDir != "" && len(m.GlibcNeeds) > 0 {
 		if info, err := elfscan.Read(filepath.Join(libcDir, "libc.so.6")); err == nil {
-			have := maxVersion(info.VersionDefs, "GLIBC_")
+			have := MaxVersion(info.VersionDefs, "GLIBC_")
 			var worst *GlibcNeed
 			n := 0
 			for i, g := range m.GlibcNeeds {
-				_, num, ok := symver(g.Version)
-				if !ok || have == "" || compareDotted(num, have) <= 0 {
+				_, num, ok := SymbolVersion(g.Version)
+				if !ok || have == "" || CompareVersions(num, have) <= 0 {
 					continue
 				}
 				n++
-				if _, w, _ := symver(m.GlibcNeeds[i].Version); worst == nil || compareDotted(w, strings.TrimPrefix(worst.Version, "GLIBC_")) > 0 {
+				if _, w, _ := SymbolVersion(m.GlibcNeeds[i].Version); worst == nil || CompareVersions(w, strings.TrimPrefix(worst.Version, "GLIBC_")) > 0 {
 					worst = &m.GlibcNeeds[i]
 				}
 			}

@@ -71,7 +71,7 @@ func scan(root string, sources []Source, w *watchSet) ([]Candidate, []Skipped) {
 		w.add(ldpath.HostPath(root, dir))
 		ents, err := os.ReadDir(ldpath.HostPath(root, dir))
 		if err != nil {
-			skipped = append(skipped, Skipped{dir, err.Error(), codeOf(err)})
+			skipped = append(skipped, Skipped{dir, err.Error(), CodeOf(err)})
 			return
 		}
 		names := make([]string, 0, 16)
@@ -93,7 +93,7 @@ func scan(root string, sources []Source, w *watchSet) ([]Candidate, []Skipped) {
 			hp := ldpath.HostPath(root, real)
 			fi, err := os.Stat(hp)
 			if err != nil {
-				skipped = append(skipped, Skipped{p, err.Error(), codeOf(err)})
+				skipped = append(skipped, Skipped{p, err.Error(), CodeOf(err)})
 				continue
 			}
 			if !fi.Mode().IsRegular() {

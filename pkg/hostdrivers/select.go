@@ -74,6 +74,15 @@ func ModuleVersion(root string) string {
 	return ""
 }
 
+// ParseProcVersion returns the kernel module version that the text of
+// /proc/driver/nvidia/version gives, or "".
+func ParseProcVersion(text string) string {
+	if m := procVersionRE().FindStringSubmatch(text); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
 // procVersionRE is compiled on first use: most launches never read the
 // /proc file, and a launch's start-up time counts.
 var procVersionRE = sync.OnceValue(func() *regexp.Regexp {
@@ -141,7 +150,7 @@ func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion 
 		switch {
 		case moduleVersion == "":
 			why = "no kernel module version known, so its branches cannot be checked"
-		case !slices.Contains(note.Driver, majorOf(moduleVersion)):
+		case !slices.Contains(note.Driver, MajorVersion(moduleVersion)):
 			why = fmt.Sprintf("the kernel module %s is not of a branch it supports %v", moduleVersion, note.Driver)
 		}
 		if why != "" {

@@ -98,8 +98,8 @@ const (
 	SkipError SkipCode = "error"
 )
 
-// codeOf classifies an error from the file system.
-func codeOf(err error) SkipCode {
+// CodeOf classifies an error from the file system.
+func CodeOf(err error) SkipCode {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return SkipMissing
@@ -121,5 +121,5 @@ func dropCode(d ldpath.Dropped) SkipCode {
 	case ldpath.DropSameDir:
 		return SkipSameDir
 	}
-	return codeOf(d.Err)
+	return CodeOf(d.Err)
 }

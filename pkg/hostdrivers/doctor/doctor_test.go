@@ -1,4 +1,4 @@
-package hostdrivers
+package doctor
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nixglhost/nixglhost/internal/fixtures"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files under testdata/doctor")
@@ -57,7 +58,7 @@ func normalize(s string, names map[string]string) string {
 type doctorCase struct {
 	name string
 	// setup returns the options and the paths to normalise.
-	setup func(t *testing.T) (*Options, DoctorOptions, map[string]string)
+	setup func(t *testing.T) (*hostdrivers.Options, DoctorOptions, map[string]string)
 	// blocking are the topics of the blocking findings wanted, in order.
 	blocking []string
 	// warnings are the topics of the warnings wanted, in order.
@@ -70,22 +71,22 @@ func doctorCases() []doctorCase {
 	return []doctorCase{
 		{
 			name: "clean",
-			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
+			setup: func(t *testing.T) (*hostdrivers.Options, DoctorOptions, map[string]string) {
 				root := doctorRoot(t, v535, v535)
 				cache := t.TempDir()
-				return &Options{Root: root}, DoctorOptions{CacheDir: cache}, map[string]string{root: "$ROOT", cache: "$CACHE"}
+				return &hostdrivers.Options{Root: root}, DoctorOptions{CacheDir: cache}, map[string]string{root: "$ROOT", cache: "$CACHE"}
 			},
 			check: func(t *testing.T, r *Report) {
 				if r.Driver.Version != v535 || r.Module.Version != v535 || r.Module.Source != "/sys/module/nvidia/version" {
 					t.Errorf("driver %q, module %+v", r.Driver.Version, r.Module)
 				}
-				want := map[API]bool{APICUDA: true, APINVML: true, APIGLX: true, APIEGL: true, APIGBM: false, APICore: true, APIOptiX: false}
+				want := map[hostdrivers.API]bool{hostdrivers.APICUDA: true, hostdrivers.APINVML: true, hostdrivers.APIGLX: true, hostdrivers.APIEGL: true, hostdrivers.APIGBM: false, hostdrivers.APICore: true, hostdrivers.APIOptiX: false}
 				for _, a := range r.APIs {
 					if w, ok := want[a.API]; ok && (a.Available != w) {
 						t.Errorf("API %s available = %t, want %t (%v)", a.API, a.Available, w, a.Files)
 					}
 				}
-				if r.APIs[0].API != APICUDA || r.APIs[0].Files[0] != multiarch+"/libcuda.so."+v535 {
+				if r.APIs[0].API != hostdrivers.APICUDA || r.APIs[0].Files[0] != multiarch+"/libcuda.so."+v535 {
 					t.Errorf("first API %+v, want cuda from libcuda", r.APIs[0])
 				}
 				if !r.Cache.Exists || r.Cache.Entries != 0 || !r.Cache.Writable || r.Cache.Built || r.Cache.Entry == "" {
@@ -97,12 +98,12 @@ func doctorCases() []doctorCase {
 			// WSL2: the driver is the Windows one's, in /usr/lib/wsl/lib,
 			// served through dxgkrnl and /dev/dxg; no module warning.
 			name: "wsl",
-			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
+			setup: func(t *testing.T) (*hostdrivers.Options, DoctorOptions, map[string]string) {
 				root := t.TempDir()
 				fixtures.FakeDriver(t, filepath.Join(root, "usr/lib/wsl/lib"), v535, "amd64")
 				fixtures.Must(t, os.MkdirAll(filepath.Join(root, "dev"), 0o755))
 				fixtures.Must(t, os.WriteFile(filepath.Join(root, "dev/dxg"), nil, 0o644))
-				return &Options{Root: root}, DoctorOptions{}, map[string]string{root: "$ROOT"}
+				return &hostdrivers.Options{Root: root}, DoctorOptions{}, map[string]string{root: "$ROOT"}
 			},
 			check: func(t *testing.T, r *Report) {
 				if r.Module.Kind != "dxgkrnl" || r.Module.Source != "/dev/dxg" {
@@ -112,9 +113,9 @@ func doctorCases() []doctorCase {
 		},
 		{
 			name: "module-newer",
-			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
+			setup: func(t *testing.T) (*hostdrivers.Options, DoctorOptions, map[string]string) {
 				root := doctorRoot(t, v535, v550)
-				return &Options{Root: root}, DoctorOptions{}, map[string]string{root: "$ROOT"}
+				return &hostdrivers.Options{Root: root}, DoctorOptions{}, map[string]string{root: "$ROOT"}
 			},
 			blocking: []string{"module"},
 			check: func(t *testing.T, r *Report) {
@@ -128,10 +129,10 @@ func doctorCases() []doctorCase {
 		},
 		{
 			name: "module-older-proc",
-			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
+			setup: func(t *testing.T) (*hostdrivers.Options, DoctorOptions, map[string]string) {
 				root := doctorRoot(t, v535, v470)
 				fixtures.Must(t, os.Remove(filepath.Join(root, "sys/module/nvidia/version")))
-				return &Options{Root: root}, DoctorOptions{}, map[string]string{root: "$ROOT"}
+				return &hostdrivers.Options{Root: root}, DoctorOptions{}, map[string]string{root: "$ROOT"}
 			},
 			blocking: []string{"module"},
 			check: func(t *testing.T, r *Report) {
@@ -145,21 +146,21 @@ func doctorCases() []doctorCase {
 		},
 		{
 			name: "no-module",
-			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
+			setup: func(t *testing.T) (*hostdrivers.Options, DoctorOptions, map[string]string) {
 				root := doctorRoot(t, v535, "")
-				return &Options{Root: root}, DoctorOptions{}, map[string]string{root: "$ROOT"}
+				return &hostdrivers.Options{Root: root}, DoctorOptions{}, map[string]string{root: "$ROOT"}
 			},
 			warnings: []string{"module"},
 		},
 		{
 			name: "several-versions",
-			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
+			setup: func(t *testing.T) (*hostdrivers.Options, DoctorOptions, map[string]string) {
 				root := t.TempDir()
 				for _, v := range []string{v535, v525, v470} {
 					fixtures.FakeDriver(t, filepath.Join(root, "opt/nvidia", v), v, "amd64")
 				}
 				fixtures.SetModuleVersion(t, root, v525)
-				o := &Options{Root: root, Dirs: []string{"/opt/nvidia/" + v535, "/opt/nvidia/" + v525, "/opt/nvidia/" + v470, "/opt/none"}}
+				o := &hostdrivers.Options{Root: root, Dirs: []string{"/opt/nvidia/" + v535, "/opt/nvidia/" + v525, "/opt/nvidia/" + v470, "/opt/none"}}
 				return o, DoctorOptions{}, map[string]string{root: "$ROOT"}
 			},
 			check: func(t *testing.T, r *Report) {
@@ -179,14 +180,14 @@ func doctorCases() []doctorCase {
 				if r.Dirs[0].Used != 0 || r.Dirs[1].Used == 0 || !strings.Contains(r.Dirs[0].Note, "driver version "+v535+" not chosen") {
 					t.Errorf("dirs %+v", r.Dirs)
 				}
-				if !slices.Contains(r.Skipped, Skipped{"/opt/none", "missing", SkipMissing}) {
+				if !slices.Contains(r.Skipped, hostdrivers.Skipped{Path: "/opt/none", Reason: "missing", Code: hostdrivers.SkipMissing}) {
 					t.Errorf("skipped %v lacks the missing -d directory", r.Skipped)
 				}
 			},
 		},
 		{
 			name: "wrong-architecture",
-			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
+			setup: func(t *testing.T) (*hostdrivers.Options, DoctorOptions, map[string]string) {
 				root := t.TempDir()
 				fixtures.Must(t, os.MkdirAll(filepath.Join(root, "opt/arm"), 0o755))
 				fixtures.Must(t, os.MkdirAll(filepath.Join(root, "opt/empty"), 0o755))
@@ -194,26 +195,26 @@ func doctorCases() []doctorCase {
 				fixtures.FakeStub(t, filepath.Join(root, "/opt/empty"), "libfoo.so.1", "amd64")
 				fixtures.SetModuleVersion(t, root, v535)
 				fixtures.Write(t, filepath.Join(root, "opt/file"), "")
-				return &Options{Root: root, Dirs: []string{"/opt/arm", "/opt/empty", "/opt/file"}}, DoctorOptions{}, map[string]string{root: "$ROOT"}
+				return &hostdrivers.Options{Root: root, Dirs: []string{"/opt/arm", "/opt/empty", "/opt/file"}}, DoctorOptions{}, map[string]string{root: "$ROOT"}
 			},
 			blocking: []string{"architecture"},
 			check: func(t *testing.T, r *Report) {
 				if !strings.HasPrefix(r.Dirs[0].Note, "wrong architecture") || r.Dirs[1].Note != "no driver files" {
 					t.Errorf("dirs %+v", r.Dirs)
 				}
-				if !slices.Contains(r.Skipped, Skipped{"/opt/file", "not a directory", SkipNotDir}) {
+				if !slices.Contains(r.Skipped, hostdrivers.Skipped{Path: "/opt/file", Reason: "not a directory", Code: hostdrivers.SkipNotDir}) {
 					t.Errorf("skipped %v lacks /opt/file", r.Skipped)
 				}
 			},
 		},
 		{
 			name: "fhs-interpreter-missing",
-			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
+			setup: func(t *testing.T) (*hostdrivers.Options, DoctorOptions, map[string]string) {
 				root := doctorRoot(t, v535, v535)
 				c := fixtures.Write(t, filepath.Join(t.TempDir(), "prog.c"), "int main(void) { return 0; }\n")
 				prog := filepath.Join(t.TempDir(), "prog")
 				fixtures.CC(t, "gcc", "-o", prog, c, "-Wl,--dynamic-linker=/lib64/ld-nonexistent-x86-64.so.2")
-				return &Options{Root: root}, DoctorOptions{ProgramPath: prog, Program: prog}, map[string]string{root: "$ROOT", prog: "$PROG"}
+				return &hostdrivers.Options{Root: root}, DoctorOptions{ProgramPath: prog, Program: prog}, map[string]string{root: "$ROOT", prog: "$PROG"}
 			},
 			blocking: []string{"interpreter"},
 			check: func(t *testing.T, r *Report) {
@@ -224,7 +225,7 @@ func doctorCases() []doctorCase {
 		},
 		{
 			name: "jetson",
-			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
+			setup: func(t *testing.T) (*hostdrivers.Options, DoctorOptions, map[string]string) {
 				root := t.TempDir()
 				dir := filepath.Join(root, multiarch, "tegra")
 				fixtures.Must(t, os.MkdirAll(dir, 0o755))
@@ -233,7 +234,7 @@ func doctorCases() []doctorCase {
 				}
 				fixtures.Write(t, filepath.Join(root, "sys/module/nvgpu/version"), "36.3.0\n")
 				fixtures.Write(t, filepath.Join(root, "etc/nv_tegra_release"), fixtures.NvTegraRelease)
-				return &Options{Root: root, Dirs: []string{multiarch + "/tegra"}}, DoctorOptions{}, map[string]string{root: "$ROOT"}
+				return &hostdrivers.Options{Root: root, Dirs: []string{multiarch + "/tegra"}}, DoctorOptions{}, map[string]string{root: "$ROOT"}
 			},
 			check: func(t *testing.T, r *Report) {
 				want := ModuleReport{Kind: "nvgpu", Version: "36.3.0", Source: "/sys/module/nvgpu/version", Release: "R36 (release), REVISION: 3.0, GCID: 36191598, BOARD: generic, EABI: aarch64, DATE: Mon May  6 17:34:21 UTC 2024"}
@@ -247,11 +248,11 @@ func doctorCases() []doctorCase {
 		},
 		{
 			name: "cuda-compat",
-			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
+			setup: func(t *testing.T) (*hostdrivers.Options, DoctorOptions, map[string]string) {
 				root := doctorRoot(t, v535, v535)
 				fixtures.CompatLib(t, filepath.Join(root, "usr/local/cuda/compat"), "550.54.15", `{"Format": 1, "CUDA Version": "12.4", "Driver": [470, 535], "Device": [7, 8, 9]}`)
 				fixtures.CompatLib(t, filepath.Join(root, "opt/compat-old"), "545.23.08", `{"Format": 1, "CUDA Version": "12.3", "Driver": [525], "Device": [7]}`)
-				o := &Options{Root: root, Dirs: []string{"/usr/local/cuda/compat", "/opt/compat-old", multiarch}}
+				o := &hostdrivers.Options{Root: root, Dirs: []string{"/usr/local/cuda/compat", "/opt/compat-old", multiarch}}
 				return o, DoctorOptions{}, map[string]string{root: "$ROOT"}
 			},
 			check: func(t *testing.T, r *Report) {
@@ -266,7 +267,7 @@ func doctorCases() []doctorCase {
 		},
 		{
 			name: "environment",
-			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
+			setup: func(t *testing.T) (*hostdrivers.Options, DoctorOptions, map[string]string) {
 				root := doctorRoot(t, v535, v535)
 				glibc := t.TempDir()
 				fixtures.Write(t, filepath.Join(glibc, "libc.so.6"), "")
@@ -274,17 +275,17 @@ func doctorCases() []doctorCase {
 				env := []string{"LD_LIBRARY_PATH=/nonexistent:" + glibc, "LD_PRELOAD=" + glibc + "/libm.so.6",
 					"__GLX_VENDOR_LIBRARY_NAME=mesa", "__EGL_VENDOR_LIBRARY_FILENAMES=/etc/mesa.json", "VK_ICD_FILENAMES=/etc/lvp.json",
 					"__GLX_VENDOR_LIBRARY_NAME=mesa"}
-				return &Options{Root: root}, DoctorOptions{Environ: env}, map[string]string{root: "$ROOT", glibc: "$GLIBC"}
+				return &hostdrivers.Options{Root: root}, DoctorOptions{Environ: env}, map[string]string{root: "$ROOT", glibc: "$GLIBC"}
 			},
 			warnings: []string{"environment", "environment", "environment", "environment", "environment"},
 		},
 		{
 			name: "program-glibc-too-old",
-			setup: func(t *testing.T) (*Options, DoctorOptions, map[string]string) {
+			setup: func(t *testing.T) (*hostdrivers.Options, DoctorOptions, map[string]string) {
 				root := doctorRoot(t, v535, v535)
 				store, prog := fixtures.OldStore(t)
 				do := DoctorOptions{ProgramPath: prog, Program: prog, StoreDir: store}
-				return &Options{Root: root}, do, map[string]string{root: "$ROOT", store: "$STORE", prog: "$PROG"}
+				return &hostdrivers.Options{Root: root}, do, map[string]string{root: "$ROOT", store: "$STORE", prog: "$PROG"}
 			},
 			blocking: []string{"glibc"},
 			check: func(t *testing.T, r *Report) {
@@ -377,7 +378,7 @@ func TestDoctorCXX(t *testing.T) {
 	prog := filepath.Join(t.TempDir(), "prog")
 	fixtures.CC(t, "gcc", "-o", prog, c, "-Wl,--dynamic-linker="+filepath.Join(store, "ld-linux-x86-64.so.2"),
 		"-Wl,-rpath,"+store, "-Wl,--enable-new-dtags", "-L"+store, "-Wl,--no-as-needed", "-l:libstdc++.so.6")
-	r, err := Doctor(&Options{Root: root}, DoctorOptions{ProgramPath: prog, Program: prog, StoreDir: store})
+	r, err := Doctor(&hostdrivers.Options{Root: root}, DoctorOptions{ProgramPath: prog, Program: prog, StoreDir: store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,7 +418,7 @@ func TestDoctorCXX(t *testing.T) {
 func TestDoctorJSONSchema(t *testing.T) {
 	root := doctorRoot(t, v535, v550)
 	store, prog := fixtures.OldStore(t)
-	r, err := Doctor(&Options{Root: root}, DoctorOptions{ProgramPath: prog, Program: prog, StoreDir: store, CacheDir: t.TempDir(),
+	r, err := Doctor(&hostdrivers.Options{Root: root}, DoctorOptions{ProgramPath: prog, Program: prog, StoreDir: store, CacheDir: t.TempDir(),
 		Environ: []string{"VK_ICD_FILENAMES=/x.json"}})
 	if err != nil {
 		t.Fatal(err)
@@ -479,50 +480,17 @@ func TestDoctorJSONSchema(t *testing.T) {
 	}
 }
 
-// TestLaunchWarnings checks the launch path's cheap findings against a
-// manifest: one line per blocking finding, none for a clean one.
-func TestLaunchWarnings(t *testing.T) {
-	store, _ := fixtures.OldStore(t)
-	interp := filepath.Join(store, "ld-linux-x86-64.so.2")
-	needs := []GlibcNeed{{"libcuda.so." + v535, "GLIBC_2.34"}, {"libnvidia-ml.so." + v535, "GLIBC_2.7"}, {"libX11.so.6", "GLIBC_2.33"}}
-	tests := []struct {
-		name    string
-		m       *Manifest
-		interp  string
-		environ []string
-		want    []string
-	}{
-		{"nil manifest", nil, interp, nil, nil},
-		{"clean", &Manifest{DriverVersion: v535, ModuleVersion: v535}, interp, nil, nil},
-		{"old entry without glibc needs", &Manifest{DriverVersion: v535}, interp, nil, nil},
-		{"mismatch", &Manifest{DriverVersion: v535, ModuleVersion: v550}, "", nil, []string{
-			"kernel module " + v550 + " is loaded but the userspace driver is " + v535 + ": expect \"Driver/library version mismatch\" (run nixglhost --doctor)"}},
-		{"glibc", &Manifest{DriverVersion: v535, GlibcNeeds: needs}, interp, nil, []string{
-			"libcuda.so." + v535 + " needs GLIBC_2.34 but the program's glibc is 2.17 (and 1 more files): expect \"version `GLIBC_2.34' not found\" (run nixglhost --doctor)"}},
-		{"preload", &Manifest{}, "", []string{"LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libc.so.6 /usr/lib/libfoo.so"}, []string{
-			"LD_PRELOAD names /usr/lib/x86_64-linux-gnu/libc.so.6, a glibc library: the program may load the host's glibc and fail"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := LaunchWarnings(tt.m, tt.interp, tt.environ)
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("LaunchWarnings (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
 // TestGlibcNeedsInManifest: a built entry records each file's highest
 // GLIBC_ need, so the launch path need not read the driver.
 func TestGlibcNeedsInManifest(t *testing.T) {
 	root := doctorRoot(t, v535, v535)
 	cache := t.TempDir()
-	p, err := Prepare(&Options{Root: root}, cache)
+	p, err := hostdrivers.Prepare(&hostdrivers.Options{Root: root}, cache)
 	if err != nil || p == nil {
 		t.Fatalf("Prepare: %v, %v", p, err)
 	}
 	// The doctor finds the entry Prepare built: same key.
-	r, err := Doctor(&Options{Root: root}, DoctorOptions{CacheDir: cache})
+	r, err := Doctor(&hostdrivers.Options{Root: root}, DoctorOptions{CacheDir: cache})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -538,7 +506,7 @@ func TestGlibcNeedsInManifest(t *testing.T) {
 	if !strings.HasPrefix(cuda, "GLIBC_2.") {
 		t.Errorf("manifest glibc needs %+v lack libcuda's", p.Manifest.GlibcNeeds)
 	}
-	m, err := ReadManifest(p.Dir)
+	m, err := hostdrivers.ReadManifest(p.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -571,7 +539,7 @@ func TestDoctorRealDrivers(t *testing.T) {
 			if tt.module != "" {
 				fixtures.SetModuleVersion(t, root, tt.module)
 			}
-			r, err := Doctor(&Options{Root: root, Dirs: dirs}, DoctorOptions{})
+			r, err := Doctor(&hostdrivers.Options{Root: root, Dirs: dirs}, DoctorOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -610,7 +578,7 @@ func TestDoctorRealDrivers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fixtures.SetModuleVersion(t, root, tt.module)
 			tt.do.CacheDir = t.TempDir()
-			r, err := Doctor(&Options{Root: root}, tt.do)
+			r, err := Doctor(&hostdrivers.Options{Root: root}, tt.do)
 			if err != nil {
 				t.Fatal(err)
 			}

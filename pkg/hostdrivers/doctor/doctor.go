@@ -1,4 +1,12 @@
-package hostdrivers
+// Package doctor is nixglhost --doctor: a view of the launch's own plan
+// (hostdrivers.NewPlan), never a second decision. It runs the launcher's
+// discovery, selection and closure without building anything, and explains
+// up front why a GPU program would fail: the kernel module against the
+// driver, the program's glibc and libstdc++ against what the driver needs,
+// the inherited environment, and the cache directory the launch would use.
+// It reads the host tree, the program's ELF file and its libc, and the
+// cache directory; it writes nothing. See docs/DESIGN.md.
+package doctor
 
 import (
 	"debug/elf"
@@ -14,13 +22,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
-
-// This file is the doctor (nixglhost --doctor): it runs the launcher's
-// discovery and selection without building anything, and explains up front
-// why a GPU program would fail. It reads the host tree, the program's ELF
-// file and its libc, and the cache directory; it writes nothing.
 
 // Finding severities.
 const (
@@ -60,7 +64,7 @@ type Report struct {
 	// Skipped are the directories and files left out, with the reason:
 	// "missing", "unreadable: ...", "not a directory", "same directory
 	// as ...", "wrong architecture: ...", "driver version ... not chosen".
-	Skipped []Skipped `json:"skipped"`
+	Skipped []hostdrivers.Skipped `json:"skipped"`
 	// Module is the loaded kernel module.
 	Module ModuleReport `json:"module"`
 	// Driver is the userspace driver chosen and the others seen.
@@ -83,7 +87,7 @@ type DirReport struct {
 	// Dir is the directory, inside the root.
 	Dir string `json:"dir"`
 	// Origin is the discovery source that named it (see Source.Origin).
-	Origin Origin `json:"origin"`
+	Origin hostdrivers.Origin `json:"origin"`
 	// DriverFiles counts the distinct driver files found there (soname
 	// links to one file count once), its vdpau/ and gbm/ included.
 	DriverFiles int `json:"driver_files"`
@@ -122,7 +126,7 @@ type DriverReport struct {
 	Machine string `json:"machine,omitempty"`
 	// Missing lists the libraries some chosen file loads that the host
 	// lacks (optional ones are common: a headless server has no X11).
-	Missing []Skipped `json:"missing"`
+	Missing []hostdrivers.Skipped `json:"missing"`
 }
 
 // VersionSeen is one driver version found on the host.
@@ -161,8 +165,8 @@ type CompatReport struct {
 
 // APIReport says whether the driver provides one API.
 type APIReport struct {
-	API       API  `json:"api"`
-	Available bool `json:"available"`
+	API       hostdrivers.API `json:"api"`
+	Available bool            `json:"available"`
 	// Files are the chosen driver files serving it, inside the root.
 	Files []string `json:"files"`
 	// Data are the vendor data files (JSON, ICD) for it, inside the root.
@@ -275,17 +279,17 @@ type DoctorOptions struct {
 // every reason the program would fail. It reads files only. An error means
 // the doctor itself could not run (an unreadable PROGRAM); every problem of
 // the host is a finding instead.
-func Doctor(o *Options, do DoctorOptions) (*Report, error) {
+func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 	opts := *o
-	root := opts.root()
+	root := opts.HostRoot()
 	storeDir := do.StoreDir
 	if storeDir == "" {
 		storeDir = "/nix/store"
 	}
 	r := &Report{
-		Root: root, Findings: []Finding{}, Dirs: []DirReport{}, Skipped: []Skipped{},
+		Root: root, Findings: []Finding{}, Dirs: []DirReport{}, Skipped: []hostdrivers.Skipped{},
 		Compat: []CompatReport{}, APIs: []APIReport{}, Environment: []EnvVar{},
-		Driver: DriverReport{Versions: []VersionSeen{}, Missing: []Skipped{}},
+		Driver: DriverReport{Versions: []VersionSeen{}, Missing: []hostdrivers.Skipped{}},
 	}
 	add := func(sev, topic, msg, fix string) {
 		r.Findings = append(r.Findings, Finding{sev, topic, msg, fix})
@@ -300,7 +304,7 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 		prog = info
 		opts.Target = info.Ident
 	}
-	t := opts.target()
+	t := opts.TargetIdent()
 
 	// Explicit directories that cannot be searched are findings here,
 	// not errors.
@@ -316,11 +320,11 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 		}
 		opts.Dirs = keep
 	}
-	var sources []Source
-	var dropped []Skipped
+	var sources []hostdrivers.Source
+	var dropped []hostdrivers.Skipped
 	if !explicit || len(opts.Dirs) > 0 {
 		var err error
-		if sources, dropped, err = SourcesSkipped(&opts); err != nil {
+		if sources, dropped, err = hostdrivers.SourcesSkipped(&opts); err != nil {
 			add(SeverityBlocking, "driver", err.Error(), "")
 		}
 	}
@@ -331,15 +335,15 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 		r.Skipped = append(r.Skipped, d)
 	}
 
-	cands, scanSkips := Scan(root, sources)
+	cands, scanSkips := hostdrivers.Scan(root, sources)
 	for _, s := range scanSkips {
 		r.Skipped = append(r.Skipped, tidy(s))
 	}
 	r.Module = kernelModule(root)
-	module := ModuleVersion(root)
-	// The launch's own plan (makePlan), so that what is reported is what
+	module := hostdrivers.ModuleVersion(root)
+	// The launch's own plan (hostdrivers.NewPlan), so that what is reported is what
 	// the entry will hold, and the entry named is the one it will use.
-	pl, err := NewPlan(&opts, module, cands)
+	pl, err := hostdrivers.NewPlan(&opts, module, cands)
 	if pl == nil {
 		return nil, err
 	}
@@ -357,7 +361,7 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 	wrongArch := map[string]string{}
 	otherSkip := map[string]string{}
 	for _, s := range sel.Skipped {
-		if s.Code == SkipWrongArch {
+		if s.Code == hostdrivers.SkipWrongArch {
 			wrongArch[s.Path] = s.Reason
 		} else {
 			otherSkip[s.Path] = s.Reason
@@ -419,14 +423,14 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 	}
 	var driverID *elfscan.Ident
 	for _, f := range sel.Files {
-		if f.info != nil {
-			driverID = &f.info.Ident
+		if f.ELF() != nil {
+			driverID = &f.ELF().Ident
 			break
 		}
 	}
 	if driverID == nil {
 		for _, c := range cands {
-			if c.Entry.Kind == KindData {
+			if c.Entry.Kind == hostdrivers.KindData {
 				continue
 			}
 			if id, err := elfscan.ReadIdent(ldpath.HostPath(root, c.Real)); err == nil {
@@ -454,11 +458,11 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 	compatCovers := false
 	seenCompat := map[string]bool{}
 	for _, c := range cands {
-		if c.Entry.Name != "libcuda" || c.Origin != OriginFlag || seenCompat[c.Real] {
+		if c.Entry.Name != "libcuda" || c.Origin != hostdrivers.OriginFlag || seenCompat[c.Real] {
 			continue
 		}
 		seenCompat[c.Real] = true
-		note, err := ReadCompatNote(ldpath.HostPath(root, c.Real))
+		note, err := hostdrivers.ReadCompatNote(ldpath.HostPath(root, c.Real))
 		if err != nil {
 			add(SeverityWarning, "cuda_compat", fmt.Sprintf("%s: unreadable forward-compatibility note: %v", c.Real, err), "")
 			continue
@@ -470,12 +474,12 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 		if cr.Branches == nil {
 			cr.Branches = []int{}
 		}
-		branch := majorOf(module)
+		branch := hostdrivers.MajorVersion(module)
 		switch {
 		case module == "":
 			cr.Reason = "no kernel module version known"
 		case len(note.Driver) == 0:
-			cr.Usable = majorOf(c.Version) > branch
+			cr.Usable = hostdrivers.MajorVersion(c.Version) > branch
 			cr.Reason = fmt.Sprintf("the note lists no branches; its version %s against module %s", c.Version, module)
 		case slices.Contains(note.Driver, branch):
 			cr.Usable = true
@@ -502,7 +506,7 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 			"load the driver (modprobe nvidia) or, in a container, expose the host's GPU")
 	case module != "" && sel.Version != "" && module != sel.Version && !compatCovers:
 		fix := "point -d at the directory of the " + module + " userspace driver, or install it"
-		if compareDotted(module, sel.Version) < 0 {
+		if hostdrivers.CompareVersions(module, sel.Version) < 0 {
 			fix = "the userspace driver was upgraded but the old kernel module is still loaded: reboot (or reload the nvidia module); or " + fix
 		}
 		add(SeverityBlocking, "module",
@@ -511,9 +515,9 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 	}
 
 	// APIs.
-	data := scanData(root, sources, nil)
-	made := wouldMake(root, sel, data)
-	for _, a := range APIs() {
+	data := hostdrivers.ScanData(root, sources)
+	made := pl.MadeFiles(root, data)
+	for _, a := range hostdrivers.APIs() {
 		ar := APIReport{API: a, Files: []string{}, Data: []string{}}
 		for _, f := range sel.Files {
 			if f.API == a {
@@ -521,13 +525,13 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 			}
 		}
 		for _, d := range data {
-			if d.df.API == a {
-				ar.Data = append(ar.Data, d.src)
+			if d.API() == a {
+				ar.Data = append(ar.Data, d.Source())
 			}
 		}
 		for _, m := range made {
-			if m.api == a {
-				ar.Made = append(ar.Made, path.Join(m.dir, m.name))
+			if m.API == a {
+				ar.Made = append(ar.Made, m.Dest)
 			}
 		}
 		ar.Available = len(ar.Files) > 0 || (len(ar.Data) > 0 || len(ar.Made) > 0) && len(sel.Files) > 0
@@ -590,9 +594,9 @@ func Doctor(o *Options, do DoctorOptions) (*Report, error) {
 			add(SeverityBlocking, "cache", r.Cache.Refused, "pass --cache-dir DIR with a directory of yours that only you can write")
 		}
 		if len(cands) > 0 && r.Cache.Refused == "" {
-			key := planKey(root, t, module, opts.SelfContained, sel, cl, data)
+			key := pl.Key(root, t, module, opts.SelfContained, data)
 			r.Cache.Entry = filepath.Join(do.CacheDir, key)
-			if m, err := ReadManifest(r.Cache.Entry); err == nil && m.Key == key {
+			if m, err := hostdrivers.ReadManifest(r.Cache.Entry); err == nil && m.Key == key {
 				r.Cache.Built = true
 			}
 			if !r.Cache.Writable && !r.Cache.Built {
@@ -622,32 +626,32 @@ func sevRank(s string) int {
 
 // dirProblem says why directory d (inside root) cannot be searched, and
 // whether it cannot.
-func dirProblem(root, d string) (Skipped, bool) {
+func dirProblem(root, d string) (hostdrivers.Skipped, bool) {
 	if !path.IsAbs(d) {
-		return Skipped{d, "not an absolute path", SkipNotAbsolute}, true
+		return hostdrivers.Skipped{Path: d, Reason: "not an absolute path", Code: hostdrivers.SkipNotAbsolute}, true
 	}
 	p, err := ldpath.Resolve(root, d)
 	if err == nil {
 		var fi os.FileInfo
 		if fi, err = os.Stat(ldpath.HostPath(root, p)); err == nil {
 			if !fi.IsDir() {
-				return Skipped{d, "not a directory", SkipNotDir}, true
+				return hostdrivers.Skipped{Path: d, Reason: "not a directory", Code: hostdrivers.SkipNotDir}, true
 			}
-			return Skipped{}, false
+			return hostdrivers.Skipped{}, false
 		}
 	}
-	return tidy(Skipped{d, err.Error(), codeOf(err)}), true
+	return tidy(hostdrivers.Skipped{Path: d, Reason: err.Error(), Code: hostdrivers.CodeOf(err)}), true
 }
 
 // tidy shortens the reason of a file-system error for the report, by its
 // code.
-func tidy(s Skipped) Skipped {
+func tidy(s hostdrivers.Skipped) hostdrivers.Skipped {
 	switch s.Code {
-	case SkipMissing:
+	case hostdrivers.SkipMissing:
 		s.Reason = "missing"
-	case SkipUnreadable:
+	case hostdrivers.SkipUnreadable:
 		s.Reason = "unreadable: permission denied"
-	case SkipNotDir:
+	case hostdrivers.SkipNotDir:
 		s.Reason = "not a directory"
 	}
 	return s
@@ -665,8 +669,8 @@ func kernelModule(root string) ModuleReport {
 	if v := strings.TrimSpace(read("/sys/module/nvidia/version")); v != "" {
 		return ModuleReport{Kind: "nvidia", Version: v, Source: "/sys/module/nvidia/version"}
 	}
-	if m := procVersionRE().FindStringSubmatch(read("/proc/driver/nvidia/version")); m != nil {
-		return ModuleReport{Kind: "nvidia", Version: m[1], Source: "/proc/driver/nvidia/version"}
+	if v := hostdrivers.ParseProcVersion(read("/proc/driver/nvidia/version")); v != "" {
+		return ModuleReport{Kind: "nvidia", Version: v, Source: "/proc/driver/nvidia/version"}
 	}
 	rel := read("/etc/nv_tegra_release")
 	if first, _, _ := strings.Cut(rel, "\n"); first != "" {
@@ -693,16 +697,16 @@ type needer struct {
 	info *elfscan.Info
 }
 
-func needers(sel *Selection, cl *Closure) []needer {
+func needers(sel *hostdrivers.Selection, cl *hostdrivers.Closure) []needer {
 	var out []needer
 	for _, f := range sel.Files {
-		if f.info != nil {
-			out = append(out, needer{f.Real, false, f.info})
+		if f.ELF() != nil {
+			out = append(out, needer{f.Real, false, f.ELF()})
 		}
 	}
 	for _, d := range cl.Deps {
-		if d.info != nil {
-			out = append(out, needer{d.Real, true, d.info})
+		if d.ELF() != nil {
+			out = append(out, needer{d.Real, true, d.ELF()})
 		}
 	}
 	return out
@@ -729,18 +733,18 @@ func (c *defsCache) get(name string) ([]string, bool) {
 
 // checkGlibc compares the GLIBC_ versions the driver files and hidden
 // dependencies need with those the program's glibc (in libcDir) defines.
-func checkGlibc(r *Report, pr *ProgramReport, root, libcDir string, sel *Selection, cl *Closure) {
+func checkGlibc(r *Report, pr *ProgramReport, root, libcDir string, sel *hostdrivers.Selection, cl *hostdrivers.Closure) {
 	dc := &defsCache{dir: libcDir, defs: map[string][]string{}}
 	libcDefs, ok := dc.get("libc.so.6")
 	if !ok {
 		return
 	}
 	pr.Libc = filepath.Join(libcDir, "libc.so.6")
-	pr.Glibc = maxVersion(libcDefs, "GLIBC_")
+	pr.Glibc = hostdrivers.MaxVersion(libcDefs, "GLIBC_")
 	for _, n := range needers(sel, cl) {
 		var worst *VersionProblem
 		for _, vn := range n.info.VersionNeeds {
-			if !IsGlibcFamily(vn.File) {
+			if !hostdrivers.IsGlibcFamily(vn.File) {
 				continue
 			}
 			defs, ok := dc.get(vn.File)
@@ -748,17 +752,17 @@ func checkGlibc(r *Report, pr *ProgramReport, root, libcDir string, sel *Selecti
 				defs = libcDefs
 			}
 			for _, v := range vn.Versions {
-				f, num, ok := symver(v)
+				f, num, ok := hostdrivers.SymbolVersion(v)
 				if !ok || f != "GLIBC_" {
 					continue
 				}
-				if pr.DriverGlibc == "" || compareDotted(num, pr.DriverGlibc) > 0 {
+				if pr.DriverGlibc == "" || hostdrivers.CompareVersions(num, pr.DriverGlibc) > 0 {
 					pr.DriverGlibc, pr.DriverGlibcBy = num, n.real
 				}
 				if slices.Contains(defs, v) {
 					continue
 				}
-				if worst == nil || compareDotted(num, strings.TrimPrefix(worst.Version, "GLIBC_")) > 0 {
+				if worst == nil || hostdrivers.CompareVersions(num, strings.TrimPrefix(worst.Version, "GLIBC_")) > 0 {
 					worst = &VersionProblem{File: n.real, Dependency: n.dep, Library: vn.File, Version: v}
 				}
 			}
@@ -782,7 +786,7 @@ func checkGlibc(r *Report, pr *ProgramReport, root, libcDir string, sel *Selecti
 // checkCXX compares the GLIBCXX_ and CXXABI_ versions the driver files and
 // hidden dependencies need with the libstdc++ the program loads itself (an
 // already loaded soname is reused, so theirs is what they get).
-func checkCXX(r *Report, pr *ProgramReport, root, libcDir string, prog *elfscan.Info, sel *Selection, cl *Closure) {
+func checkCXX(r *Report, pr *ProgramReport, root, libcDir string, prog *elfscan.Info, sel *hostdrivers.Selection, cl *hostdrivers.Closure) {
 	const soname = "libstdc++.so.6"
 	if !slices.Contains(prog.Needed, soname) {
 		return
@@ -810,7 +814,7 @@ func checkCXX(r *Report, pr *ProgramReport, root, libcDir string, prog *elfscan.
 	if pr.Libstdcxx == "" {
 		return
 	}
-	pr.Glibcxx = maxVersion(defs, "GLIBCXX_")
+	pr.Glibcxx = hostdrivers.MaxVersion(defs, "GLIBCXX_")
 	for _, n := range needers(sel, cl) {
 		if path.Base(n.real) == soname || n.info.Soname == soname {
 			continue
@@ -821,7 +825,7 @@ func checkCXX(r *Report, pr *ProgramReport, root, libcDir string, prog *elfscan.
 				continue
 			}
 			for _, v := range vn.Versions {
-				f, num, ok := symver(v)
+				f, num, ok := hostdrivers.SymbolVersion(v)
 				if !ok || f != "GLIBCXX_" && f != "CXXABI_" || slices.Contains(defs, v) {
 					continue
 				}
@@ -849,11 +853,11 @@ func checkCXX(r *Report, pr *ProgramReport, root, libcDir string, prog *elfscan.
 // cxxAbove reports whether version family+num is worth naming before
 // other: GLIBCXX_ ones before CXXABI_ ones, then the higher.
 func cxxAbove(family, num, other string) bool {
-	of, on, _ := symver(other)
+	of, on, _ := hostdrivers.SymbolVersion(other)
 	if family != of {
 		return family == "GLIBCXX_"
 	}
-	return compareDotted(num, on) > 0
+	return hostdrivers.CompareVersions(num, on) > 0
 }
 
 // sortProblems puts driver files before hidden dependencies, then the
@@ -866,12 +870,12 @@ func sortProblems(ps []VersionProblem) {
 			}
 			return -1
 		}
-		fa, na, _ := symver(a.Version)
-		fb, nb, _ := symver(b.Version)
+		fa, na, _ := hostdrivers.SymbolVersion(a.Version)
+		fb, nb, _ := hostdrivers.SymbolVersion(b.Version)
 		if fa != fb {
 			return strings.Compare(fb, fa)
 		}
-		return compareDotted(nb, na)
+		return hostdrivers.CompareVersions(nb, na)
 	})
 }
 
@@ -886,9 +890,9 @@ func orUnknown(s string) string {
 func highest(ps []VersionProblem) string {
 	best := ps[0].Version
 	for _, p := range ps[1:] {
-		_, a, _ := symver(p.Version)
-		_, b, _ := symver(best)
-		if compareDotted(a, b) > 0 {
+		_, a, _ := hostdrivers.SymbolVersion(p.Version)
+		_, b, _ := hostdrivers.SymbolVersion(best)
+		if hostdrivers.CompareVersions(a, b) > 0 {
 			best = p.Version
 		}
 	}
@@ -962,7 +966,7 @@ var vendorVars = []struct{ name, effect string }{
 // envHazards reports the inherited variables that bear on the driver.
 func envHazards(r *Report, env []string, progLibcDir string, nixProg, haveProg bool) {
 	for _, k := range []string{"LD_LIBRARY_PATH", "LD_PRELOAD"} {
-		if v, ok := getenv(env, k); ok {
+		if v, ok := hostdrivers.LookupEnv(env, k); ok {
 			r.Environment = append(r.Environment, EnvVar{k, v})
 		}
 	}
@@ -980,7 +984,7 @@ func envHazards(r *Report, env []string, progLibcDir string, nixProg, haveProg b
 			"remove it: nixglhost adds the driver's directory by itself"})
 	}
 	for _, vv := range vendorVars {
-		v, ok := getenv(env, vv.name)
+		v, ok := hostdrivers.LookupEnv(env, vv.name)
 		if !ok {
 			continue
 		}
@@ -1003,7 +1007,7 @@ func envHazards(r *Report, env []string, progLibcDir string, nixProg, haveProg b
 // only.
 func glibcInLibraryPath(env []string, ownDir string) []string {
 	var out []string
-	lp, _ := getenv(env, "LD_LIBRARY_PATH")
+	lp, _ := hostdrivers.LookupEnv(env, "LD_LIBRARY_PATH")
 	for _, d := range strings.Split(lp, ":") {
 		if d == "" || !filepath.IsAbs(d) || d == ownDir {
 			continue
@@ -1014,7 +1018,7 @@ func glibcInLibraryPath(env []string, ownDir string) []string {
 		}
 		var names []string
 		for _, e := range ents {
-			if n := e.Name(); IsGlibcFamily(n) && strings.Contains(n, ".so.") {
+			if n := e.Name(); hostdrivers.IsGlibcFamily(n) && strings.Contains(n, ".so.") {
 				names = append(names, n)
 			}
 		}
@@ -1025,9 +1029,9 @@ func glibcInLibraryPath(env []string, ownDir string) []string {
 			out = append(out, "LD_LIBRARY_PATH entry "+d+" holds "+strings.Join(names, ", "))
 		}
 	}
-	pre, _ := getenv(env, "LD_PRELOAD")
+	pre, _ := hostdrivers.LookupEnv(env, "LD_PRELOAD")
 	for _, p := range strings.FieldsFunc(pre, func(c rune) bool { return c == ':' || c == ' ' || c == '\t' }) {
-		if IsGlibcFamily(path.Base(p)) && filepath.Dir(p) != ownDir {
+		if hostdrivers.IsGlibcFamily(path.Base(p)) && filepath.Dir(p) != ownDir {
 			out = append(out, "LD_PRELOAD names "+p+", a glibc library")
 		}
 	}
@@ -1058,7 +1062,7 @@ func cacheReport(dir string) CacheReport {
 	}
 	// Prepare's own check: a refused root is neither read nor written.
 	if fi, err := os.Lstat(dir); err == nil {
-		if err := CheckCacheRoot(dir, fi); err != nil {
+		if err := hostdrivers.CheckCacheRoot(dir, fi); err != nil {
 			cr.Refused = err.Error()
 			return cr
 		}
@@ -1120,15 +1124,15 @@ func (r *Report) Text() string {
 	var missing []string
 	for _, s := range r.Skipped {
 		switch {
-		case s.Code == SkipMissing:
+		case s.Code == hostdrivers.SkipMissing:
 			missing = append(missing, s.Path)
-		case s.Code == SkipSameDir:
+		case s.Code == hostdrivers.SkipSameDir:
 			sameDirs++
-		case s.Code == SkipOtherVersion:
+		case s.Code == hostdrivers.SkipOtherVersion:
 			versionSkips++
-		case s.Code == SkipShadowed:
+		case s.Code == hostdrivers.SkipShadowed:
 			dupSkips++
-		case s.Code == SkipWrongArch:
+		case s.Code == hostdrivers.SkipWrongArch:
 			otherFiles++
 		default:
 			p("  skipped         %s: %s\n", s.Path, s.Reason)
