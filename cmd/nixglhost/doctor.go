@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/nixglhost/nixglhost/internal/program"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
@@ -21,31 +19,13 @@ func runDoctor(c *config, stdout, stderr io.Writer, environ []string) int {
 		fmt.Fprintf(stderr, "nixglhost: %v\n", err)
 		return 1
 	}
-	log := newLogger(c, stderr, environ)
-	root, err := filepath.Abs(c.driverRoot)
-	if err != nil {
-		return fail(fmt.Errorf("--driver-root %s: %w", c.driverRoot, err))
-	}
-	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-		return fail(fmt.Errorf("--driver-root %s: not a directory", c.driverRoot))
-	}
-	// The launch's own choice of cache root (an explicit symlink resolved),
-	// so that the doctor judges the directory the launch would use.
-	cache, _, err := cacheDirs(c.cacheDir, environ)
+	// The launch's own set-up (its cache root, an explicit symlink
+	// resolved), so that the doctor judges what the launch would use.
+	s, err := newLaunchSetup(c, stderr, environ)
 	if err != nil {
 		return fail(err)
 	}
-	o := &hostdrivers.Options{Root: root, Logger: log, LibraryPath: withoutCache(getenv(environ, "LD_LIBRARY_PATH"), cache)}
-	for _, d := range c.dirs {
-		if root == "/" {
-			if d, err = filepath.Abs(d); err != nil {
-				return fail(fmt.Errorf("-d %s: %w", d, err))
-			}
-		} else if !filepath.IsAbs(d) {
-			return fail(fmt.Errorf("-d %s: give a path inside --driver-root %s, starting with /", d, root))
-		}
-		o.Dirs = append(o.Dirs, filepath.Clean(d))
-	}
+	o, root, cache := s.opts, s.opts.Root, s.cacheDir
 	do := doctor.DoctorOptions{Environ: environ, CacheDir: cache, StoreDir: getenv(environ, "NIX_STORE_DIR")}
 	if len(c.program) > 0 {
 		prog, err := program.Find(c.program[0], environ)

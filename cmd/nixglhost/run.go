@@ -150,33 +150,13 @@ func getenv(environ []string, k string) string {
 // run prepares the driver and prints or execs. On success with a PROGRAM to
 // run, it does not return.
 func run(c *config, stdout, stderr io.Writer, environ []string) error {
-	log := newLogger(c, stderr, environ)
-	root, err := filepath.Abs(c.driverRoot)
-	if err != nil {
-		return fmt.Errorf("--driver-root %s: %w", c.driverRoot, err)
-	}
-	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-		return fmt.Errorf("--driver-root %s: not a directory", c.driverRoot)
-	}
-	cacheDir, fallbacks, err := cacheDirs(c.cacheDir, environ)
+	s, err := newLaunchSetup(c, stderr, environ)
 	if err != nil {
 		return err
 	}
-	o := &hostdrivers.Options{Root: root, Logger: log, LibraryPath: withoutCache(getenv(environ, "LD_LIBRARY_PATH"), append(fallbacks, cacheDir)...)}
+	log, o, root, cacheDir, fallbacks := s.log, s.opts, s.opts.Root, s.cacheDir, s.fallbacks
 	if buildHook != nil {
 		o.BuildHook = buildHook(stderr)
-	}
-	for _, d := range c.dirs {
-		if root == "/" {
-			abs, err := filepath.Abs(d)
-			if err != nil {
-				return fmt.Errorf("-d %s: %w", d, err)
-			}
-			d = abs
-		} else if !filepath.IsAbs(d) {
-			return fmt.Errorf("-d %s: give a path inside --driver-root %s, starting with /", d, root)
-		}
-		o.Dirs = append(o.Dirs, filepath.Clean(d))
 	}
 	var prog *program.Program
 	if len(c.program) > 0 {

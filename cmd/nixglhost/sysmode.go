@@ -44,12 +44,9 @@ type systemSetup struct {
 // (--cache-dir, else /var/cache/nix-gl-host).
 func newSystemSetup(c *config, stderr io.Writer, environ []string) (*systemSetup, error) {
 	s := &systemSetup{log: newLogger(c, stderr, environ)}
-	root, err := filepath.Abs(c.driverRoot)
+	root, err := driverRoot(c)
 	if err != nil {
-		return nil, fmt.Errorf("--driver-root %s: %w", c.driverRoot, err)
-	}
-	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("--driver-root %s: not a directory", c.driverRoot)
+		return nil, err
 	}
 	s.root = root
 	s.cacheDir = systemCacheDir
@@ -77,18 +74,11 @@ func newLogger(c *config, stderr io.Writer, environ []string) *slog.Logger {
 // driver is an error.
 func (s *systemSetup) prepare(c *config) (*hostdrivers.Prepared, error) {
 	o := &hostdrivers.Options{Root: s.root, Logger: s.log, SelfContained: true, TrustedFilesOnly: true}
-	for _, d := range c.dirs {
-		if s.root == "/" {
-			abs, err := filepath.Abs(d)
-			if err != nil {
-				return nil, fmt.Errorf("-d %s: %w", d, err)
-			}
-			d = abs
-		} else if !filepath.IsAbs(d) {
-			return nil, fmt.Errorf("-d %s: give a path inside --driver-root %s, starting with /", d, s.root)
-		}
-		o.Dirs = append(o.Dirs, filepath.Clean(d))
+	dirs, err := driverDirs(c, s.root)
+	if err != nil {
+		return nil, err
 	}
+	o.Dirs = dirs
 	if len(o.Dirs) == 0 {
 		// Once linked, /run/opengl-driver/lib is one of our own entries:
 		// never take it (or any other entry) for the host's driver.
