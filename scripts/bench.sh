@@ -5,7 +5,7 @@
 # ratios, then the scale series (directories, unrelated files, versions).
 #
 # Usage: scripts/bench.sh [RUNS]     (default 200; needs hyperfine, GNU time,
-#        python3, strace; fetches the driver corpus with scripts/fetch-nvidia.sh;
+#        python3, strace, gcc with libc6-dev's static libc, go; fetches the driver corpus with scripts/fetch-nvidia.sh;
 #        NIXGLHOST=path measures that binary instead of building one;
 #        BENCH_SCALE=0 skips the scale series)
 # Output: a table on stdout; raw hyperfine JSON under $BENCH_OUT (default a
@@ -57,8 +57,17 @@ hf() { # hf NAME [hyperfine args...] -- measure and keep the JSON
 rss() { # rss CMD...: median peak RSS in KiB over 21 runs
   for _ in $(seq 21); do /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; done | sort -n | sed -n 11p
 }
+# The floors: a static C program (no loader at all) and a Go hello-world
+# built as the tool is (static, -trimpath, -s -w): what any Go launcher costs.
+printf 'int main(void) { return 0; }\n' > "$work/static.c"
+gcc -O2 -static -o "$work/static" "$work/static.c"
+mkdir -p "$work/gofloor"
+printf 'package main\n\nimport "os"\n\nfunc main() { os.Stdout.WriteString("hello\\n") }\n' > "$work/gofloor/main.go"
+(cd "$work/gofloor" && GOFLAGS='' CGO_ENABLED=0 go mod init floor >/dev/null 2>&1 && GOFLAGS='' CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$work/gofloor/hello" .)
 "$ngh" --driver-root "$root" --cache-dir "$cache" "${dflags[@]}" -p >/dev/null
 "$ngh" --driver-root "$root" --cache-dir "$cache" -p >/dev/null
+hf static "$work/static"
+hf gofloor "$work/gofloor/hello"
 hf direct "$prog"
 hf version "$ngh --version"
 hf hot_d "$ngh --driver-root $root --cache-dir $cache ${dflags[*]} -- $prog"
@@ -85,12 +94,22 @@ def med(n):
     r = json.load(open(os.path.join(out, n + '.json')))['results'][0]['times']
     return statistics.median(r) * 1000
 d = med('direct')
-print('| case | median ms | overhead ms | ratio to direct exec | peak RSS KiB |')
-print('|---|---:|---:|---:|---:|')
-print(f'| direct exec of /bin/true | {d:.2f} | | 1.0 | {rd} |')
-for name, label, r in [('version', '`nixglhost --version` (the Go runtime floor, no exec)', ''), ('hot_d', 'hot launch, -d', rh), ('hot_discovery', 'hot launch, discovery', ''), ('print_path', '`-p`, -d', ''), ('cold', 'cold launch, -d (builds the entry)', rc)]:
+g = med('gofloor')
+print('| case | median ms | ratio to the Go floor | over the Go floor ms | ratio to /bin/true | peak RSS KiB |')
+print('|---|---:|---:|---:|---:|---:|')
+rows = [('static', 'static C program (no loader)', ''), ('direct', 'direct exec of /bin/true', rd),
+        ('gofloor', 'Go hello-world built like the tool (the Go floor)', ''),
+        ('version', '`nixglhost --version` (no exec)', ''), ('hot_d', 'hot launch, -d', rh),
+        ('hot_discovery', 'hot launch, discovery', ''), ('print_path', '`-p`, -d', ''),
+        ('cold', 'cold launch, -d (builds the entry)', rc)]
+for name, label, r in rows:
     m = med(name)
-    print(f'| {label} | {m:.2f} | {m-d:.2f} | {m/d:.1f} | {r} |')
+    print(f'| {label} | {m:.2f} | {m/g:.2f} | {m-g:+.2f} | {m/d:.1f} | {r} |')
+print()
+for name, label, target in [('hot_d', 'hot -d', 1.0), ('hot_discovery', 'hot discovery', 1.5)]:
+    over = med(name) - g
+    verdict = 'met' if over <= target else f'missed by {over-target:.2f} ms'
+    print(f'target {label}: the Go floor + {target:.1f} ms; measured floor + {over:.2f} ms: {verdict}')
 PY
 echo
 echo "cold entry: ${cold_bytes} bytes written, against ${full_bytes} bytes for a full copy ($(python3 -c "print(f'{100*$cold_bytes/$full_bytes:.1f}%')"))"
