@@ -44,9 +44,14 @@ func TestGoProgramUnderEmulation(t *testing.T) {
 		// main when asked to.
 		cmd := exec.Command(self, "386", prog)
 		cmd.Env = append(os.Environ(), "ARCHRUN_TEST_MAIN=1")
-		out, err := cmd.CombinedOutput()
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
 		if err != nil || strings.TrimSpace(string(out)) != "hello from 386" {
-			t.Fatalf("run %d: %v\n%s", i, err, out)
+			t.Fatalf("run %d: %v\n%s%s", i, err, out, stderr.String())
+		}
+		if n := strings.Count(stderr.String(), "running it again"); n > 0 {
+			t.Logf("run %d: the emulator crashed %d time(s) first", i, n)
 		}
 	}
 }
@@ -62,6 +67,27 @@ func TestGoDebug(t *testing.T) {
 	for old, want := range map[string]string{"": "asyncpreemptoff=1", "x=1": "x=1,asyncpreemptoff=1"} {
 		if got := goDebug(old); got != want {
 			t.Errorf("goDebug(%q) = %q, want %q", old, got, want)
+		}
+	}
+}
+
+func TestEmulatorCrash(t *testing.T) {
+	signaled := exec.Command("sh", "-c", "kill -TRAP $$").Run()
+	exit2 := exec.Command("sh", "-c", "exit 2").Run()
+	tests := []struct {
+		name   string
+		err    error
+		stderr string
+		want   bool
+	}{
+		{"success", nil, "", false},
+		{"killed by a signal", signaled, "", true},
+		{"Go's fatal error on the signal stack", exit2, "fatal: morestack on gsignal\n", true},
+		{"the program's own failure", exit2, "usage: hello\n", false},
+	}
+	for _, tt := range tests {
+		if got := emulatorCrash(tt.err, tt.stderr); got != tt.want {
+			t.Errorf("%s: emulatorCrash = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }
