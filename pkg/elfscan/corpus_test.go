@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/nixglhost/nixglhost/internal/fixtures"
 )
 
@@ -104,7 +106,9 @@ func testPatchCorpus(t *testing.T, c compiler, files []string) {
 			checkPatched(t, orig, patched, runpath)
 			if size(t, orig) < 3<<20 {
 				checkStrip(t, c, patched, runpath)
-				fixtures.Must(t, os.Remove(patched+".stripped"))
+				if err := os.Remove(patched + ".stripped"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					t.Fatal(err)
+				}
 			}
 			r := corpusResult{name: name, size: size(t, orig), patched: size(t, patched)}
 			r.origLoads, _, _ = c.dlopen(t, orig, "LD_LIBRARY_PATH="+deps)
@@ -145,4 +149,50 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestPatchSystemLibraries patches the libraries of this machine's
+// multiarch directory (every one under 8 MB: glibc's libnss_*, systemd's,
+// X's...) with a runpath too long for any slot, so that each one
+// gets the new segment, and checks that every note the program headers
+// reached still is (the GNU build-id, the ABI tag, the GNU property note)
+// and that the result reads back. A review found 1 108 of 2 078 such files
+// losing their notes when a PT_NOTE entry was taken for the new segment.
+func TestPatchSystemLibraries(t *testing.T) {
+	fixtures.SkipShort(t, "patching the system's libraries")
+	dir := "/usr/lib/x86_64-linux-gnu"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		fixtures.Unavailable(t, "no %s: %v", dir, err)
+	}
+	out := t.TempDir()
+	n := 0
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.Mode().IsRegular() || fi.Size() > 8<<20 || !strings.Contains(e.Name(), ".so") || !isELF(p) {
+			continue
+		}
+		if _, err := Read(p); err != nil {
+			continue // not a dynamic ELF file we patch
+		}
+		n++
+		t.Run(e.Name(), func(t *testing.T) {
+			patched := filepath.Join(out, e.Name())
+			if err := PatchRunpath(p, patched, longPath); err != nil {
+				t.Fatalf("PatchRunpath: %v", err)
+			}
+			defer os.Remove(patched)
+			if _, err := Read(patched); err != nil {
+				t.Fatalf("Read patched: %v", err)
+			}
+			if diff := cmp.Diff(phdrNotes(t, p), phdrNotes(t, patched)); diff != "" {
+				t.Errorf("notes reachable through the program headers (-original +patched):\n%s", diff)
+			}
+		})
+	}
+	if n < 50 {
+		fixtures.Unavailable(t, "only %d libraries in %s", n, dir)
+	}
+	t.Logf("%d system libraries patched", n)
 }

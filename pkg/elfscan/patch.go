@@ -22,10 +22,14 @@ import (
 // table are placed in a new writable PT_LOAD segment at the end of the file;
 // PT_DYNAMIC, DT_STRTAB, DT_STRSZ and the .dynamic and .dynstr section
 // headers point there. The program header entry for that segment takes the
-// place of a PT_NULL entry, or of a PT_NOTE entry in an executable, or else
-// the program header table moves into the new segment too. A file patched
-// this way and patched again reuses that segment, so it does not grow each
-// time.
+// place of a PT_NULL entry, or room made after the table; else the program
+// header table moves into the new segment too, so that every PT_NOTE entry
+// (the GNU build-id above all) stays reachable. GNU strip cannot rewrite a
+// file whose table moved. In an executable the moved table is placed where
+// a kernel before 5.18, or qemu-user, computes AT_PHDR from e_phoff; where
+// no such place exists, the last PT_NOTE entry is taken as a last resort. A
+// file patched this way and patched again reuses that segment, so it does
+// not grow each time.
 //
 // The bulk of the file is copied with copy_file_range where the system has
 // it; only the changed bytes are written, so memory use does not depend on
@@ -504,6 +508,50 @@ func (f *file) growPhdrs(st *sectionTable) (bool, []blob) {
 	return true, moved
 }
 
+// isExec reports whether the file is a program (it has an ELF interpreter,
+// or is ET_EXEC), not a library.
+func (f *file) isExec() bool {
+	for _, p := range f.progs {
+		if p.Type == elf.PT_INTERP {
+			return true
+		}
+	}
+	return f.hdr.Type == elf.ET_EXEC
+}
+
+// firstLoadDelta is the first PT_LOAD's virtual address minus its file
+// offset: what a kernel before 5.18 adds to e_phoff to find the program
+// headers in memory (AT_PHDR).
+func (f *file) firstLoadDelta() uint64 {
+	for _, p := range f.progs {
+		if p.Type == elf.PT_LOAD {
+			return p.Vaddr - p.Off
+		}
+	}
+	return 0
+}
+
+// execSegmentBase returns a file offset, at or after minBase, for a new
+// segment holding an executable's program headers at its start, such that
+// its virtual address (offset + firstLoadDelta) is above every existing
+// segment (vend, rounded up to align) and congruent to it modulo align.
+func (f *file) execSegmentBase(minBase, vend, align uint64) (uint64, bool) {
+	delta := f.firstLoadDelta()
+	if align == 0 || delta%align != 0 {
+		return 0, false
+	}
+	lo := alignUp(vend, align)
+	base := minBase
+	if lo > delta && lo-delta > base {
+		base = alignUp(lo-delta, 16)
+	}
+	// The gap between the old end of file and base stays a hole.
+	if base-minBase > 1<<30 || base+delta < base {
+		return 0, false
+	}
+	return base, true
+}
+
 // planSegment plans the general case: a PT_LOAD segment at the end of the
 // file (a new one, or the one an earlier patch added) holding the dynamic
 // table, the dynamic string table, any tables moved out of the program
@@ -511,8 +559,9 @@ func (f *file) growPhdrs(st *sectionTable) (bool, []blob) {
 //
 // The new PT_LOAD entry takes, in this order of preference: a PT_NULL
 // entry; room after the program header table, free or made free by moving
-// the symbol, hash and version tables there; a PT_NOTE entry; a copy of the table, one entry
-// longer, in the new segment. GNU strip cannot rewrite the last kind.
+// the symbol, hash and version tables there; a copy of the table, one entry
+// longer, in the new segment (GNU strip cannot rewrite this kind); and only
+// for an executable that has no place for that copy, a PT_NOTE entry.
 func (f *file) planSegment(runpath string, st *sectionTable, refs []uint64) (*plan, error) {
 	h := &f.hdr
 	progs := append([]prog(nil), f.progs...)
@@ -573,10 +622,25 @@ func (f *file) planSegment(runpath string, st *sectionTable, refs []uint64) (*pl
 		if slot < 0 {
 			grown, moved = f.growPhdrs(st)
 		}
-		if slot < 0 && !grown {
-			for i, p := range f.progs {
-				if p.Type == elf.PT_NOTE {
-					slot = i
+		// No PT_NOTE entry is taken: the notes (the GNU build-id, the ABI
+		// tag, the GNU property note) must stay reachable through the
+		// program headers, where dl_iterate_phdr-based crash reporters,
+		// systemd-coredump and debuginfod look. The table moves into the
+		// new segment instead. In an executable it must then be where a
+		// kernel before 5.18 computes AT_PHDR from e_phoff (the first
+		// segment's address minus its offset, plus e_phoff): the segment's
+		// file offset is chosen so (execSegmentBase).
+		if slot < 0 && !grown && f.isExec() {
+			b, ok := f.execSegmentBase(alignUp(uint64(f.size), 16), vend, align)
+			if ok {
+				base, vbase = int64(b), b+f.firstLoadDelta()
+			} else {
+				// No address that keeps the kernel's arithmetic right:
+				// take the last PT_NOTE entry, as before.
+				for i, p := range f.progs {
+					if p.Type == elf.PT_NOTE {
+						slot = i
+					}
 				}
 			}
 		}
