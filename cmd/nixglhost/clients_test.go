@@ -83,7 +83,7 @@ func testRealClients(t *testing.T, prog, root string, made bool) {
 	want := []string(nil)
 	if made {
 		// (egl-wayland is a package of its own, not bound here.)
-		want = []string{"etc/OpenCL/vendors/nvidia.icd", "share/glvnd/egl_vendor.d/10_nvidia.json", "share/vulkan/icd.d/nvidia_icd.json"}
+		want = []string{"etc/OpenCL/vendors/nvidia.icd", "share/glvnd/egl_vendor.d/10_nvidia.json", "share/vulkan/icd.d/nvidia_icd.json", "share/vulkan/implicit_layer.d/nvidia_layers.json"}
 	}
 	if !slices.Equal(madeFiles, want) {
 		t.Errorf("made vendor files %q, want %q", madeFiles, want)

@@ -227,6 +227,7 @@ var madeFiles = []madeFile{
 	{"share/egl/egl_external_platform.d", "20_nvidia_xcb.json", "libnvidia-egl-xcb.so.1", APIEGLPlatform},
 	{"share/egl/egl_external_platform.d", "20_nvidia_xlib.json", "libnvidia-egl-xlib.so.1", APIEGLPlatform},
 	{"share/vulkan/icd.d", "nvidia_icd.json", "libGLX_nvidia.so.0", APIVulkan},
+	{"share/vulkan/implicit_layer.d", "nvidia_layers.json", "libGLX_nvidia.so.0", APIVulkan},
 	{"etc/OpenCL/vendors", "nvidia.icd", "libnvidia-opencl.so.1", APIOpenCL},
 }
 
@@ -249,6 +250,8 @@ func makeData(dir string, outs []DataOut, exposed map[string]bool, version strin
 		switch {
 		case strings.HasSuffix(f.name, ".icd"):
 			content = []byte(ref + "\n")
+		case f.name == "nvidia_layers.json":
+			content = optimusLayerJSON(ref, vulkanAPIVersion(version))
 		case f.api == APIVulkan:
 			content = vendorJSON(ref, vulkanAPIVersion(version))
 		default:
@@ -288,6 +291,30 @@ func vendorJSON(lib, apiVersion string) []byte {
 		icd["api_version"] = apiVersion
 	}
 	b, _ := json.MarshalIndent(map[string]any{"file_format_version": "1.0.0", "ICD": icd}, "", "    ")
+	return append(b, '\n')
+}
+
+// optimusLayerJSON is the implicit layer manifest of NVIDIA's Optimus
+// layer, which libGLX_nvidia (lib) implements: enabled by
+// __NV_PRIME_RENDER_OFFLOAD=1 (--prime), it keeps only the NVIDIA GPU
+// when __VK_LAYER_NV_optimus=NVIDIA_only. The entry points are the
+// driver's, as its packages' manifest names them.
+func optimusLayerJSON(lib, apiVersion string) []byte {
+	layer := map[string]any{
+		"name":                   "VK_LAYER_NV_optimus",
+		"type":                   "INSTANCE",
+		"library_path":           lib,
+		"api_version":            apiVersion,
+		"implementation_version": "1",
+		"description":            "NVIDIA Optimus layer",
+		"functions": map[string]string{
+			"vkGetInstanceProcAddr": "vk_optimusGetInstanceProcAddr",
+			"vkGetDeviceProcAddr":   "vk_optimusGetDeviceProcAddr",
+		},
+		"enable_environment":  map[string]string{"__NV_PRIME_RENDER_OFFLOAD": "1"},
+		"disable_environment": map[string]string{"DISABLE_LAYER_NV_OPTIMUS_1": ""},
+	}
+	b, _ := json.MarshalIndent(map[string]any{"file_format_version": "1.0.0", "layer": layer}, "", "    ")
 	return append(b, '\n')
 }
 
