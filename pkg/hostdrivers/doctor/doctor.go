@@ -359,6 +359,126 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 		chosen[f.Real] = true
 	}
 	wrongArch := map[string]string{}
+	for _, s := range sel.Skipped {
+		if s.Code == hostdrivers.SkipWrongArch {
+			wrongArch[s.Path] = s.Reason
+		}
+	}
+	r.Dirs = dirReports(sources, cands, sel)
+
+	// The driver version and the files' identity.
+	r.Driver.Version, r.Driver.Reason, r.Driver.Files = sel.Version, sel.Reason, len(sel.Files)
+	for _, v := range sel.Versions {
+		vs := VersionSeen{Version: v, Chosen: v == sel.Version, Dirs: []string{}}
+		for _, c := range cands {
+			if c.Version == v && !slices.Contains(vs.Dirs, c.Dir) {
+				vs.Dirs = append(vs.Dirs, c.Dir)
+			}
+		}
+		r.Driver.Versions = append(r.Driver.Versions, vs)
+	}
+	var driverID *elfscan.Ident
+	for _, f := range sel.Files {
+		if f.ELF() != nil {
+			driverID = &f.ELF().Ident
+			break
+		}
+	}
+	if driverID == nil {
+		for _, c := range cands {
+			if c.Entry.Kind == hostdrivers.KindData {
+				continue
+			}
+			if id, err := elfscan.ReadIdent(ldpath.HostPath(root, c.Real)); err == nil {
+				driverID = &id
+				break
+			}
+		}
+	}
+	if driverID != nil {
+		r.Driver.Class, r.Driver.Machine = driverID.Class.String(), driverID.Machine.String()
+	}
+	if len(sel.Files) == 0 {
+		switch {
+		case len(wrongArch) > 0 && driverID != nil:
+			add(SeverityBlocking, "architecture",
+				fmt.Sprintf("the driver found is %s %s but the program is %s %s: no driver file can be loaded", driverID.Class, driverID.Machine, t.Class, t.Machine),
+				"point -d at the driver's libraries for the program's architecture (32-bit ones live in i386-linux-gnu or lib32)")
+		default:
+			add(SeverityBlocking, "driver", "no NVIDIA driver files found: the program will see no GPU",
+				"pass -d DIR naming the directory that holds libcuda.so.1 (or --driver-root for a host tree mounted elsewhere)")
+		}
+	}
+
+	// cuda_compat in explicit directories.
+	var compatCovers bool
+	r.Compat, compatCovers = compatReports(root, module, cands, chosen, add)
+
+	// The kernel module against the chosen userspace driver.
+	switch {
+	case r.Module.Kind == "":
+		add(SeverityWarning, "module",
+			"no NVIDIA kernel module is loaded (no /sys/module/nvidia/version, /proc/driver/nvidia/version or /sys/module/nvgpu/version, and no WSL2 /dev/dxg): CUDA will report no device",
+			"load the driver (modprobe nvidia) or, in a container, expose the host's GPU")
+	case module != "" && sel.Version != "" && module != sel.Version && !compatCovers:
+		fix := "point -d at the directory of the " + module + " userspace driver, or install it"
+		if hostdrivers.CompareVersions(module, sel.Version) < 0 {
+			fix = "the userspace driver was upgraded but the old kernel module is still loaded: reboot (or reload the nvidia module); or " + fix
+		}
+		add(SeverityBlocking, "module",
+			fmt.Sprintf("kernel module %s is loaded but the userspace driver is %s: NVML fails with \"Driver/library version mismatch\" and CUDA with \"CUDA driver version is insufficient\"", module, sel.Version),
+			fix)
+	}
+
+	// APIs.
+	data := hostdrivers.ScanData(root, sources)
+	r.APIs = apiReports(sel, data, pl.MadeFiles(root, data))
+
+	// The program.
+	progLibcDir, nixProg := programReport(r, do, prog, storeDir, driverID, root, sel, cl, add)
+
+	// The inherited environment.
+	envHazards(r, do.Environ, progLibcDir, nixProg, do.ProgramPath != "")
+
+	// The cache.
+	if do.CacheDir != "" {
+		r.Cache = cacheReport(do.CacheDir)
+		if r.Cache.Refused != "" {
+			add(SeverityBlocking, "cache", r.Cache.Refused, "pass --cache-dir DIR with a directory of yours that only you can write")
+		}
+		if len(cands) > 0 && r.Cache.Refused == "" {
+			key := pl.Key(root, t, module, opts.SelfContained, data)
+			r.Cache.Entry = filepath.Join(do.CacheDir, key)
+			if m, err := hostdrivers.ReadManifest(r.Cache.Entry); err == nil && m.Key == key {
+				r.Cache.Built = true
+			}
+			if !r.Cache.Writable && !r.Cache.Built {
+				add(SeverityBlocking, "cache", fmt.Sprintf("the cache directory %s is not writable and holds no entry for this driver", do.CacheDir),
+					"pass --cache-dir DIR, or set XDG_CACHE_HOME, to a writable directory")
+			}
+		}
+	}
+
+	slices.SortStableFunc(r.Findings, func(a, b Finding) int {
+		return sevRank(a.Severity) - sevRank(b.Severity)
+	})
+	for _, f := range r.Findings {
+		if f.Severity == SeverityBlocking {
+			r.Blocking++
+		}
+	}
+	return r, nil
+}
+
+// dirReports says, for each directory searched, how many distinct driver
+// files it held, how many the selection used, and why none were.
+func dirReports(sources []hostdrivers.Source, cands []hostdrivers.Candidate, sel *hostdrivers.Selection) []DirReport {
+	out := []DirReport{}
+	chosen := map[string]bool{}
+	for _, f := range sel.Files {
+		chosen[f.Real] = true
+	}
+	wrongArch := map[string]string{}
 	otherSkip := map[string]string{}
 	for _, s := range sel.Skipped {
 		if s.Code == hostdrivers.SkipWrongArch {
@@ -407,55 +527,17 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 		default:
 			dr.Note = "its files were found earlier in search order"
 		}
-		r.Dirs = append(r.Dirs, dr)
+		out = append(out, dr)
 	}
+	return out
+}
 
-	// The driver version and the files' identity.
-	r.Driver.Version, r.Driver.Reason, r.Driver.Files = sel.Version, sel.Reason, len(sel.Files)
-	for _, v := range sel.Versions {
-		vs := VersionSeen{Version: v, Chosen: v == sel.Version, Dirs: []string{}}
-		for _, c := range cands {
-			if c.Version == v && !slices.Contains(vs.Dirs, c.Dir) {
-				vs.Dirs = append(vs.Dirs, c.Dir)
-			}
-		}
-		r.Driver.Versions = append(r.Driver.Versions, vs)
-	}
-	var driverID *elfscan.Ident
-	for _, f := range sel.Files {
-		if f.ELF() != nil {
-			driverID = &f.ELF().Ident
-			break
-		}
-	}
-	if driverID == nil {
-		for _, c := range cands {
-			if c.Entry.Kind == hostdrivers.KindData {
-				continue
-			}
-			if id, err := elfscan.ReadIdent(ldpath.HostPath(root, c.Real)); err == nil {
-				driverID = &id
-				break
-			}
-		}
-	}
-	if driverID != nil {
-		r.Driver.Class, r.Driver.Machine = driverID.Class.String(), driverID.Machine.String()
-	}
-	if len(sel.Files) == 0 {
-		switch {
-		case len(wrongArch) > 0 && driverID != nil:
-			add(SeverityBlocking, "architecture",
-				fmt.Sprintf("the driver found is %s %s but the program is %s %s: no driver file can be loaded", driverID.Class, driverID.Machine, t.Class, t.Machine),
-				"point -d at the driver's libraries for the program's architecture (32-bit ones live in i386-linux-gnu or lib32)")
-		default:
-			add(SeverityBlocking, "driver", "no NVIDIA driver files found: the program will see no GPU",
-				"pass -d DIR naming the directory that holds libcuda.so.1 (or --driver-root for a host tree mounted elsewhere)")
-		}
-	}
-
-	// cuda_compat in explicit directories.
-	compatCovers := false
+// compatReports reads the forward-compatibility note of each libcuda given
+// with -d and says whether the kernel module's branch can use it; covers
+// is true when a chosen one can (the module then need not match the
+// driver version).
+func compatReports(root, module string, cands []hostdrivers.Candidate, chosen map[string]bool, add func(sev, topic, msg, fix string)) (out []CompatReport, covers bool) {
+	out = []CompatReport{}
 	seenCompat := map[string]bool{}
 	for _, c := range cands {
 		if c.Entry.Name != "libcuda" || c.Origin != hostdrivers.OriginFlag || seenCompat[c.Real] {
@@ -488,35 +570,22 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 			cr.Reason = fmt.Sprintf("kernel module branch %d is not among the supported branches %v", branch, note.Driver)
 		}
 		if cr.Chosen && cr.Usable {
-			compatCovers = true
+			covers = true
 		}
 		if cr.Chosen && !cr.Usable && module != "" {
 			add(SeverityBlocking, "cuda_compat",
 				fmt.Sprintf("the cuda_compat libcuda %s (CUDA %s) is used but %s", c.Real, note.CUDA, cr.Reason),
 				"drop the cuda_compat directory from -d, or run on a host whose driver branch it supports")
 		}
-		r.Compat = append(r.Compat, cr)
+		out = append(out, cr)
 	}
+	return out, covers
+}
 
-	// The kernel module against the chosen userspace driver.
-	switch {
-	case r.Module.Kind == "":
-		add(SeverityWarning, "module",
-			"no NVIDIA kernel module is loaded (no /sys/module/nvidia/version, /proc/driver/nvidia/version or /sys/module/nvgpu/version, and no WSL2 /dev/dxg): CUDA will report no device",
-			"load the driver (modprobe nvidia) or, in a container, expose the host's GPU")
-	case module != "" && sel.Version != "" && module != sel.Version && !compatCovers:
-		fix := "point -d at the directory of the " + module + " userspace driver, or install it"
-		if hostdrivers.CompareVersions(module, sel.Version) < 0 {
-			fix = "the userspace driver was upgraded but the old kernel module is still loaded: reboot (or reload the nvidia module); or " + fix
-		}
-		add(SeverityBlocking, "module",
-			fmt.Sprintf("kernel module %s is loaded but the userspace driver is %s: NVML fails with \"Driver/library version mismatch\" and CUDA with \"CUDA driver version is insufficient\"", module, sel.Version),
-			fix)
-	}
-
-	// APIs.
-	data := hostdrivers.ScanData(root, sources)
-	made := pl.MadeFiles(root, data)
+// apiReports says, per API, which chosen files and vendor files (the
+// host's, or made) serve it.
+func apiReports(sel *hostdrivers.Selection, data []hostdrivers.DataCandidate, made []hostdrivers.DataOut) []APIReport {
+	out := []APIReport{}
 	for _, a := range hostdrivers.APIs() {
 		ar := APIReport{API: a, Files: []string{}, Data: []string{}}
 		for _, f := range sel.Files {
@@ -535,12 +604,17 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 			}
 		}
 		ar.Available = len(ar.Files) > 0 || (len(ar.Data) > 0 || len(ar.Made) > 0) && len(sel.Files) > 0
-		r.APIs = append(r.APIs, ar)
+		out = append(out, ar)
 	}
+	return out
+}
 
-	// The program.
-	var progLibcDir string
-	nixProg := false
+// programReport describes PROGRAM (r.Program) as the loader will see it:
+// its architecture against the driver's, its interpreter, and the glibc
+// and libstdc++ versions the driver needs against its own. It returns the
+// directory of the program's libc ("" when it has none of its own) and
+// whether it is a Nix program.
+func programReport(r *Report, do DoctorOptions, prog *elfscan.Info, storeDir string, driverID *elfscan.Ident, root string, sel *hostdrivers.Selection, cl *hostdrivers.Closure, add func(sev, topic, msg, fix string)) (progLibcDir string, nixProg bool) {
 	if do.ProgramPath != "" {
 		pr := &ProgramReport{Path: do.ProgramPath, ELF: do.Program, GlibcTooNew: []VersionProblem{}, CXXTooNew: []VersionProblem{}}
 		r.Program = pr
@@ -583,38 +657,7 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 			checkCXX(r, pr, root, progLibcDir, prog, sel, cl)
 		}
 	}
-
-	// The inherited environment.
-	envHazards(r, do.Environ, progLibcDir, nixProg, do.ProgramPath != "")
-
-	// The cache.
-	if do.CacheDir != "" {
-		r.Cache = cacheReport(do.CacheDir)
-		if r.Cache.Refused != "" {
-			add(SeverityBlocking, "cache", r.Cache.Refused, "pass --cache-dir DIR with a directory of yours that only you can write")
-		}
-		if len(cands) > 0 && r.Cache.Refused == "" {
-			key := pl.Key(root, t, module, opts.SelfContained, data)
-			r.Cache.Entry = filepath.Join(do.CacheDir, key)
-			if m, err := hostdrivers.ReadManifest(r.Cache.Entry); err == nil && m.Key == key {
-				r.Cache.Built = true
-			}
-			if !r.Cache.Writable && !r.Cache.Built {
-				add(SeverityBlocking, "cache", fmt.Sprintf("the cache directory %s is not writable and holds no entry for this driver", do.CacheDir),
-					"pass --cache-dir DIR, or set XDG_CACHE_HOME, to a writable directory")
-			}
-		}
-	}
-
-	slices.SortStableFunc(r.Findings, func(a, b Finding) int {
-		return sevRank(a.Severity) - sevRank(b.Severity)
-	})
-	for _, f := range r.Findings {
-		if f.Severity == SeverityBlocking {
-			r.Blocking++
-		}
-	}
-	return r, nil
+	return progLibcDir, nixProg
 }
 
 func sevRank(s string) int {
