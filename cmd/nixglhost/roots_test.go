@@ -360,3 +360,21 @@ func TestDebianSplitLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestIncompleteDirWarned: a -d whose chosen library needs a driver library
+// found nowhere (not there, not on the host's search path) is said at every
+// launch, cold and hot, naming it.
+func TestIncompleteDirWarned(t *testing.T) {
+	root := fixtures.DebianRoot(t, "amd64")
+	v := fixtures.CorpusVersion(t, "amd64")
+	glcore := filepath.Join(root, "usr/lib/x86_64-linux-gnu", "libnvidia-glcore.so."+v)
+	fixtures.Must(t, os.Remove(glcore))
+	fixtures.RunLdconfig(t, root, "amd64")
+	cache := t.TempDir()
+	for _, run := range []string{"cold", "hot"} {
+		_, errOut, code := nixglhost(t, baseEnv(t), "--driver-root", root, "--cache-dir", cache, "-d", "/usr/lib/x86_64-linux-gnu/nvidia/current", "-p")
+		if code != 0 || !strings.Contains(errOut, "libnvidia-glcore.so."+v) || !strings.Contains(errOut, "none of the -d directories") {
+			t.Errorf("%s launch: exit %d, stderr %q: want a warning naming libnvidia-glcore", run, code, errOut)
+		}
+	}
+}

@@ -184,6 +184,16 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 		for _, w := range p.Warnings {
 			fmt.Fprintf(stderr, "nixglhost: warning: %s\n", w)
 		}
+		// A -d that leaves a chosen library without a driver library it
+		// needs (found neither there nor on the host's search path): the
+		// API it serves will fail.
+		if len(c.dirs) > 0 {
+			for _, x := range p.Manifest.Missing {
+				if x.Code == hostdrivers.SkipNoComponent {
+					fmt.Fprintf(stderr, "nixglhost: warning: %s: %s, in none of the -d directories nor on the host's search path; what needs it will fail\n", x.Path, x.Reason)
+				}
+			}
+		}
 	}
 	if p == nil && !c.printPath {
 		fmt.Fprintf(stderr, "nixglhost: warning: %v (run with DEBUG=1 to see where it looked); running without it\n", noDriver)

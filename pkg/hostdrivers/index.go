@@ -129,6 +129,12 @@ func summary(m *Manifest) *Manifest {
 	for _, d := range m.Data {
 		s.Data = append(s.Data, DataOut{API: d.API, Dest: d.Dest})
 	}
+	// The driver libraries missing everywhere: a hot launch warns too.
+	for _, x := range m.Missing {
+		if x.Code == SkipNoComponent {
+			s.Missing = append(s.Missing, x)
+		}
+	}
 	return s
 }
 
@@ -215,6 +221,12 @@ func parseIndex(b []byte) *index {
 				return nil
 			}
 			sum().GlibcNeeds = append(sum().GlibcNeeds, GlibcNeed{File: file, Version: v})
+		case "component":
+			name, reason, ok := strings.Cut(rest, " ")
+			if !ok || name == "" {
+				return nil
+			}
+			sum().Missing = append(sum().Missing, Skipped{Path: name, Reason: reason, Code: SkipNoComponent})
 		case "a", "n":
 			if rest == "" {
 				return nil
@@ -262,6 +274,9 @@ func (idx *index) encode() ([]byte, bool) {
 	for _, g := range m.GlibcNeeds {
 		fields = append(fields, g.Version, g.File)
 	}
+	for _, x := range m.Missing {
+		fields = append(fields, x.Path, x.Reason)
+	}
 	for _, f := range fields {
 		if strings.Contains(f, "\n") {
 			return nil, false
@@ -291,6 +306,12 @@ func (idx *index) encode() ([]byte, bool) {
 			return nil, false
 		}
 		fmt.Fprintf(&b, "glibc %s %s\n", g.Version, g.File)
+	}
+	for _, x := range m.Missing {
+		if strings.Contains(x.Path, " ") || x.Path == "" {
+			return nil, false
+		}
+		fmt.Fprintf(&b, "component %s %s\n", x.Path, x.Reason)
 	}
 	for _, w := range idx.Watches {
 		if strings.Contains(w.Path, "\n") {
