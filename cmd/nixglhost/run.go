@@ -138,13 +138,10 @@ func main1(argv []string, stdin io.Reader, stdout, stderr io.Writer, environ []s
 	return 0
 }
 
+// getenv is hostdrivers.LookupEnv's value: "" for a variable not set.
 func getenv(environ []string, k string) string {
-	for i := len(environ) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(environ[i], k+"="); ok {
-			return v
-		}
-	}
-	return ""
+	v, _ := hostdrivers.LookupEnv(environ, k)
+	return v
 }
 
 // run prepares the driver and prints or execs. On success with a PROGRAM to

@@ -46,7 +46,7 @@ func LookPath(name string, environ []string) (string, error) {
 		}
 		return name, nil
 	}
-	pathEnv := getenv(environ, "PATH")
+	pathEnv, _ := hostdrivers.LookupEnv(environ, "PATH")
 	if pathEnv == "" {
 		pathEnv = "/usr/local/bin:/usr/bin:/bin"
 	}
@@ -135,19 +135,9 @@ func shebang(file string, environ []string) (string, bool) {
 // NixLDPresent reports whether nix-ld serves FHS programs here: NIX_LD is
 // set, or NixOS's nix-ld share directory exists under the root.
 func NixLDPresent(root string, environ []string) bool {
-	if getenv(environ, "NIX_LD") != "" {
+	if v, _ := hostdrivers.LookupEnv(environ, "NIX_LD"); v != "" {
 		return true
 	}
 	_, err := os.Stat(filepath.Join(root, "run/current-system/sw/share/nix-ld"))
 	return !errors.Is(err, os.ErrNotExist) && err == nil
-}
-
-// getenv returns the last value of k in environ, as the C library does.
-func getenv(environ []string, k string) string {
-	for i := len(environ) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(environ[i], k+"="); ok {
-			return v
-		}
-	}
-	return ""
 }

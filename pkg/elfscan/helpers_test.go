@@ -49,14 +49,7 @@ func (c compiler) command(t testing.TB, prog string, env []string, args ...strin
 // skipping it, outside CI) when it cannot.
 func (c compiler) runner(t testing.TB) archrun.Runner {
 	t.Helper()
-	r, err := archrun.For(c.name)
-	if err != nil {
-		fixtures.Unavailable(t, "cannot run %s programs: %v", c.name, err)
-	}
-	if !r.Native {
-		fixtures.SkipShort(t, "running "+c.name+" programs under "+r.Emulator)
-	}
-	return r
+	return fixtures.Runner(t, c.name)
 }
 
 var (

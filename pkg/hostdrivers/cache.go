@@ -114,7 +114,7 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 		}
 		return nil, nd
 	}
-	key := planKey(root, o.target(), module, o.SelfContained, pl.Selection, pl.Closure, data)
+	key := pl.Key(root, o.target(), module, o.SelfContained, data)
 	p, err := prepareKey(o, key, module, pl, data, skipped, existing, dirs, warnings)
 	if err == nil {
 		idx := &index{Key: key, Module: module, Summary: summary(p.Manifest), Watches: w.list}

@@ -237,11 +237,17 @@ var madeFiles = []madeFile{
 // when no host file of its directory names the same library.
 func makeData(dir string, outs []DataOut, exposed map[string]bool, version string) ([]DataOut, error) {
 	var made []DataOut
-	for _, f := range madeFiles {
-		if !exposed[f.lib] || coversLib(dir, outs, f.dir, f.lib) {
-			continue
+	written := func(sub string) []string {
+		var paths []string
+		for _, o := range outs {
+			if path.Dir(o.Dest) == sub {
+				paths = append(paths, filepath.Join(dir, o.Dest))
+			}
 		}
-		dest := path.Join(f.dir, f.name)
+		return paths
+	}
+	for _, f := range neededMadeFiles(exposed, written) {
+		dest := f.dest()
 		ref, err := libRef(f.lib, f.dir, exposed)
 		if err != nil {
 			return nil, err
@@ -264,23 +270,40 @@ func makeData(dir string, outs []DataOut, exposed map[string]bool, version strin
 		if err := os.WriteFile(p, content, 0o644); err != nil {
 			return nil, err
 		}
-		made = append(made, DataOut{API: f.api, Dest: dest, Made: "the host has no vendor file for " + f.lib})
+		made = append(made, f.out())
 	}
 	return made, nil
 }
 
-// coversLib reports whether a host file already written into sub names lib.
-func coversLib(dir string, outs []DataOut, sub, lib string) bool {
-	for _, o := range outs {
-		if path.Dir(o.Dest) != sub {
+// neededMadeFiles returns the vendor files to make: those whose library is
+// among have (the names in lib/) while no vendor file of their directory
+// (files(dir) gives the paths to read) names it.
+func neededMadeFiles(have map[string]bool, files func(dir string) []string) []madeFile {
+	var out []madeFile
+	for _, m := range madeFiles {
+		if !have[m.lib] {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, o.Dest))
-		if err == nil && bytes.Contains(b, []byte(lib)) {
-			return true
+		covered := false
+		for _, p := range files(m.dir) {
+			if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(m.lib)) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			out = append(out, m)
 		}
 	}
-	return false
+	return out
+}
+
+// dest is the made file's place in the entry.
+func (m madeFile) dest() string { return path.Join(m.dir, m.name) }
+
+// out is the manifest's account of the made file.
+func (m madeFile) out() DataOut {
+	return DataOut{API: m.api, Dest: m.dest(), Made: "the host has no vendor file for " + m.lib}
 }
 
 // vendorJSON is an ICD-style vendor file naming lib, with the Vulkan API
@@ -340,23 +363,13 @@ func wouldMake(root string, sel *Selection, data []dataCand) []madeFile {
 			have[l] = true
 		}
 	}
-	var out []madeFile
-	for _, m := range madeFiles {
-		if !have[m.lib] {
-			continue
-		}
-		covered := false
+	return neededMadeFiles(have, func(sub string) []string {
+		var paths []string
 		for _, d := range data {
-			if d.df.Dest != m.dir {
-				continue
-			}
-			if b, err := os.ReadFile(ldpath.HostPath(root, d.src)); err == nil && bytes.Contains(b, []byte(m.lib)) {
-				covered = true
+			if d.df.Dest == sub {
+				paths = append(paths, ldpath.HostPath(root, d.src))
 			}
 		}
-		if !covered {
-			out = append(out, m)
-		}
-	}
-	return out
+		return paths
+	})
 }

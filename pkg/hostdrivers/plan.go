@@ -45,7 +45,7 @@ func (p *Plan) Key(root string, t elfscan.Ident, module string, selfContained bo
 func (p *Plan) MadeFiles(root string, data []DataCandidate) []DataOut {
 	var out []DataOut
 	for _, m := range wouldMake(root, p.Selection, data) {
-		out = append(out, DataOut{API: m.api, Dest: m.dir + "/" + m.name, Made: "the host has no vendor file for " + m.lib})
+		out = append(out, m.out())
 	}
 	return out
 }

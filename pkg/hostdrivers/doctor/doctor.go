@@ -358,13 +358,8 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 	for _, f := range sel.Files {
 		chosen[f.Real] = true
 	}
-	wrongArch := map[string]string{}
-	for _, s := range sel.Skipped {
-		if s.Code == hostdrivers.SkipWrongArch {
-			wrongArch[s.Path] = s.Reason
-		}
-	}
-	r.Dirs = dirReports(sources, cands, sel)
+	wrongArch := slices.ContainsFunc(sel.Skipped, func(s hostdrivers.Skipped) bool { return s.Code == hostdrivers.SkipWrongArch })
+	r.Dirs = dirReports(sources, cands, sel, chosen)
 
 	// The driver version and the files' identity.
 	r.Driver.Version, r.Driver.Reason, r.Driver.Files = sel.Version, sel.Reason, len(sel.Files)
@@ -400,7 +395,7 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 	}
 	if len(sel.Files) == 0 {
 		switch {
-		case len(wrongArch) > 0 && driverID != nil:
+		case wrongArch && driverID != nil:
 			add(SeverityBlocking, "architecture",
 				fmt.Sprintf("the driver found is %s %s but the program is %s %s: no driver file can be loaded", driverID.Class, driverID.Machine, t.Class, t.Machine),
 				"point -d at the driver's libraries for the program's architecture (32-bit ones live in i386-linux-gnu or lib32)")
@@ -471,13 +466,10 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 }
 
 // dirReports says, for each directory searched, how many distinct driver
-// files it held, how many the selection used, and why none were.
-func dirReports(sources []hostdrivers.Source, cands []hostdrivers.Candidate, sel *hostdrivers.Selection) []DirReport {
+// files it held, how many the selection used (chosen: by real file), and
+// why none were.
+func dirReports(sources []hostdrivers.Source, cands []hostdrivers.Candidate, sel *hostdrivers.Selection, chosen map[string]bool) []DirReport {
 	out := []DirReport{}
-	chosen := map[string]bool{}
-	for _, f := range sel.Files {
-		chosen[f.Real] = true
-	}
 	wrongArch := map[string]string{}
 	otherSkip := map[string]string{}
 	for _, s := range sel.Skipped {
