@@ -117,3 +117,72 @@ func TestCacheKeyFollowsSelection(t *testing.T) {
 		})
 	}
 }
+
+// TestCudaCompatByKernel: the cuda_compat rule follows the kernel driver.
+// On a Jetson (nvgpu) the host's and the compat libcuda are both
+// libcuda.so.1.1, unversioned; the compat one goes first from L4T R34
+// (JetPack 5) on, and is refused, with the reason, on older L4T, an unknown
+// release and WSL2. Before, an unversioned compat libcuda was never even
+// looked at, and the doctor said "no kernel module version known" on every
+// Jetson.
+func TestCudaCompatByKernel(t *testing.T) {
+	const note = `{"Format":1,"CUDA Version":"12.6","Driver":[540],"Device":[]}`
+	tests := []struct {
+		name    string
+		files   map[string]string
+		want    bool
+		because string
+	}{
+		{"Jetson L4T R36", map[string]string{"sys/module/nvgpu/version": "36.3.0\n", "etc/nv_tegra_release": "# R36 (release), REVISION: 3.0, GCID: 36191598\n"}, true, "L4T R36"},
+		{"Jetson L4T R35, module without a version file", map[string]string{"sys/module/nvgpu/parameters/x": "", "etc/nv_tegra_release": "# R35 (release), REVISION: 5.0\n"}, true, "L4T R35"},
+		{"Jetson L4T R32 (JetPack 4)", map[string]string{"sys/module/nvgpu/version": "4.9.337\n", "etc/nv_tegra_release": "# R32 (release), REVISION: 7.4\n"}, false, "L4T R32 predates"},
+		{"Jetson without a release file", map[string]string{"sys/module/nvgpu/version": "36.3.0\n"}, false, "L4T release is unknown"},
+		{"WSL2", map[string]string{"dev/dxg": ""}, false, "WSL2"},
+		{"no kernel driver", nil, false, "no kernel module version known"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			host := filepath.Join(root, "tegra")
+			fixtures.Must(t, os.MkdirAll(host, 0o755))
+			fixtures.CC(t, "gcc", "-shared", "-fPIC", "-o", filepath.Join(host, "libcuda.so.1.1"), "-Wl,-soname,libcuda.so.1", "-x", "c", "/dev/null")
+			fixtures.Must(t, os.Symlink("libcuda.so.1.1", filepath.Join(host, "libcuda.so.1")))
+			fixtures.CompatLib(t, filepath.Join(root, "compat"), "1.1", note)
+			for p, content := range tt.files {
+				fixtures.Write(t, filepath.Join(root, p), content)
+			}
+			o := &Options{Root: root, Dirs: []string{"/tegra", "/compat"}}
+			src, err := Sources(o)
+			fixtures.Must(t, err)
+			cands, _ := Scan(root, src)
+			sel, err := Select(root, cands, o.target(), ModuleVersion(root))
+			fixtures.Must(t, err)
+			var cuda []string
+			for _, f := range sel.Files {
+				if f.Base == "libcuda.so.1.1" {
+					cuda = append(cuda, f.Real)
+				}
+			}
+			want := "/tegra/libcuda.so.1.1"
+			if tt.want {
+				want = "/compat/libcuda.so.1.1"
+			}
+			if len(cuda) != 1 || cuda[0] != want {
+				t.Errorf("libcuda chosen %v, want only %s (reason %q, skipped %v)", cuda, want, sel.Reason, sel.Skipped)
+			}
+			why := sel.Reason
+			for _, s := range sel.Skipped {
+				why += "\n" + s.Reason
+			}
+			if !strings.Contains(why, tt.because) {
+				t.Errorf("the reasons do not say %q:\n%s", tt.because, why)
+			}
+			// The doctor's verdict is the launch's: one rule.
+			n, err := ReadCompatNote(filepath.Join(root, "compat", "libcuda.so.1.1"))
+			fixtures.Must(t, err)
+			if ok, _ := CompatUsable(ReadKernel(root), n, ""); ok != tt.want {
+				t.Errorf("CompatUsable = %t, the launch chose %t", ok, tt.want)
+			}
+		})
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 
@@ -133,39 +132,58 @@ func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion 
 		reals = append(reals, r)
 	}
 	// A cuda_compat libcuda given with -d (a newer libcuda whose ELF note
-	// names the kernel module branches it runs on) goes first, with the
-	// files of its version beside it, whatever the order of the flags:
-	// when the loaded module's branch is among those it names.
-	compat := ""
-	rejected := map[string]bool{}
+	// says where it runs) goes first, with the files of its driver beside
+	// it, whatever the order of the flags: when CompatUsable says the
+	// loaded kernel driver can use it. Its driver is the files of its
+	// version, or for Jetson's unversioned names (libcuda.so.1.1) the
+	// unversioned files of its directory.
+	var compat *real
+	var rejected []*real
+	var kernel *Kernel
 	for _, r := range reals {
-		if r.c.Origin != OriginFlag || r.c.Entry.Name != "libcuda" || r.c.Version == "" {
+		if r.c.Origin != OriginFlag || r.c.Entry.Name != "libcuda" {
 			continue
 		}
 		note, err := ReadCompatNote(ldpath.HostPath(root, r.c.Real))
 		if err != nil || note == nil {
 			continue
 		}
-		why := ""
-		switch {
-		case moduleVersion == "":
-			why = "no kernel module version known, so its branches cannot be checked"
-		case !slices.Contains(note.Driver, MajorVersion(moduleVersion)):
-			why = fmt.Sprintf("the kernel module %s is not of a branch it supports %v", moduleVersion, note.Driver)
+		if kernel == nil {
+			k := Kernel{Kind: KernelNVIDIA, Version: moduleVersion}
+			if moduleVersion == "" {
+				k = ReadKernel(root)
+			}
+			kernel = &k
 		}
-		if why != "" {
-			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "cuda_compat libcuda " + r.c.Version + " not used: " + why, SkipCompatUnusable})
-			rejected[r.c.Version] = true
+		if ok, why := CompatUsable(*kernel, note, r.c.Version); !ok {
+			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "cuda_compat libcuda " + compatName(r.c) + " not used: " + why, SkipCompatUnusable})
+			rejected = append(rejected, r)
 			continue
 		}
-		compat = r.c.Version
+		compat = r
 		sel.Compat = r.c.Real
 		break
 	}
-	if compat != "" {
+	// sameDriver: b belongs to the driver of the compat libcuda a.
+	sameDriver := func(a, b *real) bool {
+		if a.c.Version != "" {
+			return b.c.Version == a.c.Version
+		}
+		return b.c.Version == "" && b.c.Dir == a.c.Dir
+	}
+	inCompat := func(r *real) bool { return compat != nil && sameDriver(compat, r) }
+	inRejected := func(r *real) *real {
+		for _, x := range rejected {
+			if sameDriver(x, r) {
+				return x
+			}
+		}
+		return nil
+	}
+	if compat != nil {
 		var first, rest []*real
 		for _, r := range reals {
-			if r.c.Version == compat {
+			if inCompat(r) {
 				first = append(first, r)
 			} else {
 				rest = append(rest, r)
@@ -176,7 +194,7 @@ func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion 
 	compatFamily := map[string]bool{}
 	seen := map[string]bool{}
 	for _, r := range reals {
-		if v := r.c.Version; v != "" && v != compat && !rejected[v] && !seen[v] {
+		if v := r.c.Version; v != "" && !inCompat(r) && inRejected(r) == nil && !seen[v] {
 			seen[v] = true
 			sel.Versions = append(sel.Versions, v)
 		}
@@ -197,21 +215,22 @@ func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion 
 		sel.Version = sel.Versions[0]
 		sel.Reason = "no kernel module version known; the first version found in search order"
 	}
-	if compat != "" {
-		sel.Reason += "; the cuda_compat libcuda " + compat + " goes first (the module's branch is one it supports)"
+	if compat != nil {
+		cn := compatName(compat.c)
+		sel.Reason += "; the cuda_compat libcuda " + cn + " goes first (" + compatWhy(*kernel) + ")"
 	}
 	claimed := map[string]bool{}
 	for _, r := range reals {
-		if rejected[r.c.Version] {
+		if x := inRejected(r); x != nil && !inCompat(r) {
 			if r.c.Entry.Name != "libcuda" {
-				sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "part of the cuda_compat driver " + r.c.Version + ", not used", SkipCompatPart})
+				sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "part of the cuda_compat driver " + compatName(x.c) + ", not used", SkipCompatPart})
 			}
 			continue
 		}
-		if compat != "" && r.c.Version == compat {
+		if inCompat(r) {
 			compatFamily[r.c.Entry.Name] = true
 		} else if compatFamily[r.c.Entry.Name] {
-			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "replaced by the cuda_compat " + r.c.Entry.Name + " " + compat, SkipCompatReplaced})
+			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "replaced by the cuda_compat " + r.c.Entry.Name + " " + compatName(compat.c), SkipCompatReplaced})
 			continue
 		} else if r.c.Version != "" && r.c.Version != sel.Version {
 			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "driver version " + r.c.Version + " not chosen (" + sel.Version + " was)", SkipOtherVersion})
@@ -280,4 +299,22 @@ func dedupe(s []string) []string {
 		}
 	}
 	return out
+}
+
+// compatName names a cuda_compat libcuda in messages: its driver version,
+// or its path when its name has none (Jetson's libcuda.so.1.1).
+func compatName(c Candidate) string {
+	if c.Version != "" {
+		return c.Version
+	}
+	return c.Real
+}
+
+// compatWhy says in a few words why the kernel driver k can use a
+// cuda_compat libcuda.
+func compatWhy(k Kernel) string {
+	if k.Kind == KernelNVGPU {
+		return fmt.Sprintf("Jetson L4T R%d takes the CUDA upgrade package", k.L4TMajor())
+	}
+	return "the module's branch is one it supports"
 }

@@ -98,18 +98,10 @@ type DirReport struct {
 	Note string `json:"note,omitempty"`
 }
 
-// ModuleReport is the loaded GPU kernel module.
-type ModuleReport struct {
-	// Kind is "nvidia" (the desktop and datacenter driver), "nvgpu"
-	// (Jetson), "dxgkrnl" (WSL2) or "" when none is loaded.
-	Kind string `json:"kind"`
-	// Version is the module's version, or "".
-	Version string `json:"version"`
-	// Source is the file the version was read from, inside the root.
-	Source string `json:"source,omitempty"`
-	// Release is Jetson's L4T release line from /etc/nv_tegra_release.
-	Release string `json:"release,omitempty"`
-}
+// ModuleReport is the loaded GPU kernel module: nvidia, Jetson's nvgpu
+// (with its L4T release) or WSL2's dxgkrnl, as hostdrivers.ReadKernel
+// finds it for the launch.
+type ModuleReport = hostdrivers.Kernel
 
 // DriverReport is the userspace driver chosen.
 type DriverReport struct {
@@ -339,7 +331,7 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 	for _, s := range scanSkips {
 		r.Skipped = append(r.Skipped, tidy(s))
 	}
-	r.Module = kernelModule(root)
+	r.Module = hostdrivers.ReadKernel(root)
 	module := hostdrivers.ModuleVersion(root)
 	// The launch's own plan (hostdrivers.NewPlan), so that what is reported is what
 	// the entry will hold, and the entry named is the one it will use.
@@ -407,7 +399,7 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 
 	// cuda_compat in explicit directories.
 	var compatCovers bool
-	r.Compat, compatCovers = compatReports(root, module, cands, chosen, add)
+	r.Compat, compatCovers = compatReports(root, r.Module, cands, chosen, add)
 
 	// The kernel module against the chosen userspace driver.
 	switch {
@@ -528,7 +520,7 @@ func dirReports(sources []hostdrivers.Source, cands []hostdrivers.Candidate, sel
 // with -d and says whether the kernel module's branch can use it; covers
 // is true when a chosen one can (the module then need not match the
 // driver version).
-func compatReports(root, module string, cands []hostdrivers.Candidate, chosen map[string]bool, add func(sev, topic, msg, fix string)) (out []CompatReport, covers bool) {
+func compatReports(root string, kernel hostdrivers.Kernel, cands []hostdrivers.Candidate, chosen map[string]bool, add func(sev, topic, msg, fix string)) (out []CompatReport, covers bool) {
 	out = []CompatReport{}
 	seenCompat := map[string]bool{}
 	for _, c := range cands {
@@ -548,23 +540,11 @@ func compatReports(root, module string, cands []hostdrivers.Candidate, chosen ma
 		if cr.Branches == nil {
 			cr.Branches = []int{}
 		}
-		branch := hostdrivers.MajorVersion(module)
-		switch {
-		case module == "":
-			cr.Reason = "no kernel module version known"
-		case len(note.Driver) == 0:
-			cr.Usable = hostdrivers.MajorVersion(c.Version) > branch
-			cr.Reason = fmt.Sprintf("the note lists no branches; its version %s against module %s", c.Version, module)
-		case slices.Contains(note.Driver, branch):
-			cr.Usable = true
-			cr.Reason = fmt.Sprintf("kernel module branch %d is supported", branch)
-		default:
-			cr.Reason = fmt.Sprintf("kernel module branch %d is not among the supported branches %v", branch, note.Driver)
-		}
+		cr.Usable, cr.Reason = hostdrivers.CompatUsable(kernel, note, c.Version)
 		if cr.Chosen && cr.Usable {
 			covers = true
 		}
-		if cr.Chosen && !cr.Usable && module != "" {
+		if cr.Chosen && !cr.Usable && kernel.Kind != hostdrivers.KernelNone {
 			add(SeverityBlocking, "cuda_compat",
 				fmt.Sprintf("the cuda_compat libcuda %s (CUDA %s) is used but %s", c.Real, note.CUDA, cr.Reason),
 				"drop the cuda_compat directory from -d, or run on a host whose driver branch it supports")
@@ -690,39 +670,6 @@ func tidy(s hostdrivers.Skipped) hostdrivers.Skipped {
 		s.Reason = "not a directory"
 	}
 	return s
-}
-
-// kernelModule reads the loaded GPU kernel module under root.
-func kernelModule(root string) ModuleReport {
-	read := func(p string) string {
-		b, err := os.ReadFile(ldpath.HostPath(root, p))
-		if err != nil {
-			return ""
-		}
-		return string(b)
-	}
-	if v := strings.TrimSpace(read("/sys/module/nvidia/version")); v != "" {
-		return ModuleReport{Kind: "nvidia", Version: v, Source: "/sys/module/nvidia/version"}
-	}
-	if v := hostdrivers.ParseProcVersion(read("/proc/driver/nvidia/version")); v != "" {
-		return ModuleReport{Kind: "nvidia", Version: v, Source: "/proc/driver/nvidia/version"}
-	}
-	rel := read("/etc/nv_tegra_release")
-	if first, _, _ := strings.Cut(rel, "\n"); first != "" {
-		rel = strings.TrimSpace(strings.TrimPrefix(first, "#"))
-	}
-	if v := strings.TrimSpace(read("/sys/module/nvgpu/version")); v != "" {
-		return ModuleReport{Kind: "nvgpu", Version: v, Source: "/sys/module/nvgpu/version", Release: rel}
-	}
-	if fi, err := os.Stat(ldpath.HostPath(root, "/sys/module/nvgpu")); err == nil && fi.IsDir() {
-		return ModuleReport{Kind: "nvgpu", Source: "/sys/module/nvgpu", Release: rel}
-	}
-	// WSL2: the GPU is the Windows driver's, reached through the dxgkrnl
-	// kernel driver and /dev/dxg; there is no NVIDIA module to match.
-	if _, err := os.Stat(ldpath.HostPath(root, "/dev/dxg")); err == nil {
-		return ModuleReport{Kind: "dxgkrnl", Source: "/dev/dxg", Release: "WSL2: the Windows driver serves the GPU"}
-	}
-	return ModuleReport{}
 }
 
 // needer is a file whose version needs are checked.
