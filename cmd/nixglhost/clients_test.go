@@ -107,20 +107,7 @@ func TestRealGLX(t *testing.T) {
 	if out, err := exec.Command("gcc", "-o", prog, filepath.Join(fixtures.RepoRoot(), "testdata/probe/clients.c"), "-ldl").CombinedOutput(); err != nil {
 		fixtures.Unavailable(t, "gcc: %v\n%s", err, out)
 	}
-	// A display number of our own: Xvfb picks a free one and says which.
-	r, w, _ := os.Pipe()
-	x := exec.Command(xvfb, "-displayfd", "3", "-nolisten", "tcp")
-	x.ExtraFiles = []*os.File{w}
-	if err := x.Start(); err != nil {
-		fixtures.Unavailable(t, "Xvfb: %v", err)
-	}
-	w.Close()
-	t.Cleanup(func() { x.Process.Kill(); x.Wait() })
-	num, err := bufio.NewReader(r).ReadString('\n')
-	if err != nil {
-		t.Fatalf("Xvfb gave no display number: %v", err)
-	}
-	display := ":" + strings.TrimSpace(num)
+	display := startXvfb(t, xvfb)
 	cache := t.TempDir()
 	v := fixtures.CorpusVersion(t, "amd64")
 	// Without --prime, glvnd asks the X server for its vendor (Xvfb's is
@@ -146,4 +133,24 @@ func TestRealGLX(t *testing.T) {
 	if !strings.Contains(stdout, "libnvidia-glcore.so."+v) {
 		t.Errorf("libGLX_nvidia's libnvidia-glcore not loaded:\n%s", stdout)
 	}
+}
+
+// startXvfb starts Xvfb on a display number of its own choosing (it says
+// which) and returns the display name; the server is killed at cleanup.
+func startXvfb(t *testing.T, xvfb string) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	fixtures.Must(t, err)
+	x := exec.Command(xvfb, "-displayfd", "3", "-nolisten", "tcp")
+	x.ExtraFiles = []*os.File{w}
+	if err := x.Start(); err != nil {
+		fixtures.Unavailable(t, "Xvfb: %v", err)
+	}
+	w.Close()
+	t.Cleanup(func() { x.Process.Kill(); x.Wait() })
+	num, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil {
+		t.Fatalf("Xvfb gave no display number: %v", err)
+	}
+	return ":" + strings.TrimSpace(num)
 }

@@ -606,15 +606,8 @@ func build(o *Options, dir, key, module string, pl *Plan, data []dataCand) (*Man
 // patched copy needs a copy of its own (see backendRunpath): those are
 // returned as {host file, destination} pairs for the caller to patch.
 func backends(lib string, exposed map[string]bool, patchedSrc map[string]string) ([][2]string, error) {
-	links := []struct{ sub, name, target string }{
-		{"gbm", "nvidia-drm_gbm.so", "libnvidia-allocator.so.1"},
-		{"vdpau", "libvdpau_nvidia.so.1", "libvdpau_nvidia.so.1"},
-	}
 	var copies [][2]string
-	for _, l := range links {
-		if !exposed[l.target] {
-			continue
-		}
+	for _, l := range backendsOf(exposed) {
 		d := filepath.Join(lib, l.sub)
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
@@ -629,6 +622,27 @@ func backends(lib string, exposed map[string]bool, patchedSrc map[string]string)
 		}
 	}
 	return copies, nil
+}
+
+// backendLink is a backend in lib/<sub>/<name>, for the library target
+// of lib/.
+type backendLink struct{ sub, name, target string }
+
+// backendLinks are the backends NVIDIA's installer makes.
+var backendLinks = []backendLink{
+	{"gbm", "nvidia-drm_gbm.so", "libnvidia-allocator.so.1"},
+	{"vdpau", "libvdpau_nvidia.so.1", "libvdpau_nvidia.so.1"},
+}
+
+// backendsOf returns the backends an entry whose lib/ holds exposed gets.
+func backendsOf(exposed map[string]bool) []backendLink {
+	var out []backendLink
+	for _, l := range backendLinks {
+		if exposed[l.target] {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // runJobs runs n jobs on up to GOMAXPROCS goroutines and returns the first

@@ -356,14 +356,7 @@ func vulkanAPIVersion(driverVersion string) string {
 // wouldMake returns the vendor files makeData will write for sel, given the
 // host's data files: the doctor's account of them.
 func wouldMake(root string, sel *Selection, data []dataCand) []madeFile {
-	have := map[string]bool{}
-	for _, f := range sel.Files {
-		have[f.Base] = true
-		for _, l := range f.Links {
-			have[l] = true
-		}
-	}
-	return neededMadeFiles(have, func(sub string) []string {
+	return neededMadeFiles(exposedNames(sel), func(sub string) []string {
 		var paths []string
 		for _, d := range data {
 			if d.df.Dest == sub {
@@ -372,4 +365,17 @@ func wouldMake(root string, sel *Selection, data []dataCand) []madeFile {
 		}
 		return paths
 	})
+}
+
+// exposedNames returns the names lib/ holds for sel: each file's name and
+// its links.
+func exposedNames(sel *Selection) map[string]bool {
+	have := map[string]bool{}
+	for _, f := range sel.Files {
+		have[f.Base] = true
+		for _, l := range f.Links {
+			have[l] = true
+		}
+	}
+	return have
 }

@@ -49,3 +49,18 @@ func (p *Plan) MadeFiles(root string, data []DataCandidate) []DataOut {
 	}
 	return out
 }
+
+// Dest returns the directory of the entry the data file goes to
+// ("share/glvnd/egl_vendor.d").
+func (d dataCand) Dest() string { return d.df.Dest }
+
+// Exposed returns every name the entry's lib/ will hold: each chosen
+// file's name and its links, and the backends in their subdirectories
+// Backends included ("gbm/nvidia-drm_gbm.so", relative to lib/).
+func (p *Plan) Exposed() map[string]bool {
+	have := exposedNames(p.Selection)
+	for _, b := range backendsOf(have) {
+		have[b.sub+"/"+b.name] = true
+	}
+	return have
+}

@@ -13,6 +13,10 @@
  * "clients glx" instead opens the X display ($DISPLAY) and asks libglvnd's
  * libGLX for the client vendor string ("glx vendor <string>"), which loads
  * the GLX vendor library.
+ * "clients vdpau" opens the X display and asks libvdpau for a device
+ * (vdp_device_create_x11), which loads the driver libvdpau_$VDPAU_DRIVER.so.1
+ * from $VDPAU_DRIVER_PATH ("vdpau <status>": without a GPU the driver
+ * refuses, once loaded).
  * Symbols are looked up with dlsym, so no development package is needed.
  */
 #define _GNU_SOURCE
@@ -84,8 +88,36 @@ static void glx(void) {
 	printf("glx vendor %s\n", v ? v : "(null)");
 }
 
+typedef int (*vdp_create_x11)(void *, int, unsigned *, void **);
+
+/* vdpau: ask libvdpau for a device on the X display, which loads the
+ * driver VDPAU_DRIVER names from VDPAU_DRIVER_PATH. */
+static void vdpau(void) {
+	void *x11 = dlopen("libX11.so.6", RTLD_NOW | RTLD_GLOBAL);
+	void *v = dlopen("libvdpau.so.1", RTLD_NOW);
+	if (!x11 || !v) {
+		printf("vdpau dlopen-error %s\n", dlerror());
+		return;
+	}
+	x_open_display od = (x_open_display)dlsym(x11, "XOpenDisplay");
+	vdp_create_x11 cr = (vdp_create_x11)dlsym(v, "vdp_device_create_x11");
+	void *dpy = od ? od(NULL) : NULL;
+	if (!dpy || !cr) {
+		printf("vdpau no-display\n");
+		return;
+	}
+	unsigned dev = 0;
+	void *gpa = NULL;
+	printf("vdpau %d\n", cr(dpy, 0, &dev, &gpa));
+}
+
 int main(int argc, char **argv) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1 && strcmp(argv[1], "vdpau") == 0) {
+		vdpau();
+		maps();
+		return 0;
+	}
 	if (argc > 1 && strcmp(argv[1], "glx") == 0) {
 		glx();
 		maps();

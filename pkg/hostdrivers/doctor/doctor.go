@@ -73,6 +73,9 @@ type Report struct {
 	Compat []CompatReport `json:"cuda_compat"`
 	// APIs says, per API in APIs() order, whether the driver provides it.
 	APIs []APIReport `json:"apis"`
+	// Capabilities is the per-API table as users name the APIs: library
+	// found or not, vendor file found, made or missing, and the outcome.
+	Capabilities []CapabilityReport `json:"capabilities"`
 	// Program describes PROGRAM, when one was given.
 	Program *ProgramReport `json:"program,omitempty"`
 	// Environment lists the inherited variables that bear on the driver
@@ -280,7 +283,7 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 	}
 	r := &Report{
 		Root: root, Findings: []Finding{}, Dirs: []DirReport{}, Skipped: []hostdrivers.Skipped{},
-		Compat: []CompatReport{}, APIs: []APIReport{}, Environment: []EnvVar{},
+		Compat: []CompatReport{}, APIs: []APIReport{}, Capabilities: []CapabilityReport{}, Environment: []EnvVar{},
 		Driver: DriverReport{Versions: []VersionSeen{}, Missing: []hostdrivers.Skipped{}},
 	}
 	add := func(sev, topic, msg, fix string) {
@@ -419,7 +422,9 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 
 	// APIs.
 	data := hostdrivers.ScanData(root, sources)
-	r.APIs = apiReports(sel, data, pl.MadeFiles(root, data))
+	made := pl.MadeFiles(root, data)
+	r.APIs = apiReports(sel, data, made)
+	r.Capabilities = capabilityReports(root, pl, data, made, r.Module)
 
 	// The program.
 	progLibcDir, nixProg := programReport(r, do, prog, storeDir, driverID, root, sel, cl, add)
@@ -1203,6 +1208,23 @@ func (r *Report) Text() string {
 	}
 	if len(none) > 0 {
 		p("  not available: %s\n", strings.Join(none, ", "))
+	}
+	if len(r.Capabilities) > 0 {
+		p("\nper API          library in lib/            vendor file\n")
+	}
+	for _, c := range r.Capabilities {
+		found := "missing"
+		if c.Found {
+			found = "found"
+		}
+		vendor := "-"
+		if c.Vendor != "" {
+			vendor = c.Vendor
+			if c.VendorFile != "" {
+				vendor += " " + c.VendorFile
+			}
+		}
+		p("  %-7s %-7s %-26s %s\n          %s\n", c.Name, found, c.Library, vendor, c.Outcome)
 	}
 
 	if pr := r.Program; pr != nil {
