@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # fetch-nvidia.sh: download NVIDIA's userspace driver packages from Debian 12's
-# non-free component (amd64 and arm64) and unpack them under a git-ignored
+# non-free component (amd64, arm64 and the 32-bit i386 part) and unpack them under a git-ignored
 # fixture directory, for the tests that need the real driver.
 #
 # The package archive's address is read from this machine's own apt sources
@@ -26,6 +26,12 @@ pkgs_common=(
   libnvidia-rtcore libnvoptix1 libnvidia-fbc1 libnvidia-opticalflow1
   libnvidia-pkcs11-openssl3 nvidia-vdpau-driver nvidia-vulkan-common nvidia-opencl-common
   libnvidia-egl-wayland1 nvidia-egl-common libnvidia-ngx1
+)
+# 32-bit (i386): what a 64-bit machine's 32-bit programs (Steam, Wine) load,
+# NixOS's driSupport32Bit part of the driver.
+pkgs_i386=(
+  libcuda1 libnvidia-ml1 libnvidia-ptxjitcompiler1 libglx-nvidia0 libnvidia-glcore
+  libegl-nvidia0 libnvidia-eglcore libnvidia-glvkspirv nvidia-vulkan-icd
 )
 # Older drivers, for version selection: 525 (tesla) and 470 (tesla-470).
 pkgs_old=(libnvidia-tesla-cuda1 libnvidia-tesla-470-cuda1 libnvidia-tesla-470-ml1 libnvidia-tesla-470-ptxjitcompiler1)
@@ -73,7 +79,9 @@ fetch_arch() {
   echo "fetch-nvidia: $arch: reading the package index (Debian 12 main and non-free)"
   apt-get "${opts[@]}" update >/dev/null
   local p size total=0 want=() sizes=()
-  for p in "${pkgs_common[@]}" "${pkgs_old[@]}"; do
+  local pkgs=("${pkgs_common[@]}" "${pkgs_old[@]}")
+  [ "$arch" = i386 ] && pkgs=("${pkgs_i386[@]}")
+  for p in "${pkgs[@]}"; do
     if size=$(apt-cache "${opts[@]}" show --no-all-versions "$p:$arch" 2>/dev/null | awk '/^Size:/ {print $2; exit}') && [ -n "$size" ]; then
       want+=("$p:$arch"); sizes+=("$size"); total=$((total + size))
     else echo "fetch-nvidia: $p not in the $arch archive, skipped" >&2; fi
@@ -99,4 +107,4 @@ fetch_arch() {
   echo "fetch-nvidia: $arch: ${#want[@]} packages in $dir"
 }
 
-for a in ${NVIDIA_ARCHES:-amd64 arm64}; do fetch_arch "$a"; done
+for a in ${NVIDIA_ARCHES:-amd64 arm64 i386}; do fetch_arch "$a"; done

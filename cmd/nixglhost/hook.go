@@ -25,6 +25,7 @@ import (
 
 	"github.com/nixglhost/nixglhost/internal/drv"
 	"github.com/nixglhost/nixglhost/internal/sandbox"
+	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 )
 
@@ -108,7 +109,7 @@ func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
 		return err
 	}
 	defer unlock()
-	p, err := s.prepare(c)
+	p, err := s.prepare(c, elfscan.Ident{})
 	if err != nil {
 		return fmt.Errorf("pre-build hook: derivation %s requires %s: %w", drvPath, strings.Join(matched, ", "), err)
 	}

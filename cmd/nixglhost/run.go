@@ -199,7 +199,13 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 		if nixLD {
 			log.Debug("FHS program under nix-ld: using NIX_LD_LIBRARY_PATH")
 		}
-		changes = hostdrivers.Env(environ, p.Dir, p.Manifest, hostdrivers.EnvOptions{NixLD: nixLD, Prime: c.prime})
+		eo := hostdrivers.EnvOptions{NixLD: nixLD, Prime: c.prime}
+		if !c.printPath {
+			if p32 := companion(o, cacheDir, fallbacks, stderr); p32 != nil {
+				eo.Companion, eo.CompanionManifest = p32.Dir, p32.Manifest
+			}
+		}
+		changes = hostdrivers.Env(environ, p.Dir, p.Manifest, eo)
 		for _, ch := range changes {
 			log.Debug("environment", "name", ch.Name, "value", ch.Value, "kept", ch.Kept)
 		}
@@ -227,6 +233,28 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 		return fmt.Errorf("exec %s: %w", prog.Path, err)
 	}
 	return nil
+}
+
+// companion prepares the 32-bit entry for the 32-bit programs a 64-bit
+// program may start, when the host has a 32-bit driver; nil otherwise. A
+// failure costs only those programs their driver: a warning, not an error.
+func companion(o *hostdrivers.Options, cacheDir string, fallbacks []string, stderr io.Writer) *hostdrivers.Prepared {
+	t, ok := hostdrivers.Companion(o.TargetIdent())
+	if !ok {
+		return nil
+	}
+	o32 := *o
+	o32.Target = t
+	p, err := hostdrivers.Prepare(&o32, cacheDir, fallbacks...)
+	var noDriver *hostdrivers.NoDriverError
+	switch {
+	case errors.As(err, &noDriver):
+		return nil
+	case err != nil:
+		fmt.Fprintf(stderr, "nixglhost: warning: the 32-bit driver entry: %v; 32-bit programs started from here get no driver\n", err)
+		return nil
+	}
+	return p
 }
 
 // printEnv prints the variables as POSIX shell exports, or a JSON object.

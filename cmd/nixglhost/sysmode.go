@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nixglhost/nixglhost/internal/sysentry"
+	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 )
 
@@ -26,6 +27,9 @@ const (
 	systemCacheDir = "/var/cache/nix-gl-host"
 	// linkBase is the name Nix programs look for in the run directory.
 	linkBase = "opengl-driver"
+	// link32Base is where NixOS keeps the 32-bit driver, for the 32-bit
+	// programs of a 64-bit machine (Steam, Wine).
+	link32Base = "opengl-driver-32"
 	// lockBase serializes system-mode runs in the system cache.
 	lockBase = ".system-mode.lock"
 )
@@ -72,8 +76,10 @@ func newLogger(c *config, stderr io.Writer, environ []string) *slog.Logger {
 // LD_LIBRARY_PATH is not a discovery source here: the entry must not depend
 // on who ran the command. A nil entry with a nil error is impossible: no
 // driver is an error.
-func (s *systemSetup) prepare(c *config) (*hostdrivers.Prepared, error) {
-	o := &hostdrivers.Options{Root: s.root, Logger: s.log, SelfContained: true, TrustedFilesOnly: true}
+//
+// target is the programs' identity; zero for this machine's.
+func (s *systemSetup) prepare(c *config, target elfscan.Ident) (*hostdrivers.Prepared, error) {
+	o := &hostdrivers.Options{Root: s.root, Logger: s.log, SelfContained: true, TrustedFilesOnly: true, Target: target}
 	dirs, err := driverDirs(c, s.root)
 	if err != nil {
 		return nil, err
@@ -107,7 +113,7 @@ func (s *systemSetup) prepare(c *config) (*hostdrivers.Prepared, error) {
 	p, err := hostdrivers.Prepare(o, s.cacheDir)
 	var noDriver *hostdrivers.NoDriverError
 	if errors.As(err, &noDriver) {
-		return nil, fmt.Errorf("%v under %s (run with -v to see where it looked)", noDriver, s.root)
+		return nil, fmt.Errorf("%w under %s (run with -v to see where it looked)", noDriver, s.root)
 	}
 	if err != nil {
 		return nil, err
@@ -200,10 +206,56 @@ func linkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string) 
 	if err != nil {
 		return err
 	}
-	p, err := s.prepare(c)
+	link32 := filepath.Join(filepath.Dir(link), link32Base)
+	prev32, err32 := sysentry.OwnTarget(link32, s.cacheDir)
+	if err32 != nil {
+		fmt.Fprintf(stderr, "nixglhost: warning: %v\n", err32)
+	}
+	p, err := s.prepare(c, elfscan.Ident{})
 	if err != nil {
 		return err
 	}
+	if err := swapRunLink(stdout, link, prev, p); err != nil {
+		return err
+	}
+	// The 32-bit driver, where the host has one, as NixOS links it.
+	cur32 := ""
+	if t32, ok := hostdrivers.Companion(hostdrivers.NativeIdent()); ok && err32 == nil {
+		p32, err := s.prepare(c, t32)
+		var noDriver *hostdrivers.NoDriverError
+		switch {
+		case errors.As(err, &noDriver):
+			if prev32 != "" {
+				if err := os.Remove(link32); err != nil {
+					return fmt.Errorf("%s: %w%s", link32, err, rootHint(err))
+				}
+				fmt.Fprintf(stdout, "removed %s: no 32-bit driver any more\n", link32)
+			}
+		case err != nil:
+			return fmt.Errorf("the 32-bit driver: %w", err)
+		default:
+			if err := swapRunLink(stdout, link32, prev32, p32); err != nil {
+				return err
+			}
+			cur32 = p32.Dir
+		}
+	}
+	keep := []string{filepath.Base(prev), filepath.Base(p.Dir)}
+	if prev32 != "" {
+		keep = append(keep, filepath.Base(prev32))
+	}
+	if cur32 != "" {
+		keep = append(keep, filepath.Base(cur32))
+	}
+	for _, gone := range sysentry.Prune(s.cacheDir, keep, s.log) {
+		fmt.Fprintf(stdout, "removed old entry %s\n", gone)
+	}
+	return nil
+}
+
+// swapRunLink points link (whose current target is prev, "" for none) at
+// the entry p and says so.
+func swapRunLink(stdout io.Writer, link, prev string, p *hostdrivers.Prepared) error {
 	driver := p.Manifest.DriverVersion
 	if prev == p.Dir {
 		fmt.Fprintf(stdout, "%s -> %s (NVIDIA %s): already linked\n", link, p.Dir, driver)
@@ -215,9 +267,6 @@ func linkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string) 
 	fmt.Fprintf(stdout, "%s -> %s (NVIDIA %s)\n", link, p.Dir, driver)
 	if prev != "" {
 		fmt.Fprintf(stdout, "previously %s\n", prev)
-	}
-	for _, gone := range sysentry.Prune(s.cacheDir, filepath.Base(prev), filepath.Base(p.Dir), s.log) {
-		fmt.Fprintf(stdout, "removed old entry %s\n", gone)
 	}
 	return nil
 }
@@ -233,18 +282,22 @@ func unlinkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string
 	if err != nil {
 		return err
 	}
-	cur, err := sysentry.OwnTarget(link, s.cacheDir)
-	if err != nil {
-		return err
+	for _, l := range []string{link, filepath.Join(filepath.Dir(link), link32Base)} {
+		cur, err := sysentry.OwnTarget(l, s.cacheDir)
+		if err != nil {
+			return err
+		}
+		if cur == "" {
+			if l == link {
+				fmt.Fprintf(stdout, "%s does not exist: nothing to do\n", l)
+			}
+			continue
+		}
+		if err := os.Remove(l); err != nil {
+			return fmt.Errorf("%s: %w%s", l, err, rootHint(err))
+		}
+		fmt.Fprintf(stdout, "removed %s (it pointed to %s)\n", l, cur)
 	}
-	if cur == "" {
-		fmt.Fprintf(stdout, "%s does not exist: nothing to do\n", link)
-		return nil
-	}
-	if err := os.Remove(link); err != nil {
-		return fmt.Errorf("%s: %w%s", link, err, rootHint(err))
-	}
-	fmt.Fprintf(stdout, "removed %s (it pointed to %s)\n", link, cur)
 	return nil
 }
 

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"debug/elf"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -433,5 +435,57 @@ func TestSystemModeUsage(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, tc.msg)
 			}
 		})
+	}
+}
+
+// TestLinkRunOpenGLDriver32: on a host with the 32-bit driver, system mode
+// also links RUN/opengl-driver-32, as NixOS does, to a self-contained
+// 32-bit entry: a 32-bit program whose DT_RUNPATH names
+// RUN/opengl-driver-32/lib loads its libcuda there. Relinking keeps both
+// entries; unlinking removes both links.
+func TestLinkRunOpenGLDriver32(t *testing.T) {
+	s := newSysRoot(t)
+	s.root = fixtures.DebianRoot(t, "amd64")
+	fixtures.AddI386Driver(t, s.root)
+	link32 := filepath.Join(s.run, "opengl-driver-32")
+	probe := filepath.Join(t.TempDir(), "probe32")
+	if out, err := exec.Command("gcc", "-m32", "-o", probe, fixtures.ProbeSource(), "-ldl",
+		"-Wl,--enable-new-dtags,-rpath,"+link32+"/lib").CombinedOutput(); err != nil {
+		fixtures.Unavailable(t, "gcc -m32 (packages libc6-dev-i386, lib32gcc-12-dev): %v\n%s", err, out)
+	}
+	for i := range 2 {
+		stdout, stderr, code := nixglhost(t, baseEnv(t), s.args("--link-run-opengl-driver")...)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+		}
+		if i == 1 && strings.Count(stdout, "already linked") != 2 {
+			t.Errorf("second run:\n%s\nwant both links already linked", stdout)
+		}
+	}
+	entry := s.linkTarget(t)
+	target, err := os.Readlink(link32)
+	if err != nil || filepath.Dir(target) != s.cache || target == entry {
+		t.Fatalf("RUN/opengl-driver-32 -> %q (%v), want another entry of %s", target, err, s.cache)
+	}
+	f, err := elf.Open(filepath.Join(target, "lib", "libcuda.so.1"))
+	fixtures.Must(t, err)
+	if f.Class != elf.ELFCLASS32 {
+		t.Errorf("RUN/opengl-driver-32/lib/libcuda.so.1 is %v", f.Class)
+	}
+	f.Close()
+	cmd, err := fixtures.Runner(t, "386").Command(probe, nil, "libcuda.so.1")
+	fixtures.Must(t, err)
+	out, _ := cmd.CombinedOutput()
+	if d, ok := fixtures.ParseProbe(string(out)).Lookup("libcuda.so.1"); !ok || !d.OK || !strings.HasPrefix(d.Path, link32+"/lib/") {
+		t.Errorf("the 32-bit program's dlopen(libcuda.so.1) = %+v, want it through %s/lib\n%s", d, link32, out)
+	}
+	stdout, stderr, code := nixglhost(t, baseEnv(t), s.args("--unlink-run-opengl-driver")...)
+	if code != 0 {
+		t.Fatalf("unlink: exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, l := range []string{s.link, link32} {
+		if _, err := os.Lstat(l); err == nil {
+			t.Errorf("%s still there after unlinking:\n%s", l, stdout)
+		}
 	}
 }

@@ -124,17 +124,19 @@ func SwapLink(link, target string) error {
 	return nil
 }
 
-// Prune records cur as linked and removes every entry system mode linked
-// before, except prev (a program that resolved the link a moment ago may
-// still be opening files through it) and cur. Entries it never linked
-// (the hook's, another --cache-dir user's) are not touched. It returns
-// what it removed; a failure only costs disk space, so it is not an error.
-func Prune(cacheDir, prev, cur string, log *slog.Logger) []string {
+// Prune records the entries named in keep as linked and removes every
+// entry system mode linked before that keep does not name: keep holds the
+// entries linked now and those linked just before (a program that resolved
+// a link a moment ago may still be opening files through it), for
+// opengl-driver and opengl-driver-32. Entries it never linked (the hook's,
+// another --cache-dir user's) are not touched. It returns what it removed;
+// a failure only costs disk space, so it is not an error.
+func Prune(cacheDir string, keep []string, log *slog.Logger) []string {
 	hist := filepath.Join(cacheDir, HistoryBase)
 	b, _ := os.ReadFile(hist)
 	var removed []string
 	for _, name := range strings.Split(string(b), "\n") {
-		if name == "" || name == prev || name == cur || strings.ContainsRune(name, '/') || strings.HasPrefix(name, ".") {
+		if name == "" || slices.Contains(keep, name) || strings.ContainsRune(name, '/') || strings.HasPrefix(name, ".") {
 			continue
 		}
 		dir := filepath.Join(cacheDir, name)
@@ -147,14 +149,14 @@ func Prune(cacheDir, prev, cur string, log *slog.Logger) []string {
 		}
 		removed = append(removed, dir)
 	}
-	var keep []string
-	for _, name := range []string{prev, cur} {
-		if name != "" && name != "." && !slices.Contains(keep, name) {
-			keep = append(keep, name)
+	var kept []string
+	for _, name := range keep {
+		if name != "" && name != "." && !slices.Contains(kept, name) {
+			kept = append(kept, name)
 		}
 	}
 	tmp := hist + fmt.Sprintf(".tmp-%d", os.Getpid())
-	if err := os.WriteFile(tmp, []byte(strings.Join(keep, "\n")+"\n"), 0o644); err == nil {
+	if err := os.WriteFile(tmp, []byte(strings.Join(kept, "\n")+"\n"), 0o644); err == nil {
 		if err := os.Rename(tmp, hist); err != nil {
 			os.Remove(tmp)
 		}

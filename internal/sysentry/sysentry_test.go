@@ -66,7 +66,7 @@ func TestPrune(t *testing.T) {
 		fixtures.Must(t, os.Mkdir(filepath.Join(cache, e), 0o755))
 	}
 	fixtures.Must(t, os.WriteFile(filepath.Join(cache, HistoryBase), []byte("old1\nold2\n../escape\n.hidden\nprev\n"), 0o644))
-	removed := Prune(cache, "prev", "cur", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	removed := Prune(cache, []string{"prev", "cur"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	want := []string{filepath.Join(cache, "old1"), filepath.Join(cache, "old2")}
 	if d := cmp.Diff(want, removed); d != "" {
 		t.Errorf("removed (-want +got):\n%s", d)

@@ -80,6 +80,10 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 		// The entry was complete when it was renamed into place; that it
 		// is still ours (a directory only this user can write, not a
 		// link) is all that is checked.
+		if idx.Key == noDriverKey {
+			log.Debug("no driver (index)", "index", filepath.Join(cd, idxName))
+			return nil, &NoDriverError{Target: o.target(), WrongArch: idx.WrongArch}
+		}
 		dir := filepath.Join(cd, idx.Key)
 		if ownEntry(dir) == nil {
 			log.Debug("cache hit (index)", "entry", dir)
@@ -95,9 +99,18 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 	for _, s := range skipped {
 		log.Debug("skipped", "path", s.Path, "reason", s.Reason)
 	}
+	// No driver is remembered too, under the same watches.
+	noDriver := func(nd *NoDriverError) (*Prepared, error) {
+		if len(existing) > 0 {
+			t := o.target()
+			writeIndex(filepath.Join(existing[0], idxName), &index{Key: noDriverKey, Module: module, WrongArch: nd.WrongArch,
+				Summary: &Manifest{Root: root, Class: t.Class.String(), Machine: t.Machine.String(), Reason: "no usable driver"}, Watches: w.list})
+		}
+		return nil, nd
+	}
 	if len(cands) == 0 {
 		log.Debug("no driver files found")
-		return nil, &NoDriverError{Target: o.target()}
+		return noDriver(&NoDriverError{Target: o.target()})
 	}
 	data := scanData(root, sources, &w)
 	pl, err := NewPlan(o, module, cands)
@@ -112,7 +125,7 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 				nd.WrongArch = append(nd.WrongArch, s)
 			}
 		}
-		return nil, nd
+		return noDriver(nd)
 	}
 	key := pl.Key(root, o.target(), module, o.SelfContained, data)
 	p, err := prepareKey(o, key, module, pl, data, skipped, existing, dirs, warnings)

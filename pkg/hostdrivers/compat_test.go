@@ -1,6 +1,8 @@
 package hostdrivers
 
 import (
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,5 +186,33 @@ func TestCudaCompatByKernel(t *testing.T) {
 				t.Errorf("CompatUsable = %t, the launch chose %t", ok, tt.want)
 			}
 		})
+	}
+}
+
+// TestNoDriverIndex: a launch that finds no driver remembers it in an index
+// under the same watches, so the next one answers without scanning (the
+// 32-bit companion looks on every launch, and most hosts have none); a
+// driver that appears in a directory looked at ends it.
+func TestNoDriverIndex(t *testing.T) {
+	root := t.TempDir()
+	fixtures.Must(t, os.MkdirAll(filepath.Join(root, "drv"), 0o755))
+	cache := t.TempDir()
+	var log strings.Builder
+	o := &Options{Root: root, Dirs: []string{"/drv"}, Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	for i := range 2 {
+		log.Reset()
+		_, err := Prepare(o, cache)
+		var nd *NoDriverError
+		if !errors.As(err, &nd) {
+			t.Fatalf("launch %d: Prepare = %v, want a NoDriverError", i, err)
+		}
+		if got := strings.Contains(log.String(), "no driver (index)"); got != (i == 1) {
+			t.Errorf("launch %d answered from the index: %t\n%s", i, got, log.String())
+		}
+	}
+	fixtures.FakeDriver(t, filepath.Join(root, "drv"), "535.261.03", "amd64")
+	p, err := Prepare(o, cache)
+	if err != nil || p == nil {
+		t.Fatalf("after the driver appeared: Prepare = %v, %v", p, err)
 	}
 }

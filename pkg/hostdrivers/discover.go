@@ -159,6 +159,18 @@ func (o *Options) target() elfscan.Ident {
 	return NativeIdent()
 }
 
+// Companion returns the identity of the 32-bit programs a program of
+// identity t may start on the same machine (x86-64: i386, as Steam and
+// Wine do), and false when there is none. NixOS serves them from
+// /run/opengl-driver-32; a launch prepares their entry beside the main one
+// (see docs/DESIGN.md, "32-bit programs").
+func Companion(t elfscan.Ident) (elfscan.Ident, bool) {
+	if t.Machine != elf.EM_X86_64 || t.Class != elf.ELFCLASS64 {
+		return elfscan.Ident{}, false
+	}
+	return elfscan.Ident{Class: elf.ELFCLASS32, Data: elf.ELFDATA2LSB, Type: elf.ET_DYN, Machine: elf.EM_386}, true
+}
+
 // NativeIdent is the ELF identity of programs built for the machine
 // nixglhost itself was built for.
 func NativeIdent() elfscan.Ident {

@@ -27,6 +27,13 @@ type EnvOptions struct {
 	// to load (right on NVIDIA's X server, on Mesa's, on remote X and
 	// Xvfb, where forcing NVIDIA's fails with BadValue).
 	Prime bool
+	// Companion is the 32-bit entry prepared beside dir for the 32-bit
+	// programs the program may start ("" for none): its lib/ follows dir's
+	// on the library path (the loader skips a library of the wrong class
+	// and goes on), and its Vulkan ICD files follow dir's.
+	Companion string
+	// CompanionManifest is the companion entry's manifest.
+	CompanionManifest *Manifest
 }
 
 // Env returns the variables to set for a program using the entry at dir,
@@ -49,10 +56,14 @@ func Env(env []string, dir string, m *Manifest, eo EnvOptions) []Change {
 		out = append(out, Change{Name: k, Value: v})
 	}
 	lib := filepath.Join(dir, "lib")
+	libs := []string{lib}
+	if eo.Companion != "" {
+		libs = append(libs, filepath.Join(eo.Companion, "lib"))
+	}
 	if eo.NixLD {
-		list("NIX_LD_LIBRARY_PATH", lib)
+		list("NIX_LD_LIBRARY_PATH", libs...)
 	} else {
-		list("LD_LIBRARY_PATH", lib)
+		list("LD_LIBRARY_PATH", libs...)
 	}
 	if eo.Prime {
 		single("__NV_PRIME_RENDER_OFFLOAD", "1")
@@ -74,6 +85,13 @@ func Env(env []string, dir string, m *Manifest, eo EnvOptions) []Change {
 		var files []string
 		for _, f := range icds {
 			files = append(files, filepath.Join(dir, f))
+		}
+		if eo.Companion != "" && eo.CompanionManifest != nil {
+			// The Vulkan loader skips an ICD whose library it cannot load
+			// (the wrong class) and goes on to the next.
+			for _, f := range eo.CompanionManifest.DataFilesIn("share/vulkan/icd.d") {
+				files = append(files, filepath.Join(eo.Companion, f))
+			}
 		}
 		list("VK_DRIVER_FILES", files...)
 		list("VK_ICD_FILENAMES", files...)

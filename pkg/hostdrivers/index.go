@@ -113,11 +113,20 @@ func (w *watchSet) addID(hostPath string, id FileID) {
 //	l DEV INO SIZE MTIME_NS PATH     (the same, seen by lstat)
 //	n PATH                           (an absence, seen by lstat)
 type index struct {
-	Key     string
-	Module  string
-	Summary *Manifest
-	Watches []watch
+	// Key names the entry, or is noDriverKey: the inputs found no usable
+	// driver (then WrongArch lists what was of another architecture).
+	Key       string
+	Module    string
+	Summary   *Manifest
+	Watches   []watch
+	WrongArch []Skipped
 }
+
+// noDriverKey is the key of an index that records that its inputs found no
+// usable driver, so that a launch that looks for one that is not there (the
+// 32-bit companion on most machines) pays a hot launch's price, not a
+// scan's.
+const noDriverKey = "none"
 
 // summary is the part of m the hot path needs.
 func summary(m *Manifest) *Manifest {
@@ -221,6 +230,13 @@ func parseIndex(b []byte) *index {
 				return nil
 			}
 			sum().GlibcNeeds = append(sum().GlibcNeeds, GlibcNeed{File: file, Version: v})
+		case "wrongarch":
+			// A no-driver index: a driver file of another architecture.
+			p, why, ok := strings.Cut(rest, "\t")
+			if !ok || p == "" {
+				return nil
+			}
+			idx.WrongArch = append(idx.WrongArch, Skipped{Path: p, Reason: why, Code: SkipWrongArch})
 		case "component":
 			name, reason, ok := strings.Cut(rest, " ")
 			if !ok || name == "" {
@@ -251,7 +267,7 @@ func parseIndex(b []byte) *index {
 			return nil
 		}
 	}
-	if len(idx.Key) != 32 || strings.ContainsAny(idx.Key, "/.") || idx.Summary == nil {
+	if (len(idx.Key) != 32 && idx.Key != noDriverKey) || strings.ContainsAny(idx.Key, "/.") || idx.Summary == nil {
 		return nil
 	}
 	idx.Summary.Key = idx.Key
@@ -312,6 +328,12 @@ func (idx *index) encode() ([]byte, bool) {
 			return nil, false
 		}
 		fmt.Fprintf(&b, "component %s %s\n", x.Path, x.Reason)
+	}
+	for _, x := range idx.WrongArch {
+		if x.Path == "" || strings.ContainsAny(x.Path+x.Reason, "\n\t") {
+			return nil, false
+		}
+		fmt.Fprintf(&b, "wrongarch %s\t%s\n", x.Path, x.Reason)
 	}
 	for _, w := range idx.Watches {
 		if strings.Contains(w.Path, "\n") {
