@@ -14,6 +14,7 @@ import (
 	"github.com/nixglhost/nixglhost/internal/fixtures"
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/doctor"
 )
 
 // runProbe runs the Nix-like probe under nixglhost (amd64: through exec;
@@ -214,6 +215,27 @@ func TestJetsonArm64(t *testing.T) {
 	for _, name := range []string{"libnvrm_gpu.so", "libnvos.so", "libEGL_nvidia.so.0", "libcuda.so.1"} {
 		if _, err := os.Lstat(filepath.Join(entry, "lib", name)); err != nil {
 			t.Errorf("Jetson library %s not exposed: %v", name, err)
+		}
+	}
+	// The doctor knows the host for a Jetson: the nvgpu module with its L4T
+	// release, no "no kernel module" warning, and the table's CUDA row.
+	out, errOut, code := nixglhost(t, baseEnv(t), "--driver-root", root, "-d", tegra, "-d", tegra+"-egl", "--doctor", "--json", probe)
+	if code != 0 {
+		t.Fatalf("--doctor exited %d:\n%s\n%s", code, out, errOut)
+	}
+	var r doctor.Report
+	fixtures.Must(t, json.Unmarshal([]byte(out), &r))
+	if r.Module.Kind != hostdrivers.KernelNVGPU || r.Module.L4TMajor() != 36 {
+		t.Errorf("module = %+v, want nvgpu with L4T R36", r.Module)
+	}
+	for _, f := range r.Findings {
+		if f.Topic == "module" {
+			t.Errorf("finding on a Jetson: %+v", f)
+		}
+	}
+	for _, c := range r.Capabilities {
+		if c.Name == "cuda" && (!c.Found || strings.Contains(c.Outcome, "no GPU kernel driver")) {
+			t.Errorf("cuda row on a Jetson: %+v", c)
 		}
 	}
 }
