@@ -42,3 +42,26 @@ func BenchmarkFindProgram(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHotPrintEnv is a hot launch of /bin/true up to the exec: the
+// program read, the index, the 32-bit companion's index, the environment
+// (printed instead of exec'ed).
+func BenchmarkHotPrintEnv(b *testing.B) {
+	dirs := fixtures.CorpusLibDirs(b, "amd64")
+	args := []string{"--cache-dir", b.TempDir()}
+	for _, d := range dirs {
+		args = append(args, "-d", d)
+	}
+	args = append(args, "--print-env", "--", "/bin/true")
+	env := []string{"PATH=/usr/bin:/bin", "HOME=" + b.TempDir()}
+	var out strings.Builder
+	if code := main1(append([]string{"nixglhost"}, args...), nil, &out, os.Stderr, env); code != 0 || out.Len() == 0 {
+		b.Fatalf("exit %d", code)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if code := main1(append([]string{"nixglhost"}, args...), nil, io.Discard, io.Discard, env); code != 0 {
+			b.Fatalf("exit %d", code)
+		}
+	}
+}

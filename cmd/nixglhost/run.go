@@ -167,7 +167,8 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 	for _, w := range hostdrivers.GlibcHazards(root, getenv(environ, "LD_LIBRARY_PATH")) {
 		fmt.Fprintf(stderr, "nixglhost: warning: %s\n", w)
 	}
-	p, err := hostdrivers.Prepare(o, cacheDir, fallbacks...)
+	sess := new(hostdrivers.Session)
+	p, err := sess.Prepare(o, cacheDir, fallbacks...)
 	var noDriver *hostdrivers.NoDriverError
 	if errors.As(err, &noDriver) {
 		p, err = nil, nil
@@ -201,7 +202,7 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 		}
 		eo := hostdrivers.EnvOptions{NixLD: nixLD, Prime: c.prime}
 		if !c.printPath {
-			if p32 := companion(o, cacheDir, fallbacks, stderr); p32 != nil {
+			if p32 := companion(sess, o, cacheDir, fallbacks, stderr); p32 != nil {
 				eo.Companion, eo.CompanionManifest = p32.Dir, p32.Manifest
 			}
 		}
@@ -238,14 +239,14 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 // companion prepares the 32-bit entry for the 32-bit programs a 64-bit
 // program may start, when the host has a 32-bit driver; nil otherwise. A
 // failure costs only those programs their driver: a warning, not an error.
-func companion(o *hostdrivers.Options, cacheDir string, fallbacks []string, stderr io.Writer) *hostdrivers.Prepared {
+func companion(sess *hostdrivers.Session, o *hostdrivers.Options, cacheDir string, fallbacks []string, stderr io.Writer) *hostdrivers.Prepared {
 	t, ok := hostdrivers.Companion(o.TargetIdent())
 	if !ok {
 		return nil
 	}
 	o32 := *o
 	o32.Target = t
-	p, err := hostdrivers.Prepare(&o32, cacheDir, fallbacks...)
+	p, err := sess.Prepare(&o32, cacheDir, fallbacks...)
 	var noDriver *hostdrivers.NoDriverError
 	switch {
 	case errors.As(err, &noDriver):

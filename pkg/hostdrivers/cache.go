@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -66,15 +67,38 @@ type Prepared struct {
 // only avoids duplicate work where flock works; when two build the same
 // entry anyway, the first rename wins and the other uses it.
 func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error) {
+	return new(Session).Prepare(o, cacheDir, fallbacks...)
+}
+
+// Session lets the Prepare calls of one launch (the program's entry, then
+// the 32-bit companion's) share their checks: the cache roots are checked
+// once, and a host file that two indexes watch is stat'ed once. A Session
+// lives for one launch; its zero value is ready to use.
+type Session struct {
+	rootsKey                 string
+	dirs, existing, warnings []string
+	stats                    map[string]statResult
+	rootsChecked             bool
+}
+
+// statResult is a watched path's state as a session saw it.
+type statResult struct {
+	id     FileID
+	absent bool
+	err    bool
+}
+
+// Prepare is the package's Prepare, sharing the session's checks.
+func (s *Session) Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error) {
 	log := o.logger()
 	root := o.root()
 	module := ModuleVersion(root)
-	dirs, existing, warnings := usableRoots(append([]string{cacheDir}, fallbacks...))
+	dirs, existing, warnings := s.usableRoots(append([]string{cacheDir}, fallbacks...))
 	// The hot path: an index whose watches all hold names the entry.
 	idxName := inputsName(o)
 	for _, cd := range existing {
 		idx := readIndex(filepath.Join(cd, idxName))
-		if idx == nil || !idx.valid(module) {
+		if idx == nil || !idx.valid(module, s) {
 			continue
 		}
 		// The entry was complete when it was renamed into place; that it
@@ -134,6 +158,16 @@ func Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error
 		writeIndex(filepath.Join(filepath.Dir(p.Dir), idxName), idx)
 	}
 	return p, err
+}
+
+// usableRoots is usableRoots, once per session for the same candidates.
+func (s *Session) usableRoots(candidates []string) (dirs, existing, warnings []string) {
+	key := strings.Join(candidates, "\x00")
+	if !s.rootsChecked || s.rootsKey != key {
+		s.dirs, s.existing, s.warnings = usableRoots(candidates)
+		s.rootsKey, s.rootsChecked = key, true
+	}
+	return s.dirs, s.existing, s.warnings
 }
 
 // usableRoots returns the cache roots to use, in order, those of them that

@@ -354,27 +354,54 @@ func (idx *index) encode() ([]byte, bool) {
 
 // valid reports whether every watch still holds and the module version is
 // the one recorded.
-func (idx *index) valid(module string) bool {
+func (idx *index) valid(module string, s *Session) bool {
 	if idx.Module != module {
 		return false
 	}
 	for _, w := range idx.Watches {
-		stat := os.Stat
-		if w.NoFollow {
-			stat = os.Lstat
-		}
-		fi, err := stat(w.Path)
+		r := s.stat(w.Path, w.NoFollow)
 		if w.Absent {
-			if !errors.Is(err, os.ErrNotExist) {
+			if !r.absent {
 				return false
 			}
 			continue
 		}
-		if err != nil || fileID(fi) != w.ID {
+		if r.err || r.absent || r.id != w.ID {
 			return false
 		}
 	}
 	return true
+}
+
+// stat returns the state of a watched path, stat'ed (lstat'ed when
+// noFollow) once per session.
+func (s *Session) stat(p string, noFollow bool) statResult {
+	key := p
+	if noFollow {
+		key = "\x00" + p
+	}
+	if r, ok := s.stats[key]; ok {
+		return r
+	}
+	stat := os.Stat
+	if noFollow {
+		stat = os.Lstat
+	}
+	fi, err := stat(p)
+	var r statResult
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		r.absent = true
+	case err != nil:
+		r.err = true
+	default:
+		r.id = fileID(fi)
+	}
+	if s.stats == nil {
+		s.stats = map[string]statResult{}
+	}
+	s.stats[key] = r
+	return r
 }
 
 // writeIndex writes the index atomically (a temporary file renamed into
