@@ -79,6 +79,8 @@ type Session struct {
 	dirs, existing, warnings []string
 	stats                    map[string]statResult
 	rootsChecked             bool
+	module, moduleRoot       string
+	moduleRead               bool
 }
 
 // statResult is a watched path's state as a session saw it.
@@ -92,7 +94,7 @@ type statResult struct {
 func (s *Session) Prepare(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error) {
 	log := o.logger()
 	root := o.root()
-	module := ModuleVersion(root)
+	module := s.moduleVersion(root)
 	dirs, existing, warnings := s.usableRoots(append([]string{cacheDir}, fallbacks...))
 	// The hot path: an index whose watches all hold names the entry.
 	idxName := inputsName(o)
@@ -158,6 +160,14 @@ func (s *Session) Prepare(o *Options, cacheDir string, fallbacks ...string) (*Pr
 		writeIndex(filepath.Join(filepath.Dir(p.Dir), idxName), idx)
 	}
 	return p, err
+}
+
+// moduleVersion is ModuleVersion, read once per session for the same root.
+func (s *Session) moduleVersion(root string) string {
+	if !s.moduleRead || s.moduleRoot != root {
+		s.module, s.moduleRoot, s.moduleRead = ModuleVersion(root), root, true
+	}
+	return s.module
 }
 
 // usableRoots is usableRoots, once per session for the same candidates.
