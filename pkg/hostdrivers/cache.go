@@ -1,12 +1,12 @@
 package hostdrivers
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"os"
@@ -420,7 +420,7 @@ func discard(dir string) {
 // -d and not under LD_LIBRARY_PATH) get two entries, so one shared cache
 // never hands either the other's driver.
 func planKey(root string, t elfscan.Ident, module string, selfContained bool, sel *Selection, cl *Closure, data []dataCand) string {
-	h := sha256.New()
+	h := fnv.New128a()
 	var num [8]byte
 	str := func(s string) {
 		binary.LittleEndian.PutUint64(num[:], uint64(len(s)))

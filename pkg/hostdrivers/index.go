@@ -1,10 +1,10 @@
 package hostdrivers
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"path/filepath"
@@ -150,7 +150,7 @@ func summary(m *Manifest) *Manifest {
 // inputsName names the index file for o.
 func inputsName(o *Options) string {
 	t := o.target()
-	h := sha256.New()
+	h := fnv.New128a()
 	// The watches hold device and inode numbers, which differ between
 	// machines sharing a home directory: each machine keeps its own index.
 	fmt.Fprintf(h, "%d\x00%s\x00%s\x00%d/%d/%d\x00%v\x00%s\x00", FormatVersion, hostName(), o.root(), t.Class, t.Data, t.Machine, o.SelfContained, o.LibraryPath)

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
@@ -66,27 +64,104 @@ func ModuleVersion(root string) string {
 		}
 	}
 	if b, err := os.ReadFile(ldpath.HostPath(root, "/proc/driver/nvidia/version")); err == nil {
-		if m := procVersionRE().FindSubmatch(b); m != nil {
-			return string(m[1])
-		}
+		return ParseProcVersion(string(b))
 	}
 	return ""
 }
 
 // ParseProcVersion returns the kernel module version that the text of
-// /proc/driver/nvidia/version gives, or "".
+// /proc/driver/nvidia/version gives ("NVRM version: NVIDIA UNIX x86_64
+// Kernel Module  535.261.03  ..." or "... Kernel Module for aarch64
+// 540.4.0 ..."), or "". The first "Kernel Module", optionally followed by
+// "for ARCH", then blanks, then a version of two or three numeric parts
+// followed by a blank, wins. (Hand-written: a regexp would link the regexp
+// package's initialisers into every launch.)
 func ParseProcVersion(text string) string {
-	if m := procVersionRE().FindStringSubmatch(text); m != nil {
-		return m[1]
+	for i := 0; ; {
+		j := strings.Index(text[i:], "Kernel Module")
+		if j < 0 {
+			return ""
+		}
+		i += j + len("Kernel Module")
+		rest := text[i:]
+		if after, ok := skipFor(rest); ok {
+			if v, ok := versionAfterSpace(after); ok {
+				return v
+			}
+		}
+		if v, ok := versionAfterSpace(rest); ok {
+			return v
+		}
 	}
-	return ""
 }
 
-// procVersionRE is compiled on first use: most launches never read the
-// /proc file, and a launch's start-up time counts.
-var procVersionRE = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`Kernel Module(?:\s+for\s+\S+)?\s+(\d+\.\d+(?:\.\d+)?)\s`)
-})
+// isSpace is RE2's \s: tab, newline, form feed, carriage return, space.
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' }
+
+// spaces returns the length of the run of blanks at the start of s.
+func spaces(s string) int {
+	n := 0
+	for n < len(s) && isSpace(s[n]) {
+		n++
+	}
+	return n
+}
+
+// skipFor skips "<blanks>for<blanks><word>" at the start of s.
+func skipFor(s string) (string, bool) {
+	n := spaces(s)
+	if n == 0 || !strings.HasPrefix(s[n:], "for") {
+		return "", false
+	}
+	s = s[n+len("for"):]
+	n = spaces(s)
+	if n == 0 {
+		return "", false
+	}
+	s = s[n:]
+	w := 0
+	for w < len(s) && !isSpace(s[w]) {
+		w++
+	}
+	if w == 0 {
+		return "", false
+	}
+	return s[w:], true
+}
+
+// versionAfterSpace reads "<blanks>N.N[.N]<blank>" at the start of s.
+func versionAfterSpace(s string) (string, bool) {
+	n := spaces(s)
+	if n == 0 {
+		return "", false
+	}
+	s = s[n:]
+	digits := func(at int) int {
+		k := at
+		for k < len(s) && s[k] >= '0' && s[k] <= '9' {
+			k++
+		}
+		return k
+	}
+	e1 := digits(0)
+	if e1 == 0 || e1 >= len(s) || s[e1] != '.' {
+		return "", false
+	}
+	e2 := digits(e1 + 1)
+	if e2 == e1+1 {
+		return "", false
+	}
+	// A third part, when it is followed by a blank; else two parts.
+	if e2 < len(s) && s[e2] == '.' {
+		if e3 := digits(e2 + 1); e3 > e2+1 && e3 < len(s) && isSpace(s[e3]) {
+			return s[:e3], true
+		}
+	}
+	if e2 < len(s) && isSpace(s[e2]) {
+		return s[:e2], true
+	}
+	return "", false
+}
 
 // Select reads the ELF identity of each candidate's real file, drops those
 // that do not suit target, picks one driver version (the kernel module's when
