@@ -23,6 +23,7 @@ type config struct {
 	printPath  bool
 	printEnv   bool
 	prime      bool
+	mesa       bool
 	doctor     bool
 	json       bool
 	driverRoot string
@@ -51,7 +52,7 @@ func newFlagSet(c *config, dirs *dirList) (*flag.FlagSet, error) {
 	fs := flag.NewFlagSet("nixglhost", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	bools := map[string]*bool{
-		"p": &c.printPath, "print-env": &c.printEnv, "prime": &c.prime, "doctor": &c.doctor, "json": &c.json,
+		"p": &c.printPath, "print-env": &c.printEnv, "prime": &c.prime, "mesa": &c.mesa, "doctor": &c.doctor, "json": &c.json,
 		"v": &c.verbose, "verbose": &c.verbose, "version": &c.version, "h": &c.help, "help": &c.help,
 		"link-run-opengl-driver": &c.linkRun, "unlink-run-opengl-driver": &c.unlinkRun,
 		"nix-pre-build-hook": &c.hook,

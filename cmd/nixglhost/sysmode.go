@@ -79,7 +79,7 @@ func newLogger(c *config, stderr io.Writer, environ []string) *slog.Logger {
 //
 // target is the programs' identity; zero for this machine's.
 func (s *systemSetup) prepare(c *config, target elfscan.Ident) (*hostdrivers.Prepared, error) {
-	o := &hostdrivers.Options{Root: s.root, Logger: s.log, SelfContained: true, TrustedFilesOnly: true, Target: target}
+	o := &hostdrivers.Options{Root: s.root, Logger: s.log, SelfContained: true, TrustedFilesOnly: true, Target: target, Mesa: c.mesa}
 	dirs, err := driverDirs(c, s.root)
 	if err != nil {
 		return nil, err

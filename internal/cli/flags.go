@@ -89,6 +89,14 @@ var Flags = []Flag{
 		Doc:  "With --print-env or --doctor: print one JSON object instead, for tools.",
 	},
 	{
+		Long: "mesa",
+		Help: "take Mesa's drivers (Intel, AMD, llvmpipe) beside NVIDIA's",
+		Doc: "Take Mesa's drivers (Intel, AMD, nouveau, llvmpipe and lavapipe) beside NVIDIA's, for " +
+			"a hybrid laptop or an NVIDIA compute card beside an integrated GPU. Without it, Mesa's " +
+			"drivers are taken only when the host has no NVIDIA driver.",
+		Usage: "take Mesa's drivers (Intel, AMD, llvmpipe) beside\nNVIDIA's; by default only when there is no NVIDIA driver",
+	},
+	{
 		Long: "prime",
 		Help: "render on the NVIDIA GPU of a hybrid laptop (PRIME render offload)",
 		Doc: "Set NVIDIA's PRIME render offload variables (__NV_PRIME_RENDER_OFFLOAD=1, " +

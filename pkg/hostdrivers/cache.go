@@ -469,6 +469,28 @@ func planKey(root string, t elfscan.Ident, module string, selfContained bool, se
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
+// takeVendors drops Mesa's candidates unless o.Mesa or the candidates
+// hold no NVIDIA file, saying so once per directory.
+func takeVendors(o *Options, cands []Candidate) ([]Candidate, []Skipped) {
+	if o.Mesa || !slices.ContainsFunc(cands, func(c Candidate) bool { return !c.Entry.Mesa }) {
+		return cands, nil
+	}
+	var keep []Candidate
+	var left []Skipped
+	seen := map[string]bool{}
+	for _, c := range cands {
+		if !c.Entry.Mesa {
+			keep = append(keep, c)
+			continue
+		}
+		if !seen[c.Dir] {
+			seen[c.Dir] = true
+			left = append(left, Skipped{c.Dir, "Mesa's drivers there are left out: the host has an NVIDIA driver (--mesa takes both)", SkipMesaNotTaken})
+		}
+	}
+	return keep, left
+}
+
 // Plan is what a cache entry will hold: the driver files chosen and the
 // generic libraries they load, hidden in deps/. The launch, system mode,
 // the hook and the doctor all start from NewPlan, so the doctor's account
@@ -490,10 +512,12 @@ func NewPlan(o *Options, module string, cands []Candidate) (*Plan, error) {
 	log := o.logger()
 	root := o.root()
 	t := o.target()
+	cands, mesaLeft := takeVendors(o, cands)
 	sel, err := Select(root, cands, t, module)
 	if err != nil {
 		return nil, err
 	}
+	sel.Skipped = append(sel.Skipped, mesaLeft...)
 	log.Debug("driver version chosen", "version", sel.Version, "reason", sel.Reason, "seen", sel.Versions)
 	for _, s := range sel.Skipped {
 		log.Debug("skipped", "path", s.Path, "reason", s.Reason)

@@ -2,6 +2,7 @@ package hostdrivers
 
 import (
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -32,6 +33,8 @@ const (
 	APITegra       API = "tegra"        // Jetson (L4T) platform libraries
 	APIWSL         API = "wsl"          // Windows Subsystem for Linux bridge libraries
 	APICore        API = "core"         // internals shared by several APIs
+	APIDRI         API = "dri"          // Mesa's DRI/Gallium drivers (GL and EGL through libGLX_mesa, libEGL_mesa)
+	APIVA          API = "va"           // VA-API video drivers (Mesa's *_drv_video.so)
 )
 
 // APIs returns every API in the catalogue's order.
@@ -39,6 +42,7 @@ func APIs() []API {
 	return []API{
 		APICUDA, APINVML, APIGLX, APIEGL, APIEGLPlatform, APIGLES, APIVulkan,
 		APIOpenCL, APIVideo, APIOptiX, APIGBM, APITegra, APIWSL, APICore,
+		APIDRI, APIVA,
 	}
 }
 
@@ -106,6 +110,10 @@ type Entry struct {
 	// libnvidia-eglcore.so.<version>): parts of the same driver, completed
 	// from the host's search path like DT_NEEDED ones when -d lacks them.
 	Components []string
+	// Mesa marks Mesa's files (Intel, AMD, nouveau, software rendering):
+	// a launch takes them with --mesa, or when the host has no NVIDIA
+	// driver (see docs/DESIGN.md, "Mesa").
+	Mesa bool
 	// OwnVersion marks a library versioned on its own (the EGL external
 	// platforms: libnvidia-egl-wayland.so.1.1.10): its file name does not
 	// carry the driver version.
@@ -198,8 +206,58 @@ var catalog = []Entry{
 	{Name: "libnvidia-wayland-client", API: APICore, Doc: "the driver's Wayland client code (560+)"},
 }
 
+// mesaCatalog is Mesa's part of the catalogue: the glvnd vendor libraries,
+// the Vulkan ICDs and implicit layers, the VDPAU drivers. The DRI and VA
+// drivers and newer Mesa's libgallium-<version> are matched by their
+// names' shape (mesaPattern): their list grows with every GPU Mesa learns.
+var mesaCatalog = []Entry{
+	{Name: "libEGL_mesa", API: APIEGL, Mesa: true, Doc: "Mesa's EGL vendor library for glvnd (50_mesa.json)"},
+	{Name: "libGLX_mesa", API: APIGLX, Mesa: true, Doc: "Mesa's GLX vendor library for glvnd"},
+	{Name: "libVkLayer_MESA_device_select", API: APIVulkan, Mesa: true, Doc: "Mesa's implicit Vulkan layer choosing the default GPU"},
+	{Name: "libvdpau_d3d12", API: APIVideo, Kind: KindVDPAU, Mesa: true, Doc: "Mesa's VDPAU driver for WSL's d3d12"},
+	{Name: "libvdpau_nouveau", API: APIVideo, Kind: KindVDPAU, Mesa: true, Doc: "Mesa's VDPAU driver for nouveau"},
+	{Name: "libvdpau_r600", API: APIVideo, Kind: KindVDPAU, Mesa: true, Doc: "Mesa's VDPAU driver for older AMD GPUs"},
+	{Name: "libvdpau_radeonsi", API: APIVideo, Kind: KindVDPAU, Mesa: true, Doc: "Mesa's VDPAU driver for AMD GPUs"},
+	{Name: "libvdpau_virtio_gpu", API: APIVideo, Kind: KindVDPAU, Mesa: true, Doc: "Mesa's VDPAU driver for virtio-gpu"},
+}
+
+// mesaPattern classifies Mesa's files by the shape of their name: DRI and
+// Gallium drivers ("iris_dri.so", "libgallium-24.2.8-1.so"), VA-API drivers
+// ("radeonsi_drv_video.so") and Vulkan ICDs ("libvulkan_lvp.so"; the
+// loader is libvulkan.so.1, with no underscore).
+func mesaPattern(base string) (Entry, bool) {
+	stem, _, ok := splitSO(base)
+	if !ok {
+		return Entry{}, false
+	}
+	switch {
+	case strings.HasSuffix(stem, "_dri") && len(stem) > len("_dri"):
+		return Entry{Name: stem, API: APIDRI, Mesa: true, Doc: "Mesa DRI driver, loaded from LIBGL_DRIVERS_PATH"}, true
+	case strings.HasPrefix(stem, "libgallium-"):
+		return Entry{Name: stem, API: APIDRI, Mesa: true, Doc: "Mesa's Gallium megadriver, which the DRI drivers load"}, true
+	case strings.HasSuffix(stem, "_drv_video") && len(stem) > len("_drv_video"):
+		return Entry{Name: stem, API: APIVA, Mesa: true, Doc: "Mesa VA-API driver, loaded from LIBVA_DRIVERS_PATH"}, true
+	case strings.HasPrefix(stem, "libvulkan_") && len(stem) > len("libvulkan_"):
+		return Entry{Name: stem, API: APIVulkan, Mesa: true, Doc: "Mesa Vulkan ICD"}, true
+	}
+	return Entry{}, false
+}
+
 // byName indexes catalog by Name.
 var byName = func() map[string]int {
+	// Mesa's entries join the table in its order: by API, then by Name.
+	order := map[API]int{}
+	for i, a := range APIs() {
+		order[a] = i
+	}
+	catalog = append(catalog, mesaCatalog...)
+	sort.SliceStable(catalog, func(i, j int) bool {
+		a, b := catalog[i], catalog[j]
+		if order[a.API] != order[b.API] {
+			return order[a.API] < order[b.API]
+		}
+		return a.Name < b.Name
+	})
 	m := make(map[string]int, len(catalog))
 	for i, e := range catalog {
 		m[e.Name] = i
@@ -238,7 +296,10 @@ func Classify(name string) (Entry, bool) {
 		return Entry{}, false
 	}
 	i, ok := byName[stem]
-	if !ok || catalog[i].Kind == KindData {
+	if !ok {
+		return mesaPattern(base)
+	}
+	if catalog[i].Kind == KindData {
 		return Entry{}, false
 	}
 	return catalog[i], true
@@ -418,10 +479,10 @@ func (d DataFile) Matches(base string) bool {
 
 // dataFiles is the vendor data table, in API order.
 var dataFiles = []DataFile{
-	{API: APIEGL, Dirs: []string{"/etc/glvnd/egl_vendor.d", "/usr/local/share/glvnd/egl_vendor.d", "/usr/share/glvnd/egl_vendor.d"}, Patterns: []string{"*nvidia*.json"}, Dest: "share/glvnd/egl_vendor.d"},
+	{API: APIEGL, Dirs: []string{"/etc/glvnd/egl_vendor.d", "/usr/local/share/glvnd/egl_vendor.d", "/usr/share/glvnd/egl_vendor.d"}, Patterns: []string{"*nvidia*.json", "*mesa*.json"}, Dest: "share/glvnd/egl_vendor.d"},
 	{API: APIEGLPlatform, Dirs: []string{"/etc/egl/egl_external_platform.d", "/usr/local/share/egl/egl_external_platform.d", "/usr/share/egl/egl_external_platform.d"}, Patterns: []string{"*nvidia*.json"}, Dest: "share/egl/egl_external_platform.d"},
-	{API: APIVulkan, Dirs: []string{"/etc/vulkan/icd.d", "/usr/local/share/vulkan/icd.d", "/usr/share/vulkan/icd.d"}, Patterns: []string{"nvidia_icd.json", "nvidia_icd.*.json", "nvidia.json"}, Dest: "share/vulkan/icd.d"},
-	{API: APIVulkan, Dirs: []string{"/etc/vulkan/implicit_layer.d", "/usr/local/share/vulkan/implicit_layer.d", "/usr/share/vulkan/implicit_layer.d"}, Patterns: []string{"nvidia_layers.json", "nvidia_layers.*.json"}, Dest: "share/vulkan/implicit_layer.d"},
+	{API: APIVulkan, Dirs: []string{"/etc/vulkan/icd.d", "/usr/local/share/vulkan/icd.d", "/usr/share/vulkan/icd.d"}, Patterns: []string{"nvidia_icd.json", "nvidia_icd.*.json", "nvidia.json", "*_icd.*.json"}, Dest: "share/vulkan/icd.d"},
+	{API: APIVulkan, Dirs: []string{"/etc/vulkan/implicit_layer.d", "/usr/local/share/vulkan/implicit_layer.d", "/usr/share/vulkan/implicit_layer.d"}, Patterns: []string{"nvidia_layers.json", "nvidia_layers.*.json", "VkLayer_MESA_device_select.json"}, Dest: "share/vulkan/implicit_layer.d"},
 	{API: APIOpenCL, Dirs: []string{"/etc/OpenCL/vendors"}, Patterns: []string{"nvidia.icd", "nvidia*.icd"}, Dest: "etc/OpenCL/vendors"},
 }
 

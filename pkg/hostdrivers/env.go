@@ -105,6 +105,14 @@ func Env(env []string, dir string, m *Manifest, eo EnvOptions) []Change {
 	if fi, err := os.Stat(filepath.Join(lib, "gbm")); err == nil && fi.IsDir() {
 		list("GBM_BACKENDS_PATH", filepath.Join(lib, "gbm"))
 	}
+	// Mesa's DRI and VA-API drivers sit in lib/ itself (their names,
+	// *_dri.so and *_drv_video.so, shadow nothing a program links).
+	if m.Has(APIDRI) {
+		single("LIBGL_DRIVERS_PATH", lib)
+	}
+	if m.Has(APIVA) {
+		single("LIBVA_DRIVERS_PATH", lib)
+	}
 	// libvdpau looks for libvdpau_<driver>.so.1 in this one directory.
 	if fi, err := os.Stat(filepath.Join(lib, "vdpau")); err == nil && fi.IsDir() {
 		single("VDPAU_DRIVER_PATH", filepath.Join(lib, "vdpau"))

@@ -34,6 +34,11 @@ type Options struct {
 	// modes must not hand a user's library to every program
 	// (CheckTrustedFiles).
 	TrustedFilesOnly bool
+	// Mesa takes Mesa's drivers (Intel, AMD, nouveau, llvmpipe) beside
+	// NVIDIA's. Without it they are taken only when the host has no NVIDIA
+	// driver, so that an NVIDIA machine's entry does not carry Mesa's
+	// LLVM (see docs/DESIGN.md, "Mesa").
+	Mesa bool
 	// Logger receives one debug record per decision; nil discards.
 	Logger *slog.Logger
 	// BuildHook, if set, is called at each step of a cold build ("tmpdir",

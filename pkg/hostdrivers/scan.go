@@ -65,9 +65,9 @@ func Scan(root string, sources []Source) ([]Candidate, []Skipped) {
 func scan(root string, sources []Source, w *watchSet) ([]Candidate, []Skipped) {
 	var out []Candidate
 	var skipped []Skipped
-	// scanDir lists one directory; in a vdpau/ subdirectory only VDPAU
-	// drivers count.
-	scanDir := func(src Source, dir string, vdpauOnly bool) {
+	// scanDir lists one directory; in a subdirectory (vdpau/, dri/) only
+	// the files that belong there count.
+	scanDir := func(src Source, dir string, only func(Entry) bool) {
 		w.add(ldpath.HostPath(root, dir))
 		ents, err := os.ReadDir(ldpath.HostPath(root, dir))
 		if err != nil {
@@ -76,7 +76,7 @@ func scan(root string, sources []Source, w *watchSet) ([]Candidate, []Skipped) {
 		}
 		names := make([]string, 0, 16)
 		for _, e := range ents {
-			if ent, ok := Classify(e.Name()); ok && (!vdpauOnly || ent.Kind == KindVDPAU) {
+			if ent, ok := Classify(e.Name()); ok && (only == nil || only(ent)) {
 				names = append(names, e.Name())
 			}
 		}
@@ -110,13 +110,23 @@ func scan(root string, sources []Source, w *watchSet) ([]Candidate, []Skipped) {
 		}
 	}
 	for _, src := range sources {
-		scanDir(src, src.Dir, false)
+		scanDir(src, src.Dir, nil)
 		// Debian and Ubuntu keep the VDPAU driver in <libdir>/vdpau/,
-		// where libvdpau looks for it.
-		sub := path.Join(src.Dir, "vdpau")
-		if fi, err := os.Stat(ldpath.HostPath(root, sub)); err == nil && fi.IsDir() {
-			scanDir(src, sub, true)
+		// where libvdpau looks for it, and Mesa its DRI and VA-API
+		// drivers in <libdir>/dri/ (both go to the entry's lib/).
+		for sub, only := range subdirs {
+			sub := path.Join(src.Dir, sub)
+			if fi, err := os.Stat(ldpath.HostPath(root, sub)); err == nil && fi.IsDir() {
+				scanDir(src, sub, only)
+			}
 		}
 	}
 	return out, skipped
+}
+
+// subdirs are the subdirectories of a driver directory that hold driver
+// files, with the files that count there.
+var subdirs = map[string]func(Entry) bool{
+	"vdpau": func(e Entry) bool { return e.Kind == KindVDPAU },
+	"dri":   func(e Entry) bool { return e.API == APIDRI || e.API == APIVA },
 }

@@ -177,9 +177,18 @@ func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion 
 	}
 	var reals []*real
 	byReal := map[string]*real{}
+	// Hard links are one file too: Debian's Mesa ships its DRI drivers
+	// as thirteen names of one 25 MB file, copied once.
+	byID := map[FileID]*real{}
 	bad := map[string]bool{}
 	for _, c := range cands {
-		if r := byReal[c.Real]; r != nil {
+		r := byReal[c.Real]
+		if r == nil && c.ID != (FileID{}) && c.Dir == path.Dir(c.Real) {
+			if x := byID[c.ID]; x != nil && x.c.Dir == c.Dir {
+				r = x
+			}
+		}
+		if r != nil {
 			r.names = append(r.names, c.Name)
 			continue
 		}
@@ -202,8 +211,9 @@ func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion 
 			}
 			info = i
 		}
-		r := &real{c: c, names: []string{c.Name}, info: info}
+		r = &real{c: c, names: []string{c.Name}, info: info}
 		byReal[c.Real] = r
+		byID[c.ID] = r
 		reals = append(reals, r)
 	}
 	// A cuda_compat libcuda given with -d (a newer libcuda whose ELF note

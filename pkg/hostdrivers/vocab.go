@@ -86,6 +86,9 @@ const (
 	SkipCompatPart SkipCode = "compat-part-not-used"
 	// SkipCompatReplaced: a host file replaced by its cuda_compat one.
 	SkipCompatReplaced SkipCode = "replaced-by-compat"
+	// SkipMesaNotTaken: Mesa's files, left out because the host has an
+	// NVIDIA driver and --mesa was not given.
+	SkipMesaNotTaken SkipCode = "mesa-not-taken"
 	// SkipOtherVersion: a file of a driver version not chosen.
 	SkipOtherVersion SkipCode = "other-version"
 	// SkipShadowed: a file whose name an earlier source already had.

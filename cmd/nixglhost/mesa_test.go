@@ -1,0 +1,125 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/nixglhost/nixglhost/internal/fixtures"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
+)
+
+// mesaInstalled makes the test unavailable unless this machine has
+// Debian's Mesa (the driver under test: its EGL, DRI and Vulkan drivers).
+func mesaInstalled(t *testing.T) {
+	t.Helper()
+	for _, f := range []string{"/usr/lib/x86_64-linux-gnu/libEGL_mesa.so.0", "/usr/lib/x86_64-linux-gnu/dri/swrast_dri.so",
+		"/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so", "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"} {
+		if _, err := os.Stat(f); err != nil {
+			fixtures.Unavailable(t, "Debian's Mesa is not installed here (packages libegl-mesa0, libgl1-mesa-dri, mesa-vulkan-drivers): %v", err)
+		}
+	}
+}
+
+// mesaLines runs nixglhost ARGS -- the Mesa probe MODE and returns its
+// output's lines and the cache entry.
+func mesaRun(t *testing.T, env []string, cache, prog, mode string, args ...string) (string, string) {
+	t.Helper()
+	stdout, stderr, code := nixglhost(t, env, append(append([]string{"--cache-dir", cache}, args...), "--", prog, mode)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	return stdout, stderr
+}
+
+// TestMesaHost: a Nix-like program whose store holds its own glibc,
+// libglvnd and Vulkan loader (copies of Debian's), blind to the host,
+// renders with this machine's Mesa through the entry: on EGL's surfaceless
+// platform llvmpipe clears a framebuffer object to (0.25, 0.5, 0.75, 1) and
+// the pixel read back is (64, 128, 191, 255); the Vulkan loader lists the
+// lavapipe device through the entry's ICD file. Mesa's generic libraries
+// (LLVM, libstdc++, libdrm, libgbm, libglapi...) are loaded from deps/,
+// never from lib/, and the only libc is the store's. The host has no NVIDIA
+// driver, so Mesa is taken without --mesa.
+func TestMesaHost(t *testing.T) {
+	mesaInstalled(t)
+	store := fixtures.NixStore(t, "amd64")
+	store.AddHostLibs(t, "libEGL.so.1", "libGLdispatch.so.0", "libvulkan.so.1")
+	prog := store.Compile(t, filepath.Join(fixtures.RepoRoot(), "testdata/probe/mesa.c"), "mesa", "-ldl")
+	cache := t.TempDir()
+
+	out, _ := mesaRun(t, baseEnv(t), cache, prog, "egl")
+	t.Logf("mesa egl:\n%s", out)
+	entry := entryOf(t, cache)
+	vals := map[string]string{}
+	var objs []string
+	for _, l := range strings.Split(out, "\n") {
+		k, v, _ := strings.Cut(l, " ")
+		if k == "obj" {
+			objs = append(objs, filepath.Clean(v))
+			continue
+		}
+		vals[k] = v
+	}
+	if !strings.Contains(vals["gl_renderer"], "llvmpipe") {
+		t.Errorf("GL_RENDERER %q, want llvmpipe", vals["gl_renderer"])
+	}
+	if vals["fbo_status"] != "0x8cd5" {
+		t.Errorf("framebuffer status %s, want 0x8cd5 (complete)", vals["fbo_status"])
+	}
+	px := strings.Fields(vals["pixel"])
+	want := []int{64, 128, 191, 255}
+	if len(px) != 4 {
+		t.Fatalf("no pixel read back:\n%s", out)
+	}
+	for i, s := range px {
+		n, _ := strconv.Atoi(s)
+		if n < want[i]-1 || n > want[i]+1 {
+			t.Errorf("pixel %v, want %v (±1)", px, want)
+			break
+		}
+	}
+	for _, o := range objs {
+		base := filepath.Base(o)
+		switch {
+		case base == "libc.so.6" && !strings.HasPrefix(o, store.Dir+"/"):
+			t.Errorf("a libc outside the store: %s", o)
+		case strings.HasPrefix(base, "libstdc++") || strings.HasPrefix(base, "libLLVM") || strings.HasPrefix(base, "libgbm") || strings.HasPrefix(base, "libglapi"):
+			if !strings.HasPrefix(o, filepath.Join(entry, "deps")+"/") {
+				t.Errorf("%s loaded from %s, want the entry's deps/", base, o)
+			}
+		case strings.HasSuffix(base, "_dri.so") || strings.HasPrefix(base, "libEGL_mesa"):
+			if !strings.HasPrefix(o, filepath.Join(entry, "lib")+"/") {
+				t.Errorf("%s loaded from %s, want the entry's lib/", base, o)
+			}
+		}
+	}
+	// lib/ exposes the vendor libraries only: no name a program links.
+	ents, err := os.ReadDir(filepath.Join(entry, "lib"))
+	fixtures.Must(t, err)
+	for _, e := range ents {
+		n := e.Name()
+		stem, _, _ := strings.Cut(n, ".so")
+		switch {
+		case hostdrivers.IsDispatch(n), hostdrivers.IsGlibcFamily(n),
+			stem == "libgbm", stem == "libglapi", stem == "libdrm", stem == "libva", stem == "libstdc++", strings.HasPrefix(stem, "libLLVM"):
+			t.Errorf("lib/ holds %s, which would shadow the program's own", n)
+		}
+	}
+	vars := printEnvJSON(t, baseEnv(t), "--cache-dir", cache)
+	if vars["LIBGL_DRIVERS_PATH"] != filepath.Join(entry, "lib") {
+		t.Errorf("LIBGL_DRIVERS_PATH = %q, want the entry's lib/", vars["LIBGL_DRIVERS_PATH"])
+	}
+
+	out, stderr := mesaRun(t, baseEnv(t, "VK_LOADER_DEBUG=driver"), cache, prog, "vulkan")
+	t.Logf("mesa vulkan:\n%s", out)
+	if !strings.Contains(out, "vulkan_device llvmpipe") {
+		t.Errorf("no lavapipe device listed:\n%s", out)
+	}
+	icd := filepath.Join(entry, "share/vulkan/icd.d/lvp_icd.x86_64.json")
+	if !strings.Contains(stderr, "Found ICD manifest file "+icd) {
+		t.Errorf("VK_LOADER_DEBUG does not show the entry's ICD %s:\n%s", icd, stderr)
+	}
+}

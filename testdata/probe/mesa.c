@@ -1,0 +1,182 @@
+/*
+ * mesa: render with whatever EGL and Vulkan drivers the program's own
+ * libglvnd and Vulkan loader find, the way a Nix-built program does.
+ *
+ *     cc -o mesa mesa.c -ldl      (linked against the Nix-like store)
+ *
+ * "mesa egl": on EGL's surfaceless platform (EGL_MESA_platform_surfaceless)
+ * create an OpenGL context with no config and no surface, draw the clear
+ * colour (0.25, 0.5, 0.75, 1) into a 4x4 RGBA8 framebuffer object and read
+ * one pixel back. Prints "egl_init <ok> <major>.<minor>", "gl_renderer
+ * <string>", "fbo_status <hex>", "pixel <r> <g> <b> <a>".
+ * "mesa vulkan": create an instance and print "vulkan_device <name>" for
+ * each physical device.
+ * Both end with "obj <name>" for every loaded object as the dynamic loader
+ * names it (dl_iterate_phdr: the path it opened, links unresolved) and
+ * "map <path>" for every mapped file (the kernel's, links resolved).
+ * Symbols come from dlsym and eglGetProcAddress: no headers are needed.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef void *(*get_proc)(const char *);
+typedef void *(*egl_get_platform_display)(unsigned, void *, const long *);
+typedef unsigned (*egl_initialize)(void *, int *, int *);
+typedef unsigned (*egl_bind_api)(unsigned);
+typedef void *(*egl_create_context)(void *, void *, void *, const int *);
+typedef unsigned (*egl_make_current)(void *, void *, void *, void *);
+typedef int (*egl_get_error)(void);
+typedef const unsigned char *(*gl_get_string)(unsigned);
+typedef void (*gl_gen)(int, unsigned *);
+typedef void (*gl_bind)(unsigned, unsigned);
+typedef void (*gl_storage)(unsigned, unsigned, int, int);
+typedef void (*gl_fb_rb)(unsigned, unsigned, unsigned, unsigned);
+typedef unsigned (*gl_check)(unsigned);
+typedef void (*gl_clear_color)(float, float, float, float);
+typedef void (*gl_clear)(unsigned);
+typedef void (*gl_read)(int, int, int, int, unsigned, unsigned, void *);
+typedef void (*gl_finish)(void);
+
+static int obj(struct dl_phdr_info *info, size_t size, void *data) {
+	(void)size;
+	(void)data;
+	if (info->dlpi_name && info->dlpi_name[0])
+		printf("obj %s\n", info->dlpi_name);
+	return 0;
+}
+
+static void maps(void) {
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[4096], last[4096] = "";
+	dl_iterate_phdr(obj, NULL);
+	if (!f) return;
+	while (fgets(line, sizeof line, f)) {
+		char *p = strchr(line, '/');
+		if (!p || !strstr(p, ".so")) continue;
+		p[strcspn(p, "\n")] = 0;
+		if (strcmp(p, last) == 0) continue;
+		strcpy(last, p);
+		printf("map %s\n", p);
+	}
+	fclose(f);
+}
+
+static void egl(void) {
+	void *lib = dlopen("libEGL.so.1", RTLD_NOW);
+	if (!lib) {
+		printf("egl dlopen-error %s\n", dlerror());
+		return;
+	}
+	get_proc gp = (get_proc)dlsym(lib, "eglGetProcAddress");
+	egl_get_platform_display gpd = (egl_get_platform_display)dlsym(lib, "eglGetPlatformDisplay");
+	egl_initialize in = (egl_initialize)dlsym(lib, "eglInitialize");
+	egl_bind_api bind = (egl_bind_api)dlsym(lib, "eglBindAPI");
+	egl_create_context cc = (egl_create_context)dlsym(lib, "eglCreateContext");
+	egl_make_current mc = (egl_make_current)dlsym(lib, "eglMakeCurrent");
+	egl_get_error ge = (egl_get_error)dlsym(lib, "eglGetError");
+	if (!gp || !gpd || !in || !bind || !cc || !mc || !ge) {
+		printf("egl missing-symbols\n");
+		return;
+	}
+	void *dpy = gpd(0x31DD /* EGL_PLATFORM_SURFACELESS_MESA */, NULL, NULL);
+	int maj = 0, min = 0;
+	unsigned ok = dpy ? in(dpy, &maj, &min) : 0;
+	printf("egl_init %u %d.%d\n", ok, maj, min);
+	if (!ok) {
+		printf("egl_error 0x%x\n", ge());
+		return;
+	}
+	bind(0x30A2 /* EGL_OPENGL_API */);
+	void *ctx = cc(dpy, NULL /* EGL_NO_CONFIG_KHR */, NULL, (const int[]){0x3038 /* EGL_NONE */});
+	if (!ctx || !mc(dpy, NULL, NULL, ctx)) {
+		printf("egl_context_error 0x%x\n", ge());
+		return;
+	}
+	gl_get_string gs = (gl_get_string)gp("glGetString");
+	gl_gen gen_fb = (gl_gen)gp("glGenFramebuffers");
+	gl_bind bind_fb = (gl_bind)gp("glBindFramebuffer");
+	gl_gen gen_rb = (gl_gen)gp("glGenRenderbuffers");
+	gl_bind bind_rb = (gl_bind)gp("glBindRenderbuffer");
+	gl_storage storage = (gl_storage)gp("glRenderbufferStorage");
+	gl_fb_rb attach = (gl_fb_rb)gp("glFramebufferRenderbuffer");
+	gl_check check = (gl_check)gp("glCheckFramebufferStatus");
+	gl_clear_color ccol = (gl_clear_color)gp("glClearColor");
+	gl_clear clr = (gl_clear)gp("glClear");
+	gl_read rd = (gl_read)gp("glReadPixels");
+	gl_finish fin = (gl_finish)gp("glFinish");
+	if (!gs || !gen_fb || !bind_fb || !gen_rb || !bind_rb || !storage || !attach || !check || !ccol || !clr || !rd || !fin) {
+		printf("gl missing-functions\n");
+		return;
+	}
+	const unsigned char *r = gs(0x1F01 /* GL_RENDERER */);
+	printf("gl_renderer %s\n", r ? (const char *)r : "(null)");
+	unsigned fb = 0, rb = 0;
+	gen_fb(1, &fb);
+	bind_fb(0x8D40 /* GL_FRAMEBUFFER */, fb);
+	gen_rb(1, &rb);
+	bind_rb(0x8D41 /* GL_RENDERBUFFER */, rb);
+	storage(0x8D41, 0x8058 /* GL_RGBA8 */, 4, 4);
+	attach(0x8D40, 0x8CE0 /* GL_COLOR_ATTACHMENT0 */, 0x8D41, rb);
+	printf("fbo_status 0x%x\n", check(0x8D40));
+	ccol(0.25f, 0.5f, 0.75f, 1.0f);
+	clr(0x4000 /* GL_COLOR_BUFFER_BIT */);
+	fin();
+	unsigned char px[4] = {0, 0, 0, 0};
+	rd(1, 1, 1, 1, 0x1908 /* GL_RGBA */, 0x1401 /* GL_UNSIGNED_BYTE */, px);
+	printf("pixel %u %u %u %u\n", px[0], px[1], px[2], px[3]);
+}
+
+typedef void *(*vk_get_proc)(void *, const char *);
+typedef int (*vk_create_instance)(const void *, const void *, void **);
+typedef int (*vk_enum_devices)(void *, unsigned *, void **);
+typedef void (*vk_device_props)(void *, void *);
+
+struct vk_instance_create_info {
+	int sType;
+	const void *pNext;
+	unsigned flags;
+	const void *pApplicationInfo;
+	unsigned enabledLayerCount;
+	const char *const *ppEnabledLayerNames;
+	unsigned enabledExtensionCount;
+	const char *const *ppEnabledExtensionNames;
+};
+
+static void vulkan(void) {
+	void *vk = dlopen("libvulkan.so.1", RTLD_NOW);
+	if (!vk) {
+		printf("vulkan dlopen-error %s\n", dlerror());
+		return;
+	}
+	vk_get_proc gp = (vk_get_proc)dlsym(vk, "vkGetInstanceProcAddr");
+	vk_create_instance ci = gp ? (vk_create_instance)gp(NULL, "vkCreateInstance") : NULL;
+	struct vk_instance_create_info info = {1, NULL, 0, NULL, 0, NULL, 0, NULL};
+	void *inst = NULL;
+	int rc = ci ? ci(&info, NULL, &inst) : -1;
+	printf("vkCreateInstance %d\n", rc);
+	if (rc != 0) return;
+	vk_enum_devices ed = (vk_enum_devices)gp(inst, "vkEnumeratePhysicalDevices");
+	vk_device_props dp = (vk_device_props)gp(inst, "vkGetPhysicalDeviceProperties");
+	void *devs[8];
+	unsigned n = 8;
+	int erc = ed ? ed(inst, &n, devs) : -1;
+	printf("vkEnumeratePhysicalDevices %d %u\n", erc, erc == 0 || erc == 5 ? n : 0);
+	for (unsigned i = 0; dp && (erc == 0 || erc == 5) && i < n; i++) {
+		static unsigned char props[1024];
+		dp(devs[i], props);
+		printf("vulkan_device %s\n", (const char *)props + 20);
+	}
+}
+
+int main(int argc, char **argv) {
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1 && strcmp(argv[1], "vulkan") == 0)
+		vulkan();
+	else
+		egl();
+	maps();
+	return 0;
+}
