@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -121,5 +122,67 @@ func TestMesaHost(t *testing.T) {
 	icd := filepath.Join(entry, "share/vulkan/icd.d/lvp_icd.x86_64.json")
 	if !strings.Contains(stderr, "Found ICD manifest file "+icd) {
 		t.Errorf("VK_LOADER_DEBUG does not show the entry's ICD %s:\n%s", icd, stderr)
+	}
+}
+
+// TestMesaHybrid: an NVIDIA compute card beside a Mesa GPU (here: the
+// NVIDIA 535 corpus reached through LD_LIBRARY_PATH, and this machine's
+// Mesa). Without --mesa the entry holds NVIDIA's driver alone and says
+// why Mesa's was left out; with --mesa one entry holds both: the CUDA
+// probe reaches libcuda (cuInit 100 without a GPU), the Vulkan loader
+// reads both vendors' ICD files and lists lavapipe (NVIDIA's ICD finds no
+// GPU), glvnd's EGL sees both vendor files, NVIDIA's first.
+func TestMesaHybrid(t *testing.T) {
+	mesaInstalled(t)
+	store := fixtures.NixStore(t, "amd64")
+	store.AddHostLibs(t, "libEGL.so.1", "libGLdispatch.so.0", "libvulkan.so.1")
+	prog := store.Compile(t, filepath.Join(fixtures.RepoRoot(), "testdata/probe/mesa.c"), "mesa", "-ldl")
+	probe := store.Probe(t)
+	env := baseEnv(t, "LD_LIBRARY_PATH="+strings.Join(fixtures.CorpusLibDirs(t, "amd64"), ":"))
+
+	alone := t.TempDir()
+	vars := printEnvJSON(t, env, "--cache-dir", alone)
+	if _, ok := vars["LIBGL_DRIVERS_PATH"]; ok {
+		t.Errorf("without --mesa an NVIDIA host's entry has Mesa's DRI drivers: %v", vars)
+	}
+	m, err := hostdrivers.ReadManifest(entryOf(t, alone))
+	fixtures.Must(t, err)
+	if !slices.ContainsFunc(m.Skipped, func(s hostdrivers.Skipped) bool { return s.Code == hostdrivers.SkipMesaNotTaken }) {
+		t.Errorf("the manifest does not say Mesa was left out: %+v", m.Skipped)
+	}
+
+	cache := t.TempDir()
+	stdout, stderr, code := nixglhost(t, env, "--cache-dir", cache, "--mesa", "--", probe)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if res := fixtures.ParseProbe(stdout); res.CUDADlopen != "ok" || res.CuInit != 100 {
+		t.Errorf("CUDA: dlopen %q cuInit %d, want ok 100\n%s", res.CUDADlopen, res.CuInit, stdout)
+	}
+	entry := entryOf(t, cache)
+	vendors, err := os.ReadDir(filepath.Join(entry, "share/glvnd/egl_vendor.d"))
+	fixtures.Must(t, err)
+	var names []string
+	for _, v := range vendors {
+		names = append(names, v.Name())
+	}
+	if !slices.Equal(names, []string{"10_nvidia.json", "50_mesa.json"}) {
+		t.Errorf("EGL vendor files %v, want NVIDIA's then Mesa's", names)
+	}
+	out, stderr := mesaRun(t, baseEnv(t, "VK_LOADER_DEBUG=driver", "LD_LIBRARY_PATH="+strings.Join(fixtures.CorpusLibDirs(t, "amd64"), ":")), cache, prog, "vulkan", "--mesa")
+	if !strings.Contains(out, "vulkan_device llvmpipe") {
+		t.Errorf("no lavapipe device listed:\n%s", out)
+	}
+	for _, icd := range []string{"nvidia_icd.json", "lvp_icd.x86_64.json"} {
+		if p := filepath.Join(entry, "share/vulkan/icd.d", icd); !strings.Contains(stderr, "Found ICD manifest file "+p) {
+			t.Errorf("VK_LOADER_DEBUG does not show %s", p)
+		}
+	}
+	out, _ = mesaRun(t, env, cache, prog, "egl", "--mesa")
+	t.Logf("hybrid egl:\n%s", out)
+	for _, lib := range []string{"libEGL_nvidia.so.", "libEGL_mesa.so."} {
+		if !strings.Contains(out, lib) {
+			t.Errorf("glvnd did not load %s", lib)
+		}
 	}
 }
