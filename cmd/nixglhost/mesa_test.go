@@ -42,8 +42,9 @@ func mesaRun(t *testing.T, env []string, cache, prog, mode string, args ...strin
 // the pixel read back is (64, 128, 191, 255); the Vulkan loader lists the
 // lavapipe device through the entry's ICD file. Mesa's generic libraries
 // (LLVM, libstdc++, libdrm, libgbm, libglapi...) are loaded from deps/,
-// never from lib/, and the only libc is the store's. The host has no NVIDIA
-// driver, so Mesa is taken without --mesa.
+// never from lib/, and the only libc is the store's. --mesa keeps the test
+// true on a machine that also has an NVIDIA driver (TestTakeVendors checks
+// that Mesa is taken without it where there is none).
 func TestMesaHost(t *testing.T) {
 	mesaInstalled(t)
 	store := fixtures.NixStore(t, "amd64")
@@ -51,7 +52,7 @@ func TestMesaHost(t *testing.T) {
 	prog := store.Compile(t, filepath.Join(fixtures.RepoRoot(), "testdata/probe/mesa.c"), "mesa", "-ldl")
 	cache := t.TempDir()
 
-	out, _ := mesaRun(t, baseEnv(t), cache, prog, "egl")
+	out, _ := mesaRun(t, baseEnv(t), cache, prog, "egl", "--mesa")
 	t.Logf("mesa egl:\n%s", out)
 	entry := entryOf(t, cache)
 	vals := map[string]string{}
@@ -109,12 +110,12 @@ func TestMesaHost(t *testing.T) {
 			t.Errorf("lib/ holds %s, which would shadow the program's own", n)
 		}
 	}
-	vars := printEnvJSON(t, baseEnv(t), "--cache-dir", cache)
+	vars := printEnvJSON(t, baseEnv(t), "--cache-dir", cache, "--mesa")
 	if vars["LIBGL_DRIVERS_PATH"] != filepath.Join(entry, "lib") {
 		t.Errorf("LIBGL_DRIVERS_PATH = %q, want the entry's lib/", vars["LIBGL_DRIVERS_PATH"])
 	}
 
-	out, stderr := mesaRun(t, baseEnv(t, "VK_LOADER_DEBUG=driver"), cache, prog, "vulkan")
+	out, stderr := mesaRun(t, baseEnv(t, "VK_LOADER_DEBUG=driver"), cache, prog, "vulkan", "--mesa")
 	t.Logf("mesa vulkan:\n%s", out)
 	if !strings.Contains(out, "vulkan_device llvmpipe") {
 		t.Errorf("no lavapipe device listed:\n%s", out)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -214,5 +215,56 @@ func TestNoDriverIndex(t *testing.T) {
 	p, err := Prepare(o, cache)
 	if err != nil || p == nil {
 		t.Fatalf("after the driver appeared: Prepare = %v, %v", p, err)
+	}
+}
+
+// TestTakeVendors: Mesa's files are taken when the host has no NVIDIA
+// driver, or with Mesa set; beside an NVIDIA driver they are left out,
+// with one reason per directory.
+func TestTakeVendors(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		nvidia   bool
+		mesa     bool
+		wantMesa bool
+	}{
+		{"Mesa alone", false, false, true},
+		{"beside NVIDIA", true, false, false},
+		{"beside NVIDIA, Mesa asked for", true, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			lib := filepath.Join(root, "lib")
+			fixtures.Must(t, os.MkdirAll(filepath.Join(lib, "dri"), 0o755))
+			fixtures.FakeStub(t, lib, "libEGL_mesa.so.0", "amd64")
+			fixtures.FakeStub(t, filepath.Join(lib, "dri"), "swrast_dri.so", "amd64")
+			if tc.nvidia {
+				fixtures.FakeDriver(t, lib, "535.261.03", "amd64")
+			}
+			o := &Options{Root: root, Dirs: []string{"/lib"}, Mesa: tc.mesa}
+			src, err := Sources(o)
+			fixtures.Must(t, err)
+			cands, _ := Scan(root, src)
+			pl, err := NewPlan(o, "", cands)
+			fixtures.Must(t, err)
+			var got []string
+			for _, f := range pl.Selection.Files {
+				if f.CatalogEntry().Mesa {
+					got = append(got, f.Base)
+				}
+			}
+			if want := []string{"libEGL_mesa.so.0", "swrast_dri.so"}; tc.wantMesa != (len(got) == 2) || (tc.wantMesa && !slices.Equal(got, want)) {
+				t.Errorf("Mesa files chosen %v, want them: %t", got, tc.wantMesa)
+			}
+			left := 0
+			for _, s := range pl.Selection.Skipped {
+				if s.Code == SkipMesaNotTaken {
+					left++
+				}
+			}
+			if want := map[bool]int{true: 0, false: 2}[tc.wantMesa]; left != want {
+				t.Errorf("%d reasons given for leaving Mesa out, want %d (one per directory): %v", left, want, pl.Selection.Skipped)
+			}
+		})
 	}
 }
