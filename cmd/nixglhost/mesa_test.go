@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/nixglhost/nixglhost/internal/fixtures"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/doctor"
 )
 
 // mesaInstalled makes the test unavailable unless this machine has
@@ -113,6 +115,23 @@ func TestMesaHost(t *testing.T) {
 	vars := printEnvJSON(t, baseEnv(t), "--cache-dir", cache, "--mesa")
 	if vars["LIBGL_DRIVERS_PATH"] != filepath.Join(entry, "lib") {
 		t.Errorf("LIBGL_DRIVERS_PATH = %q, want the entry's lib/", vars["LIBGL_DRIVERS_PATH"])
+	}
+
+	// The doctor's table says what the launch did.
+	dout, derr, code := nixglhost(t, baseEnv(t), "--cache-dir", cache, "--mesa", "--doctor", "--json", prog)
+	if code != 0 {
+		t.Fatalf("--doctor exited %d:\n%s\n%s", code, dout, derr)
+	}
+	var r doctor.Report
+	fixtures.Must(t, json.Unmarshal([]byte(dout), &r))
+	rows := map[string]doctor.CapabilityReport{}
+	for _, c := range r.Capabilities {
+		rows[c.Name] = c
+	}
+	for name, vendor := range map[string]string{"egl-mesa": "host", "glx-mesa": "", "dri": "", "vulkan-mesa": "host"} {
+		if c := rows[name]; !c.Found || c.Vendor != vendor {
+			t.Errorf("doctor row %s = %+v, want found with vendor file %q", name, c, vendor)
+		}
 	}
 
 	out, stderr := mesaRun(t, baseEnv(t, "VK_LOADER_DEBUG=driver"), cache, prog, "vulkan", "--mesa")

@@ -14,7 +14,9 @@ import (
 // program asking for the API will get from the entry.
 type CapabilityReport struct {
 	// Name is the API as users name it: "cuda", "nvml", "glx", "egl",
-	// "vulkan", "opencl", "gbm", "vdpau", "nvenc" or "nvdec".
+	// "vulkan", "opencl", "gbm", "vdpau", "nvenc" or "nvdec" for NVIDIA's
+	// driver; "egl-mesa", "glx-mesa", "dri" (llvmpipe's swrast) and
+	// "vulkan-mesa" (lavapipe) for Mesa's.
 	Name string `json:"name"`
 	// Library is what the API's loader opens, relative to the entry's
 	// lib/ ("libcuda.so.1"; for Vulkan the ICD, libGLX_nvidia.so.0; the
@@ -51,6 +53,10 @@ var capabilities = []capability{
 	{"vdpau", "vdpau/libvdpau_nvidia.so.1", "", "libvdpau loads it through VDPAU_DRIVER_PATH"},
 	{"nvenc", "libnvidia-encode.so.1", "", "found on the library path"},
 	{"nvdec", "libnvcuvid.so.1", "", "found on the library path"},
+	{"egl-mesa", "libEGL_mesa.so.0", "share/glvnd/egl_vendor.d", "libglvnd's libEGL loads it through __EGL_VENDOR_LIBRARY_DIRS, after NVIDIA's"},
+	{"glx-mesa", "libGLX_mesa.so.0", "", "libglvnd loads it when the X server names Mesa"},
+	{"dri", "swrast_dri.so", "", "Mesa's EGL and GLX load the DRI drivers through LIBGL_DRIVERS_PATH (swrast: llvmpipe)"},
+	{"vulkan-mesa", "libvulkan_lvp.so", "share/vulkan/icd.d", "the Vulkan loader loads lavapipe through VK_DRIVER_FILES"},
 }
 
 // capabilityReports fills the per-API table from the plan: the names lib/
@@ -79,7 +85,7 @@ func capabilityReports(root string, pl *hostdrivers.Plan, data []hostdrivers.Dat
 		}
 		switch {
 		case !cr.Found:
-			cr.Outcome = fmt.Sprintf("no %s: programs find no NVIDIA %s driver", c.lib, c.name)
+			cr.Outcome = fmt.Sprintf("no %s: programs find no %s driver there", c.lib, c.name)
 		case cr.Vendor == "missing":
 			cr.Outcome = fmt.Sprintf("%s is there but no vendor file names it: its loader will not find it", c.lib)
 		case (c.name == "cuda" || c.name == "nvml") && kernel.Kind == hostdrivers.KernelNone:

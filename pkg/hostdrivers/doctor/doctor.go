@@ -39,7 +39,7 @@ type Finding struct {
 	// Severity is SeverityBlocking or SeverityWarning.
 	Severity string `json:"severity"`
 	// Topic names what the finding is about: "driver", "module",
-	// "cuda_compat", "architecture", "interpreter", "glibc", "libstdc++",
+	// "cuda_compat", "architecture", "interpreter", "glibc", "libstdc++", "gpu",
 	// "environment" or "cache".
 	Topic string `json:"topic"`
 	// Message says what is wrong, naming the files and versions.
@@ -76,6 +76,9 @@ type Report struct {
 	// Capabilities is the per-API table as users name the APIs: library
 	// found or not, vendor file found, made or missing, and the outcome.
 	Capabilities []CapabilityReport `json:"capabilities"`
+	// GPUs are the GPUs of /sys/class/drm, with the userspace drivers
+	// each needs and whether the entry holds them.
+	GPUs []GPUReport `json:"gpus"`
 	// Program describes PROGRAM, when one was given.
 	Program *ProgramReport `json:"program,omitempty"`
 	// Environment lists the inherited variables that bear on the driver
@@ -283,7 +286,7 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 	}
 	r := &Report{
 		Root: root, Findings: []Finding{}, Dirs: []DirReport{}, Skipped: []hostdrivers.Skipped{},
-		Compat: []CompatReport{}, APIs: []APIReport{}, Capabilities: []CapabilityReport{}, Environment: []EnvVar{},
+		Compat: []CompatReport{}, APIs: []APIReport{}, Capabilities: []CapabilityReport{}, GPUs: []GPUReport{}, Environment: []EnvVar{},
 		Driver: DriverReport{Versions: []VersionSeen{}, Missing: []hostdrivers.Skipped{}},
 	}
 	add := func(sev, topic, msg, fix string) {
@@ -425,6 +428,8 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 	made := pl.MadeFiles(root, data)
 	r.APIs = apiReports(sel, data, made)
 	r.Capabilities = capabilityReports(root, pl, data, made, r.Module)
+	r.GPUs = gpuReports(root, pl.Exposed())
+	gpuFindings(r.GPUs, slices.ContainsFunc(sel.Skipped, func(s hostdrivers.Skipped) bool { return s.Code == hostdrivers.SkipMesaNotTaken }), add)
 
 	// The program.
 	progLibcDir, nixProg := programReport(r, do, prog, storeDir, driverID, root, sel, cl, add)
@@ -1208,6 +1213,16 @@ func (r *Report) Text() string {
 	}
 	if len(none) > 0 {
 		p("  not available: %s\n", strings.Join(none, ", "))
+	}
+	for _, g := range r.GPUs {
+		state := "in the entry"
+		switch {
+		case len(g.Wants) == 0:
+			state = "no known userspace driver"
+		case len(g.Missing) > 0:
+			state = "missing " + strings.Join(g.Missing, ", ")
+		}
+		p("gpu              %s %s (%s, %s): %s\n", g.Card, orUnknown(g.VendorName), g.Vendor, orUnknown(g.Kernel), state)
 	}
 	if len(r.Capabilities) > 0 {
 		p("\nper API          library in lib/            vendor file\n")

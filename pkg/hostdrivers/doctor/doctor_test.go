@@ -70,6 +70,42 @@ type doctorCase struct {
 func doctorCases() []doctorCase {
 	return []doctorCase{
 		{
+			// A hybrid laptop: an NVIDIA GPU beside an Intel one whose Mesa
+			// drivers are there but left out without --mesa: the doctor
+			// names the GPU and the fix. A connector and a render node are
+			// not cards.
+			name: "hybrid-gpus",
+			setup: func(t *testing.T) (*hostdrivers.Options, DoctorOptions, map[string]string) {
+				root := doctorRoot(t, v535, v535)
+				fixtures.Must(t, os.MkdirAll(filepath.Join(root, multiarch, "dri"), 0o755))
+				fixtures.FakeStub(t, filepath.Join(root, multiarch, "dri"), "iris_dri.so", "amd64")
+				for card, dev := range map[string][2]string{"card0": {"0x8086", "i915"}, "card1": {"0x10de", "nvidia"}} {
+					d := filepath.Join(root, "sys/class/drm", card, "device")
+					fixtures.Write(t, filepath.Join(d, "vendor"), dev[0]+"\n")
+					fixtures.Must(t, os.Symlink("../../../bus/pci/drivers/"+dev[1], filepath.Join(d, "driver")))
+				}
+				fixtures.Must(t, os.MkdirAll(filepath.Join(root, "sys/class/drm/card0-eDP-1"), 0o755))
+				fixtures.Must(t, os.MkdirAll(filepath.Join(root, "sys/class/drm/renderD128"), 0o755))
+				return &hostdrivers.Options{Root: root}, DoctorOptions{}, map[string]string{root: "$ROOT"}
+			},
+			warnings: []string{"gpu"},
+			check: func(t *testing.T, r *Report) {
+				want := []GPUReport{
+					{Card: "card0", Vendor: "0x8086", VendorName: "Intel", Kernel: "i915",
+						Wants:   []string{"iris_dri.so|crocus_dri.so|i915_dri.so", "libvulkan_intel.so|libvulkan_intel_hasvk.so"},
+						Missing: []string{"iris_dri.so|crocus_dri.so|i915_dri.so", "libvulkan_intel.so|libvulkan_intel_hasvk.so"}},
+					{Card: "card1", Vendor: "0x10de", VendorName: "NVIDIA", Kernel: "nvidia",
+						Wants: []string{"libGLX_nvidia.so.0|libEGL_nvidia.so.0|libcuda.so.1"}, Missing: []string{}},
+				}
+				if d := cmp.Diff(want, r.GPUs); d != "" {
+					t.Errorf("GPUs (-want +got):\n%s", d)
+				}
+				if f := r.Findings[0]; !strings.Contains(f.Fix, "--mesa") {
+					t.Errorf("the GPU finding's fix %q does not name --mesa", f.Fix)
+				}
+			},
+		},
+		{
 			name: "clean",
 			setup: func(t *testing.T) (*hostdrivers.Options, DoctorOptions, map[string]string) {
 				root := doctorRoot(t, v535, v535)
