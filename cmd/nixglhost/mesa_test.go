@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -203,6 +204,37 @@ func TestMesaHybrid(t *testing.T) {
 	for _, lib := range []string{"libEGL_nvidia.so.", "libEGL_mesa.so."} {
 		if !strings.Contains(out, lib) {
 			t.Errorf("glvnd did not load %s", lib)
+		}
+	}
+}
+
+// TestMesaGLX: on Xvfb, whose GLX is Mesa's, the Nix-like program's own
+// libglvnd asks the server for its vendor and loads libGLX_mesa from the
+// entry (no __GLX_VENDOR_LIBRARY_NAME is set), and a context on a GLX
+// pixmap reports llvmpipe. The program brings its own libX11, as a Nix
+// program does.
+func TestMesaGLX(t *testing.T) {
+	mesaInstalled(t)
+	xvfb, err := exec.LookPath("Xvfb")
+	if err != nil {
+		fixtures.Unavailable(t, "no Xvfb (package xvfb): %v", err)
+	}
+	store := fixtures.NixStore(t, "amd64")
+	store.AddHostLibs(t, "libGLX.so.0", "libGLdispatch.so.0", "libX11.so.6", "libxcb.so.1", "libXau.so.6", "libXdmcp.so.6", "libbsd.so.0", "libmd.so.0")
+	prog := store.Compile(t, filepath.Join(fixtures.RepoRoot(), "testdata/probe/mesa.c"), "mesa", "-ldl")
+	display := startXvfb(t, xvfb)
+	cache := t.TempDir()
+	out, _ := mesaRun(t, baseEnv(t, "DISPLAY="+display), cache, prog, "glx", "--mesa")
+	entry := entryOf(t, cache)
+	if !strings.Contains(out, "glx_renderer llvmpipe") {
+		t.Errorf("no llvmpipe GLX context:\n%s", out)
+	}
+	if !strings.Contains(out, "obj "+filepath.Join(entry, "lib", "libGLX_mesa.so.0")+"\n") {
+		t.Errorf("libGLX_mesa not loaded from the entry %s:\n%s", entry, out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if o, ok := strings.CutPrefix(l, "obj "); ok && filepath.Base(o) == "libc.so.6" && !strings.HasPrefix(o, store.Dir+"/") {
+			t.Errorf("a libc outside the store: %s", o)
 		}
 	}
 }

@@ -11,6 +11,9 @@
  * <string>", "fbo_status <hex>", "pixel <r> <g> <b> <a>".
  * "mesa vulkan": create an instance and print "vulkan_device <name>" for
  * each physical device.
+ * "mesa glx": on the X display $DISPLAY, let libglvnd's libGLX pick the
+ * vendor the server names, create a context on a 4x4 GLX pixmap and print
+ * "glx_vendor <client vendor string>" and "glx_renderer <GL_RENDERER>".
  * Both end with "obj <name>" for every loaded object as the dynamic loader
  * names it (dl_iterate_phdr: the path it opened, links unresolved) and
  * "map <path>" for every mapped file (the kernel's, links resolved).
@@ -171,10 +174,65 @@ static void vulkan(void) {
 	}
 }
 
+typedef void *(*x_open_display)(const char *);
+typedef int (*x_default_screen)(void *);
+typedef unsigned long (*x_root_window)(void *, int);
+typedef unsigned long (*x_create_pixmap)(void *, unsigned long, unsigned, unsigned, unsigned);
+typedef void *(*glx_choose_visual)(void *, int, int *);
+typedef void *(*glx_create_context)(void *, void *, void *, int);
+typedef unsigned long (*glx_create_pixmap)(void *, void *, unsigned long);
+typedef int (*glx_make_current)(void *, unsigned long, void *);
+typedef const char *(*glx_client_string)(void *, int);
+
+static void glx(void) {
+	void *x11 = dlopen("libX11.so.6", RTLD_NOW | RTLD_GLOBAL);
+	void *lib = dlopen("libGLX.so.0", RTLD_NOW);
+	if (!x11 || !lib) {
+		printf("glx dlopen-error %s\n", dlerror());
+		return;
+	}
+	x_open_display od = (x_open_display)dlsym(x11, "XOpenDisplay");
+	x_default_screen ds = (x_default_screen)dlsym(x11, "XDefaultScreen");
+	x_root_window rw = (x_root_window)dlsym(x11, "XRootWindow");
+	x_create_pixmap cp = (x_create_pixmap)dlsym(x11, "XCreatePixmap");
+	glx_choose_visual cv = (glx_choose_visual)dlsym(lib, "glXChooseVisual");
+	glx_create_context cc = (glx_create_context)dlsym(lib, "glXCreateContext");
+	glx_create_pixmap gp = (glx_create_pixmap)dlsym(lib, "glXCreateGLXPixmap");
+	glx_make_current mc = (glx_make_current)dlsym(lib, "glXMakeCurrent");
+	glx_client_string cs = (glx_client_string)dlsym(lib, "glXGetClientString");
+	get_proc gpa = (get_proc)dlsym(lib, "glXGetProcAddressARB");
+	void *dpy = od ? od(NULL) : NULL;
+	if (!dpy || !ds || !rw || !cp || !cv || !cc || !gp || !mc || !cs || !gpa) {
+		printf("glx no-display-or-symbols\n");
+		return;
+	}
+	int scr = ds(dpy);
+	int attrs[] = {4 /* GLX_RGBA */, 8 /* GLX_RED_SIZE */, 1, 0 /* None */};
+	void *vi = cv(dpy, scr, attrs);
+	if (!vi) {
+		printf("glx no-visual\n");
+		return;
+	}
+	unsigned depth = *(int *)((char *)vi + 20); /* XVisualInfo.depth */
+	unsigned long pm = cp(dpy, rw(dpy, scr), 4, 4, depth);
+	unsigned long gpm = gp(dpy, vi, pm);
+	void *ctx = cc(dpy, vi, NULL, 1);
+	printf("glx_vendor %s\n", cs(dpy, 1 /* GLX_VENDOR */));
+	if (!ctx || !mc(dpy, gpm, ctx)) {
+		printf("glx make-current-failed\n");
+		return;
+	}
+	gl_get_string gs = (gl_get_string)gpa("glGetString");
+	const unsigned char *r = gs ? gs(0x1F01) : NULL;
+	printf("glx_renderer %s\n", r ? (const char *)r : "(null)");
+}
+
 int main(int argc, char **argv) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc > 1 && strcmp(argv[1], "vulkan") == 0)
 		vulkan();
+	else if (argc > 1 && strcmp(argv[1], "glx") == 0)
+		glx();
 	else
 		egl();
 	maps();
