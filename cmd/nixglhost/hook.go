@@ -109,7 +109,8 @@ func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
 		return err
 	}
 	defer unlock()
-	p, err := s.prepare(c, elfscan.Ident{})
+	// The sandbox sees the entry at /run/opengl-driver.
+	p, err := s.prepare(c, elfscan.Ident{}, "/run/opengl-driver")
 	if err != nil {
 		return fmt.Errorf("pre-build hook: derivation %s requires %s: %w", drvPath, strings.Join(matched, ", "), err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/nixglhost/nixglhost/internal/fixtures"
+	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers/doctor"
 )
@@ -236,5 +237,70 @@ func TestMesaGLX(t *testing.T) {
 		if o, ok := strings.CutPrefix(l, "obj "); ok && filepath.Base(o) == "libc.so.6" && !strings.HasPrefix(o, store.Dir+"/") {
 			t.Errorf("a libc outside the store: %s", o)
 		}
+	}
+}
+
+// TestMesaSystemMode: system mode on a Mesa host (this machine's, with
+// --mesa so that it holds beside an NVIDIA driver too) links
+// RUN/opengl-driver, and a Nix-like program renders through it with no
+// environment at all. Its libglvnd and Vulkan loader are configured as
+// nixpkgs builds them: libglvnd's default EGL vendor directory is
+// <driverLink>/share/glvnd/egl_vendor.d (nixpkgs' libglvnd,
+// DEFAULT_EGL_VENDOR_CONFIG_DIRS) and the Vulkan loader reads
+// <driverLink>/share/vulkan/icd.d (nixpkgs' vulkan-loader sets
+// SYSCONFDIR=<driverLink>/share; here its FALLBACK_DATA_DIRS, the older
+// nixpkgs flag, is pointed there). The copies' compiled-in defaults are
+// rewritten in place to a short link to RUN/opengl-driver.
+func TestMesaSystemMode(t *testing.T) {
+	mesaInstalled(t)
+	s := newSysRoot(t)
+	s.root = "/"
+	stdout, stderr, code := nixglhost(t, baseEnv(t), s.args("--mesa", "--link-run-opengl-driver")...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	entry := s.linkTarget(t)
+	short, err := os.MkdirTemp("/tmp", "nxg")
+	fixtures.Must(t, err)
+	t.Cleanup(func() { os.RemoveAll(short) })
+	driverLink := filepath.Join(short, "o")
+	fixtures.Must(t, os.Symlink(s.link, driverLink))
+
+	store := fixtures.NixStore(t, "amd64")
+	store.AddHostLibs(t, "libEGL.so.1", "libGLdispatch.so.0", "libvulkan.so.1")
+	for lib, paths := range map[string][2]string{
+		"libEGL.so.1":    {"/etc/glvnd/egl_vendor.d", driverLink + "/share/glvnd/egl_vendor.d"},
+		"libvulkan.so.1": {"/usr/local/share", driverLink + "/share"},
+	} {
+		if n, err := elfscan.ReplaceRodataString(filepath.Join(store.Dir, lib), paths[0], paths[1]); err != nil || n != 1 {
+			fixtures.Unavailable(t, "%s: its default search path %s is not where Debian's is (%d, %v)", lib, paths[0], n, err)
+		}
+	}
+	prog := store.Compile(t, filepath.Join(fixtures.RepoRoot(), "testdata/probe/mesa.c"), "mesa", "-ldl")
+
+	run := func(mode string) string {
+		cmd := store.Command(t, prog, []string{"PATH=/usr/bin:/bin"}, mode)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("mesa %s: %v\n%s", mode, err, out)
+		}
+		return string(out)
+	}
+	out := run("egl")
+	if !strings.Contains(out, "pixel 64 128 191 255") || !strings.Contains(out, "gl_renderer llvmpipe") {
+		t.Errorf("no llvmpipe rendering through %s with no environment:\n%s", s.link, out)
+	}
+	if !strings.Contains(out, "obj "+s.link+"/lib/swrast_dri.so\n") {
+		t.Errorf("the DRI driver was not loaded from %s/lib (the compiled-in path was not rewritten?):\n%s", s.link, out)
+	}
+	out = run("vulkan")
+	if !strings.Contains(out, "vulkan_device llvmpipe") {
+		t.Errorf("no lavapipe device through %s:\n%s", s.link, out)
+	}
+	// The EGL vendor file names its library where programs see it.
+	b, err := os.ReadFile(filepath.Join(entry, "share/glvnd/egl_vendor.d/50_mesa.json"))
+	fixtures.Must(t, err)
+	if !strings.Contains(string(b), s.link+"/lib/libEGL_mesa.so.0") {
+		t.Errorf("50_mesa.json names no absolute path under %s:\n%s", s.link, b)
 	}
 }

@@ -77,9 +77,10 @@ func newLogger(c *config, stderr io.Writer, environ []string) *slog.Logger {
 // on who ran the command. A nil entry with a nil error is impossible: no
 // driver is an error.
 //
-// target is the programs' identity; zero for this machine's.
-func (s *systemSetup) prepare(c *config, target elfscan.Ident) (*hostdrivers.Prepared, error) {
-	o := &hostdrivers.Options{Root: s.root, Logger: s.log, SelfContained: true, TrustedFilesOnly: true, Target: target, Mesa: c.mesa}
+// target is the programs' identity, zero for this machine's; seenAt is
+// where programs will see the entry (RUN/opengl-driver).
+func (s *systemSetup) prepare(c *config, target elfscan.Ident, seenAt string) (*hostdrivers.Prepared, error) {
+	o := &hostdrivers.Options{Root: s.root, Logger: s.log, SelfContained: true, TrustedFilesOnly: true, Target: target, Mesa: c.mesa, SeenAt: seenAt}
 	dirs, err := driverDirs(c, s.root)
 	if err != nil {
 		return nil, err
@@ -211,7 +212,7 @@ func linkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string) 
 	if err32 != nil {
 		fmt.Fprintf(stderr, "nixglhost: warning: %v\n", err32)
 	}
-	p, err := s.prepare(c, elfscan.Ident{})
+	p, err := s.prepare(c, elfscan.Ident{}, link)
 	if err != nil {
 		return err
 	}
@@ -221,7 +222,7 @@ func linkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string) 
 	// The 32-bit driver, where the host has one, as NixOS links it.
 	cur32 := ""
 	if t32, ok := hostdrivers.Companion(hostdrivers.NativeIdent()); ok && err32 == nil {
-		p32, err := s.prepare(c, t32)
+		p32, err := s.prepare(c, t32, link32)
 		var noDriver *hostdrivers.NoDriverError
 		switch {
 		case errors.As(err, &noDriver):

@@ -100,6 +100,15 @@ func TestLinkRunOpenGLDriverRealDriver(t *testing.T) {
 
 	res, out := store.RunProbe(t, probe, env)
 	checkProbe(t, res, out, store, s.cache)
+	// With no LD_LIBRARY_PATH, libglvnd's libEGL and ocl-icd find a
+	// vendor library by absolute path only, as NixOS's vendor files name
+	// them: these name it where programs see the entry.
+	for _, f := range []string{"share/glvnd/egl_vendor.d/10_nvidia.json", "etc/OpenCL/vendors/nvidia.icd"} {
+		b, err := os.ReadFile(filepath.Join(entry, f))
+		if err != nil || !strings.Contains(string(b), s.link+"/lib/lib") {
+			t.Errorf("%s names no library under %s/lib: %q, %v", f, s.link, b, err)
+		}
+	}
 	// Self-contained: the driver files are the entry's own patched copies.
 	for _, m := range res.MapsContaining("libcuda") {
 		if !strings.HasPrefix(m, entry+"/lib/") {

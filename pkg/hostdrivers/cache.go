@@ -154,6 +154,10 @@ func (s *Session) Prepare(o *Options, cacheDir string, fallbacks ...string) (*Pr
 		return noDriver(nd)
 	}
 	key := pl.Key(root, o.target(), module, o.SelfContained, data)
+	if o.SelfContained && o.SeenAt != "" {
+		// The vendor files name the libraries where the entry is seen.
+		key = keyWith(key, o.SeenAt)
+	}
 	p, err := prepareKey(o, key, module, pl, data, skipped, existing, dirs, warnings)
 	if err == nil {
 		idx := &index{Key: key, Module: module, Summary: summary(p.Manifest), Watches: w.list}
@@ -576,8 +580,12 @@ func build(o *Options, dir, key, module string, pl *Plan, data []dataCand) (*Man
 	// The jobs: one per real file; patched copies run in parallel.
 	type job struct {
 		src, dst, runpath string
+		// dri, when set, replaces the copy's compiled-in DRI driver
+		// search path (driDir...) with itself (see driSearchPath).
+		dri string
 	}
 	var jobs []job
+	driDir := mesaDRIDir(sel)
 	exposed := map[string]bool{}
 	apis := map[API]bool{}
 	// patchedSrc maps each name in lib/ of a patched copy to its host file.
@@ -586,7 +594,11 @@ func build(o *Options, dir, key, module string, pl *Plan, data []dataCand) (*Man
 		hp := ldpath.HostPath(root, f.Real)
 		dst := filepath.Join(lib, f.Base)
 		if f.Mode == ModePatched {
-			jobs = append(jobs, job{hp, dst, driverRunpath})
+			j := job{src: hp, dst: dst, runpath: driverRunpath}
+			if driDir != "" && f.entry.DRILoader {
+				j.dri = "$ORIGIN"
+			}
+			jobs = append(jobs, j)
 			patchedSrc[f.Base] = hp
 		} else if err := os.Symlink(hp, dst); err != nil {
 			return nil, err
@@ -611,7 +623,12 @@ func build(o *Options, dir, key, module string, pl *Plan, data []dataCand) (*Man
 		if _, err := os.Lstat(dst); err == nil {
 			// Two sonames resolving to one file: link the second name.
 		} else if d.Mode == ModePatched {
-			jobs = append(jobs, job{hp, dst, depRunpath})
+			j := job{src: hp, dst: dst, runpath: depRunpath}
+			if driDir != "" && strings.HasPrefix(d.Name, "libgbm.so") {
+				// libgbm's DRI backend looks for the same drivers.
+				j.dri = "$ORIGIN/../lib"
+			}
+			jobs = append(jobs, j)
 		} else if err := os.Symlink(hp, dst); err != nil {
 			return nil, err
 		}
@@ -627,20 +644,35 @@ func build(o *Options, dir, key, module string, pl *Plan, data []dataCand) (*Man
 		return nil, err
 	}
 	for _, c := range copies {
-		jobs = append(jobs, job{c[0], c[1], backendRunpath})
+		jobs = append(jobs, job{src: c[0], dst: c[1], runpath: backendRunpath})
 	}
 	o.hook("links")
 	if err := runJobs(len(jobs), func(i int) error {
-		return elfscan.PatchRunpath(jobs[i].src, jobs[i].dst, jobs[i].runpath)
+		j := jobs[i]
+		if err := elfscan.PatchRunpath(j.src, j.dst, j.runpath); err != nil {
+			return err
+		}
+		if j.dri != "" {
+			n, err := elfscan.ReplaceRodataString(j.dst, driDir, j.dri)
+			if err != nil {
+				return err
+			}
+			log.Debug("DRI search path", "file", j.dst, "was", driDir, "now", j.dri, "strings", n)
+		}
+		return nil
 	}); err != nil {
 		return nil, err
 	}
 	o.hook("patched")
-	outs, dskip, err := writeData(root, dir, data, exposed)
+	seenAt := ""
+	if o.SelfContained {
+		seenAt = o.SeenAt
+	}
+	outs, dskip, err := writeData(root, dir, data, exposed, seenAt)
 	if err != nil {
 		return nil, fmt.Errorf("cache entry %s: %w", dir, err)
 	}
-	made, err := makeData(dir, outs, exposed, sel.Version)
+	made, err := makeData(dir, outs, exposed, sel.Version, seenAt)
 	if err != nil {
 		return nil, fmt.Errorf("cache entry %s: %w", dir, err)
 	}
@@ -703,6 +735,33 @@ func backends(lib string, exposed map[string]bool, patchedSrc map[string]string)
 		}
 	}
 	return copies, nil
+}
+
+// keyWith derives a key from key and s, in the same format.
+func keyWith(key, s string) string {
+	h := fnv.New128a()
+	io.WriteString(h, key)
+	h.Write([]byte{0})
+	io.WriteString(h, s)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// mesaDRIDir returns the host directory of the DRI drivers sel holds
+// ("/usr/lib/x86_64-linux-gnu/dri"), or "". Mesa's loaders (libEGL_mesa,
+// libGLX_mesa, libgbm) have it compiled in as the first element of their
+// search path; their copies get "$ORIGIN" there instead, which dlopen
+// expands to the directory of the loader that calls it (the entry's lib/),
+// so that an entry with no environment (system mode, /run/opengl-driver)
+// loads the entry's DRI drivers and not the host's, whose generic
+// libraries a Nix program's loader cannot find. LIBGL_DRIVERS_PATH, which
+// the wrapper sets, still comes first. See docs/DESIGN.md, "Mesa".
+func mesaDRIDir(sel *Selection) string {
+	for _, f := range sel.Files {
+		if f.API == APIDRI && strings.HasSuffix(f.Base, "_dri.so") {
+			return path.Dir(f.Real)
+		}
+	}
+	return ""
 }
 
 // backendLink is a backend in lib/<sub>/<name>, for the library target

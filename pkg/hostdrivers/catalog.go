@@ -114,6 +114,9 @@ type Entry struct {
 	// a launch takes them with --mesa, or when the host has no NVIDIA
 	// driver (see docs/DESIGN.md, "Mesa").
 	Mesa bool
+	// DRILoader marks Mesa's libraries that load DRI drivers from a
+	// compiled-in directory (see mesaDRIDir).
+	DRILoader bool
 	// OwnVersion marks a library versioned on its own (the EGL external
 	// platforms: libnvidia-egl-wayland.so.1.1.10): its file name does not
 	// carry the driver version.
@@ -211,8 +214,8 @@ var catalog = []Entry{
 // drivers and newer Mesa's libgallium-<version> are matched by their
 // names' shape (mesaPattern): their list grows with every GPU Mesa learns.
 var mesaCatalog = []Entry{
-	{Name: "libEGL_mesa", API: APIEGL, Mesa: true, Doc: "Mesa's EGL vendor library for glvnd (50_mesa.json)"},
-	{Name: "libGLX_mesa", API: APIGLX, Mesa: true, Doc: "Mesa's GLX vendor library for glvnd"},
+	{Name: "libEGL_mesa", API: APIEGL, Mesa: true, DRILoader: true, Doc: "Mesa's EGL vendor library for glvnd (50_mesa.json)"},
+	{Name: "libGLX_mesa", API: APIGLX, Mesa: true, DRILoader: true, Doc: "Mesa's GLX vendor library for glvnd"},
 	{Name: "libVkLayer_MESA_device_select", API: APIVulkan, Mesa: true, Doc: "Mesa's implicit Vulkan layer choosing the default GPU"},
 	{Name: "libvdpau_d3d12", API: APIVideo, Kind: KindVDPAU, Mesa: true, Doc: "Mesa's VDPAU driver for WSL's d3d12"},
 	{Name: "libvdpau_nouveau", API: APIVideo, Kind: KindVDPAU, Mesa: true, Doc: "Mesa's VDPAU driver for nouveau"},

@@ -85,7 +85,7 @@ func scanData(root string, sources []Source, w *watchSet) []dataCand {
 // writeData writes the vendor data files into the entry at dir, pointing
 // them at the entry's lib/. A file whose library the entry lacks is left
 // out (a Vulkan layer naming a missing library drops that layer only).
-func writeData(root, dir string, cands []dataCand, exposed map[string]bool) ([]DataOut, []Skipped, error) {
+func writeData(root, dir string, cands []dataCand, exposed map[string]bool, seenAt string) ([]DataOut, []Skipped, error) {
 	var outs []DataOut
 	var skipped []Skipped
 	for _, c := range cands {
@@ -96,9 +96,9 @@ func writeData(root, dir string, cands []dataCand, exposed map[string]bool) ([]D
 		}
 		var content []byte
 		if strings.HasSuffix(c.base, ".json") {
-			content, err = rewriteJSON(b, c.df.Dest, exposed)
+			content, err = rewriteJSON(b, c.df.Dest, exposed, seenAt)
 		} else {
-			content, err = rewriteICD(b, exposed)
+			content, err = rewriteICD(b, exposed, seenAt)
 		}
 		if err != nil {
 			skipped = append(skipped, Skipped{c.src, err.Error(), CodeOf(err)})
@@ -123,7 +123,13 @@ func writeData(root, dir string, cands []dataCand, exposed map[string]bool) ([]D
 // share/vulkan the Vulkan loader resolves a relative path against the JSON
 // file's directory, so it gets a path into lib/; the others keep a bare
 // soname, found on the library path (or /run/opengl-driver/lib).
-func libRef(lib, dest string, exposed map[string]bool) (string, error) {
+//
+// seenAt, when not "", is where a self-contained entry will be seen
+// (RUN/opengl-driver): the files other than Vulkan's then name
+// seenAt/lib/<name>, an absolute path, as NixOS's own vendor files do:
+// with no LD_LIBRARY_PATH, libglvnd's libEGL and ocl-icd (which have no
+// runpath there) find no bare name.
+func libRef(lib, dest string, exposed map[string]bool, seenAt string) (string, error) {
 	base := path.Base(lib)
 	if !exposed[base] {
 		return "", fmt.Errorf("names %s, which the driver does not provide", lib)
@@ -132,11 +138,14 @@ func libRef(lib, dest string, exposed map[string]bool) (string, error) {
 		rel, _ := filepath.Rel(dest, "lib")
 		return rel + "/" + base, nil
 	}
+	if seenAt != "" {
+		return path.Join(seenAt, "lib", base), nil
+	}
 	return base, nil
 }
 
 // rewriteJSON rewrites an ICD, vendor, platform or layer manifest.
-func rewriteJSON(b []byte, dest string, exposed map[string]bool) ([]byte, error) {
+func rewriteJSON(b []byte, dest string, exposed map[string]bool, seenAt string) ([]byte, error) {
 	var doc map[string]any
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -148,7 +157,7 @@ func rewriteJSON(b []byte, dest string, exposed map[string]bool) ([]byte, error)
 		if !ok {
 			return fmt.Errorf("no library_path")
 		}
-		ref, err := libRef(lp, dest, exposed)
+		ref, err := libRef(lp, dest, exposed, seenAt)
 		if err != nil {
 			return err
 		}
@@ -199,12 +208,12 @@ func rewriteJSON(b []byte, dest string, exposed map[string]bool) ([]byte, error)
 }
 
 // rewriteICD rewrites an OpenCL .icd file: one library name.
-func rewriteICD(b []byte, exposed map[string]bool) ([]byte, error) {
+func rewriteICD(b []byte, exposed map[string]bool, seenAt string) ([]byte, error) {
 	lib := strings.TrimSpace(string(b))
 	if lib == "" || strings.ContainsAny(lib, "\n\x00") {
 		return nil, fmt.Errorf("not a one-line OpenCL ICD file")
 	}
-	ref, err := libRef(lib, "etc/OpenCL/vendors", exposed)
+	ref, err := libRef(lib, "etc/OpenCL/vendors", exposed, seenAt)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +244,7 @@ var madeFiles = []madeFile{
 // holds (Apptainer --nv binds only libraries; so do the container toolkit
 // in compute mode, cloud images and a flat -d directory): a file is made
 // when no host file of its directory names the same library.
-func makeData(dir string, outs []DataOut, exposed map[string]bool, version string) ([]DataOut, error) {
+func makeData(dir string, outs []DataOut, exposed map[string]bool, version, seenAt string) ([]DataOut, error) {
 	var made []DataOut
 	written := func(sub string) []string {
 		var paths []string
@@ -248,7 +257,7 @@ func makeData(dir string, outs []DataOut, exposed map[string]bool, version strin
 	}
 	for _, f := range neededMadeFiles(exposed, written) {
 		dest := f.dest()
-		ref, err := libRef(f.lib, f.dir, exposed)
+		ref, err := libRef(f.lib, f.dir, exposed, seenAt)
 		if err != nil {
 			return nil, err
 		}

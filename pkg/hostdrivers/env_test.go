@@ -163,7 +163,7 @@ func TestRewriteJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := rewriteJSON([]byte(tt.in), tt.dest, exposed)
+			got, err := rewriteJSON([]byte(tt.in), tt.dest, exposed, "")
 			if tt.err != "" {
 				if err == nil || !contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.err)
@@ -186,12 +186,12 @@ func FuzzRewriteJSON(f *testing.F) {
 	f.Add([]byte(`{"layer":{"library_path":"/a/b/libGLX_nvidia.so.0"}}`), "share/glvnd/egl_vendor.d")
 	exposed := map[string]bool{"libGLX_nvidia.so.0": true}
 	f.Fuzz(func(t *testing.T, b []byte, dest string) {
-		out, err := rewriteJSON(b, dest, exposed)
+		out, err := rewriteJSON(b, dest, exposed, "")
 		if err != nil {
 			return
 		}
 		// What it writes is JSON that names only exposed libraries.
-		if _, err := rewriteJSON(out, dest, exposed); err != nil {
+		if _, err := rewriteJSON(out, dest, exposed, ""); err != nil {
 			t.Fatalf("output does not rewrite again: %v\n%s", err, out)
 		}
 	})
@@ -199,14 +199,14 @@ func FuzzRewriteJSON(f *testing.F) {
 
 func TestRewriteICD(t *testing.T) {
 	exposed := map[string]bool{"libnvidia-opencl.so.1": true}
-	if got, err := rewriteICD([]byte("libnvidia-opencl.so.1\n"), exposed); err != nil || string(got) != "libnvidia-opencl.so.1\n" {
+	if got, err := rewriteICD([]byte("libnvidia-opencl.so.1\n"), exposed, ""); err != nil || string(got) != "libnvidia-opencl.so.1\n" {
 		t.Errorf("rewriteICD = %q, %v", got, err)
 	}
-	if got, err := rewriteICD([]byte("/usr/lib/libnvidia-opencl.so.1"), exposed); err != nil || string(got) != "libnvidia-opencl.so.1\n" {
+	if got, err := rewriteICD([]byte("/usr/lib/libnvidia-opencl.so.1"), exposed, ""); err != nil || string(got) != "libnvidia-opencl.so.1\n" {
 		t.Errorf("rewriteICD(abs) = %q, %v", got, err)
 	}
 	for _, bad := range []string{"", "libpocl.so.2", "a\nb"} {
-		if _, err := rewriteICD([]byte(bad), exposed); err == nil {
+		if _, err := rewriteICD([]byte(bad), exposed, ""); err == nil {
 			t.Errorf("rewriteICD(%q) succeeded, want an error", bad)
 		}
 	}

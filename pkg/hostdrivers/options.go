@@ -28,6 +28,11 @@ type Options struct {
 	// then finds libnvidia-ptxjitcompiler through its own runpath. It
 	// copies most of the driver's bytes; the wrapper does not need it.
 	SelfContained bool
+	// SeenAt is where a SelfContained entry will be seen by programs
+	// (RUN/opengl-driver, or /run/opengl-driver in the build sandbox): its
+	// EGL and OpenCL vendor files name their libraries by absolute path
+	// there, as NixOS's do. "" keeps bare names.
+	SeenAt string
 	// TrustedFilesOnly refuses a plan holding a driver or dependency file
 	// that a user other than root (or the caller) owns or can write, or
 	// that lies in a directory others can write (sticky or not): root's
