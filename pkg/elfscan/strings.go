@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -25,9 +26,19 @@ func ReplaceRodataString(path, prefix, repl string) (int, error) {
 		return 0, err
 	}
 	defer f.Close()
-	ef, err := elf.NewFile(f)
+	n, err := replaceRodata(f, f, prefix, repl)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
+		return n, fmt.Errorf("%s: %w", path, err)
+	}
+	return n, nil
+}
+
+// replaceRodata is ReplaceRodataString on a file read from r and written
+// through w.
+func replaceRodata(r io.ReaderAt, w io.WriterAt, prefix, repl string) (int, error) {
+	ef, err := elf.NewFile(r)
+	if err != nil {
+		return 0, err
 	}
 	n := 0
 	for _, s := range ef.Sections {
@@ -36,11 +47,11 @@ func ReplaceRodataString(path, prefix, repl string) (int, error) {
 			continue
 		}
 		if s.Size > 1<<30 {
-			return n, fmt.Errorf("%s: section %s too large", path, s.Name)
+			return n, fmt.Errorf("section %s too large", s.Name)
 		}
 		data, err := s.Data()
 		if err != nil {
-			return n, fmt.Errorf("%s: section %s: %w", path, s.Name, err)
+			return n, fmt.Errorf("section %s: %w", s.Name, err)
 		}
 		for off := 0; ; {
 			i := bytes.Index(data[off:], []byte(prefix))
@@ -63,8 +74,8 @@ func ReplaceRodataString(path, prefix, repl string) (int, error) {
 			}
 			buf := make([]byte, len(str))
 			copy(buf, repl)
-			if _, err := f.WriteAt(buf, int64(s.Offset)+int64(start)); err != nil {
-				return n, fmt.Errorf("%s: %w", path, err)
+			if _, err := w.WriteAt(buf, int64(s.Offset)+int64(start)); err != nil {
+				return n, err
 			}
 			n++
 			off = start + end

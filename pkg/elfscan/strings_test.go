@@ -1,6 +1,8 @@
 package elfscan
 
 import (
+	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,4 +55,32 @@ const char *inside(void) { return "x/usr/lib/x86_64-linux-gnu/dri"; }
 	if _, err := ReplaceRodataString(src, "/usr", "x"); err == nil {
 		t.Errorf("a C source taken for ELF")
 	}
+}
+
+// sliceWriter writes into a byte slice, never past its end.
+type sliceWriter []byte
+
+func (w sliceWriter) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > int64(len(w)) {
+		return 0, io.ErrShortWrite
+	}
+	return copy(w[off:], p), nil
+}
+
+// FuzzReplaceRodataString: any bytes taken for an ELF file give an error or
+// a rewrite inside the file, never a panic or a write past its end.
+func FuzzReplaceRodataString(f *testing.F) {
+	for _, p := range []string{"testdata/amd64-runpath.so", "testdata/386-none.so", "testdata/arm64-none.so"} {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("\x7fELF"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		w := make(sliceWriter, len(b))
+		copy(w, b)
+		if _, err := replaceRodata(bytes.NewReader(b), w, "/usr", "$ORIGIN"); err == io.ErrShortWrite {
+			t.Errorf("a write past the end of the file")
+		}
+	})
 }
