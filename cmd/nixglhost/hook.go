@@ -40,7 +40,12 @@ const (
 )
 
 // defaultHookFeatures are the requiredSystemFeatures that get the GPU.
-var defaultHookFeatures = []string{"cuda", "opengl", "nvidia-gpu"}
+var defaultHookFeatures = []string{"cuda", "opengl", "nvidia-gpu", "rocm"}
+
+// devicesOnlyFeatures need the GPU's device nodes but no driver entry:
+// ROCm's userspace comes from Nix itself, and talks to /dev/kfd and
+// /dev/dri.
+var devicesOnlyFeatures = []string{"rocm"}
 
 // hookArgs turns a hook invocation by name (argv[0] is hookName) into
 // nixglhost's arguments; other invocations are returned unchanged.
@@ -103,6 +108,13 @@ func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
 		return err
 	}
 	s.log.Debug("derivation needs the GPU", "drv", drvPath, "features", matched)
+	if !slices.ContainsFunc(matched, func(f string) bool { return !slices.Contains(devicesOnlyFeatures, f) }) {
+		devs, err := sandbox.DeviceNodes(s.root)
+		if err != nil {
+			return fmt.Errorf("pre-build hook: %w", err)
+		}
+		return writeSandboxPaths(stdout, devs)
+	}
 	// Shared: a system-mode run does not prune while the entry is chosen.
 	unlock, err := s.lock(unix.LOCK_SH)
 	if err != nil {
@@ -132,14 +144,19 @@ func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
 			return fmt.Errorf("pre-build hook: cache entry %s: %w; remove the entry and run again", p.Dir, err)
 		}
 	}
-	// All or nothing: Nix must not see half a list.
+	return writeSandboxPaths(stdout, paths)
+}
+
+// writeSandboxPaths prints the hook's answer in one write: all or
+// nothing, Nix must not see half a list.
+func writeSandboxPaths(stdout io.Writer, paths []string) error {
 	var b bytes.Buffer
 	b.WriteString("extra-sandbox-paths\n")
 	for _, l := range paths {
 		b.WriteString(l + "\n")
 	}
 	b.WriteString("\n")
-	_, err = stdout.Write(b.Bytes())
+	_, err := stdout.Write(b.Bytes())
 	return err
 }
 

@@ -364,3 +364,29 @@ func TestHookBindsOnlyManifestFiles(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %q: want a refusal naming %s, and nothing printed", code, stdout, stderr, secret)
 	}
 }
+
+// TestPreBuildHookROCm: a derivation requiring "rocm" gets the GPU's
+// device nodes (/dev/kfd and /dev/dri) and no driver entry: ROCm's
+// userspace comes from Nix itself. It works on a host with no NVIDIA or
+// Mesa driver at all, where a "cuda" derivation fails for want of one.
+func TestPreBuildHookROCm(t *testing.T) {
+	root := t.TempDir()
+	cache := filepath.Join(t.TempDir(), "nix-gl-host")
+	fixtures.Write(t, filepath.Join(root, "dev/kfd"), "")
+	fixtures.Write(t, filepath.Join(root, "dev/dri/renderD128"), "")
+	p := filepath.Join(t.TempDir(), "rocm.drv")
+	fixtures.Write(t, p, `Derive([("out","/nix/store/x-out","","")],[],[],"x86_64-linux","/bin/sh",[],[("requiredSystemFeatures","rocm big-parallel")])`)
+	stdout, stderr, code := nixglhost(t, baseEnv(t), "--nix-pre-build-hook", "--driver-root", root, "--cache-dir", cache, p)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	want := "extra-sandbox-paths\n/dev/dri=" + filepath.Join(root, "dev/dri") + "\n/dev/kfd=" + filepath.Join(root, "dev/kfd") + "\n\n"
+	if diff := cmp.Diff(want, stdout); diff != "" {
+		t.Errorf("output (-want +got):\n%s", diff)
+	}
+	cuda := filepath.Join(t.TempDir(), "cuda.drv")
+	fixtures.Write(t, cuda, `Derive([("out","/nix/store/x-out","","")],[],[],"x86_64-linux","/bin/sh",[],[("requiredSystemFeatures","cuda")])`)
+	if stdout, _, code := nixglhost(t, baseEnv(t), "--nix-pre-build-hook", "--driver-root", root, "--cache-dir", cache, cuda); code == 0 || stdout != "" {
+		t.Errorf("a cuda derivation on a host without a driver: exit %d, stdout %q", code, stdout)
+	}
+}

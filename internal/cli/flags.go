@@ -155,8 +155,9 @@ var Flags = []Flag{
 		Long: "hook-features", Arg: "LIST",
 		Help: "with --nix-pre-build-hook: the features that get the GPU",
 		Doc: "With --nix-pre-build-hook: the comma-separated system features that get the GPU " +
-			"(default $NIXGLHOST_HOOK_FEATURES, else cuda,opengl,nvidia-gpu).",
-		Usage: "with --nix-pre-build-hook: the features that get the\nGPU (default $NIXGLHOST_HOOK_FEATURES, else\ncuda,opengl,nvidia-gpu)",
+			"(default $NIXGLHOST_HOOK_FEATURES, else cuda,opengl,nvidia-gpu,rocm; rocm gets the device " +
+			"nodes only).",
+		Usage: "with --nix-pre-build-hook: the features that get the\nGPU (default $NIXGLHOST_HOOK_FEATURES, else\ncuda,opengl,nvidia-gpu,rocm)",
 	},
 	{
 		Short: "v", Long: "verbose",

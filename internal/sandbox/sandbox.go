@@ -23,8 +23,9 @@ import (
 const RunOpenGLDriver = "/run/opengl-driver"
 
 // gpuDevices are the device nodes a GPU builder needs, under /dev; a name
-// with a '*' is a path.Match pattern.
-var gpuDevices = []string{"nvidiactl", "nvidia[0-9]*", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset", "dri"}
+// with a '*' is a path.Match pattern. /dev/dri serves Mesa's GPUs and
+// /dev/kfd AMD's compute (ROCm).
+var gpuDevices = []string{"nvidiactl", "nvidia[0-9]*", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset", "dri", "kfd"}
 
 // Paths returns the hook's lines: the entry at /run/opengl-driver;
 // every host file the entry's symlinks lead to, each link of the chain and
