@@ -39,7 +39,7 @@ type Finding struct {
 	// Severity is SeverityBlocking or SeverityWarning.
 	Severity string `json:"severity"`
 	// Topic names what the finding is about: "driver", "module",
-	// "cuda_compat", "architecture", "interpreter", "glibc", "libstdc++", "gpu",
+	// "cuda_compat", "architecture", "interpreter", "glibc", "libstdc++", "gpu", "mesa",
 	// "environment" or "cache".
 	Topic string `json:"topic"`
 	// Message says what is wrong, naming the files and versions.
@@ -407,9 +407,11 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 	var compatCovers bool
 	r.Compat, compatCovers = compatReports(root, r.Module, cands, chosen, add)
 
-	// The kernel module against the chosen userspace driver.
+	// The kernel module against the chosen userspace driver (a Mesa-only
+	// entry needs no NVIDIA module).
+	nvidiaChosen := slices.ContainsFunc(sel.Files, func(f *hostdrivers.DriverFile) bool { return !f.CatalogEntry().Mesa })
 	switch {
-	case r.Module.Kind == "":
+	case r.Module.Kind == "" && (nvidiaChosen || len(sel.Files) == 0):
 		add(SeverityWarning, "module",
 			"no NVIDIA kernel module is loaded (no /sys/module/nvidia/version, /proc/driver/nvidia/version or /sys/module/nvgpu/version, and no WSL2 /dev/dxg): CUDA will report no device",
 			"load the driver (modprobe nvidia) or, in a container, expose the host's GPU")
@@ -638,6 +640,9 @@ func programReport(r *Report, do DoctorOptions, prog *elfscan.Info, storeDir str
 			checkGlibc(r, pr, root, progLibcDir, sel, cl)
 			checkCXX(r, pr, root, progLibcDir, prog, sel, cl)
 		}
+		if prog != nil {
+			checkMesaLoaders(prog, cl, add)
+		}
 	}
 	return progLibcDir, nixProg
 }
@@ -772,6 +777,30 @@ func checkGlibc(r *Report, pr *ProgramReport, root, libcDir string, sel *hostdri
 				describeProblems(pr.GlibcTooNew), orUnknown(pr.Glibc), pr.Libc, pr.GlibcTooNew[0].Version),
 			Fix: fmt.Sprintf("run a build of the program with glibc %s or newer (a newer nixpkgs)", strings.TrimPrefix(highest(pr.GlibcTooNew), "GLIBC_")),
 		})
+	}
+}
+
+// mesaPrivate are the Mesa libraries a program may link itself (nixpkgs'
+// Mesa) that the host's Mesa drivers also load: an already loaded soname
+// is reused, so the host's drivers get the program's copy, of another
+// Mesa build, while the interface between them is internal to one build.
+var mesaPrivate = []string{"libgbm.so.1", "libglapi.so.0"}
+
+// checkMesaLoaders warns when the program links its own copy of a Mesa
+// library the entry's Mesa drivers take from the host (see mesaPrivate).
+func checkMesaLoaders(prog *elfscan.Info, cl *hostdrivers.Closure, add func(sev, topic, msg, fix string)) {
+	for _, n := range mesaPrivate {
+		if !slices.Contains(prog.Needed, n) {
+			continue
+		}
+		for _, d := range cl.Deps {
+			if d.Name != n {
+				continue
+			}
+			add(SeverityWarning, "mesa",
+				fmt.Sprintf("the program links its own %s and the host's Mesa drivers need the host's (%s, for %s): the loader hands them the program's, of another Mesa build, and Mesa's interface between the two is internal: EGL on GBM (KMS) may fail", n, d.Real, strings.Join(d.For, ", ")),
+				"render through the program's own Mesa (nixpkgs' mesa.drivers) instead of the host's, or leave Mesa out (no --mesa, where the host has an NVIDIA driver)")
+		}
 	}
 }
 

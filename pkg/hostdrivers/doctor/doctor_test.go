@@ -70,6 +70,38 @@ type doctorCase struct {
 func doctorCases() []doctorCase {
 	return []doctorCase{
 		{
+			// A program that links its own libgbm (nixpkgs' Mesa) on a
+			// Mesa host whose libEGL_mesa needs the host's: the program's
+			// copy would serve it.
+			name: "mesa-own-libgbm",
+			setup: func(t *testing.T) (*hostdrivers.Options, DoctorOptions, map[string]string) {
+				root := t.TempDir()
+				lib := filepath.Join(root, multiarch)
+				fixtures.Must(t, os.MkdirAll(lib, 0o755))
+				empty := fixtures.Write(t, filepath.Join(t.TempDir(), "e.c"), "int gbm_create_device(int fd) { return fd; }\n")
+				fixtures.CC(t, "gcc", "-shared", "-fPIC", "-o", filepath.Join(lib, "libgbm.so.1"), "-Wl,-soname,libgbm.so.1", empty)
+				fixtures.CC(t, "gcc", "-shared", "-fPIC", "-o", filepath.Join(lib, "libEGL_mesa.so.0"), "-Wl,-soname,libEGL_mesa.so.0", empty, "-L"+lib, "-Wl,--no-as-needed", "-l:libgbm.so.1")
+				own := t.TempDir()
+				fixtures.CC(t, "gcc", "-shared", "-fPIC", "-o", filepath.Join(own, "libgbm.so.1"), "-Wl,-soname,libgbm.so.1", empty)
+				prog := filepath.Join(own, "prog")
+				main := fixtures.Write(t, filepath.Join(t.TempDir(), "m.c"), "int gbm_create_device(int);\nint main(void) { return gbm_create_device(0); }\n")
+				fixtures.CC(t, "gcc", "-o", prog, main, "-L"+own, "-l:libgbm.so.1", "-Wl,-rpath,"+own)
+				return &hostdrivers.Options{Root: root}, DoctorOptions{ProgramPath: prog, Program: prog}, map[string]string{root: "$ROOT", own: "$OWN"}
+			},
+			warnings: []string{"mesa"},
+			check: func(t *testing.T, r *Report) {
+				var f *Finding
+				for i := range r.Findings {
+					if r.Findings[i].Topic == "mesa" {
+						f = &r.Findings[i]
+					}
+				}
+				if f == nil || !strings.Contains(f.Message, "libgbm.so.1") || !strings.Contains(f.Message, "libEGL_mesa.so.0") {
+					t.Errorf("mesa finding %+v, want one naming libgbm.so.1 and libEGL_mesa.so.0", f)
+				}
+			},
+		},
+		{
 			// A hybrid laptop: an NVIDIA GPU beside an Intel one whose Mesa
 			// drivers are there but left out without --mesa: the doctor
 			// names the GPU and the fix. A connector and a render node are
