@@ -33,7 +33,7 @@ buildGoModule {
     ];
   };
 
-  vendorHash = "sha256-dVSNGN77Xasc5kMHp45k3w4bRO5y489j5Q8Z4aGQnJE=";
+  vendorHash = "sha256-NYD3kMAY06IxNf3LYuy2pBkaVs4cs/8Eon/MFbJIWBQ=";
 
   subPackages = [ "cmd/nixglhost" ];
 

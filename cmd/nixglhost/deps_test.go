@@ -14,8 +14,9 @@ import (
 // internal/archrun, testing), no network, TLS, templates or user database,
 // no crypto or regexp (the fingerprints are FNV-128a, the one parsed text a
 // hand-written parser: both packages' initialisers ran at every launch),
-// and no module outside this one but golang.org/x/sys and demangle (the
-// doctor's). A package that sneaks in here costs every launch its
+// and no module outside this one but golang.org/x/sys, demangle (the
+// doctor's) and CDI's specs-go (the types of --cdi-spec; its parser and
+// injection, with their YAML and fsnotify, are the tests' only). A package that sneaks in here costs every launch its
 // initialisers and pages.
 func TestBinaryPackages(t *testing.T) {
 	goBin, err := exec.LookPath("go")
@@ -30,7 +31,8 @@ func TestBinaryPackages(t *testing.T) {
 	forbidden := []string{"testing", "net", "net/http", "crypto/tls", "crypto/x509", "os/user", "plugin",
 		"text/template", "html/template", "github.com/nixglhost/nixglhost/internal/fixtures",
 		"github.com/nixglhost/nixglhost/internal/archrun"}
-	modules := []string{"github.com/nixglhost/nixglhost/", "golang.org/x/sys/", "github.com/ianlancetaylor/demangle"}
+	modules := []string{"github.com/nixglhost/nixglhost/", "golang.org/x/sys/", "github.com/ianlancetaylor/demangle",
+		"tags.cncf.io/container-device-interface/specs-go"}
 	for _, p := range pkgs {
 		if slices.Contains(forbidden, p) || p == "regexp" || p == "crypto" || strings.HasPrefix(p, "crypto/") {
 			t.Errorf("nixglhost links %s", p)

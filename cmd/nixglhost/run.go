@@ -34,6 +34,8 @@ type config struct {
 	program    []string
 	// System mode and the pre-build hook (sysmode.go, hook.go).
 	linkRun      bool
+	cdiSpec      bool
+	cdiDir       string
 	unlinkRun    bool
 	runDir       string
 	hook         bool
@@ -54,11 +56,11 @@ func newFlagSet(c *config, dirs *dirList) (*flag.FlagSet, error) {
 	bools := map[string]*bool{
 		"p": &c.printPath, "print-env": &c.printEnv, "prime": &c.prime, "mesa": &c.mesa, "doctor": &c.doctor, "json": &c.json,
 		"v": &c.verbose, "verbose": &c.verbose, "version": &c.version, "h": &c.help, "help": &c.help,
-		"link-run-opengl-driver": &c.linkRun, "unlink-run-opengl-driver": &c.unlinkRun,
+		"link-run-opengl-driver": &c.linkRun, "unlink-run-opengl-driver": &c.unlinkRun, "cdi-spec": &c.cdiSpec,
 		"nix-pre-build-hook": &c.hook,
 	}
 	strs := map[string]*string{
-		"driver-root": &c.driverRoot, "cache-dir": &c.cacheDir, "run-dir": &c.runDir,
+		"driver-root": &c.driverRoot, "cache-dir": &c.cacheDir, "run-dir": &c.runDir, "cdi-dir": &c.cdiDir,
 		"hook-features": &c.hookFeatures,
 	}
 	for _, f := range cli.Flags {
@@ -99,7 +101,7 @@ func parseArgs(args []string) (*config, error) {
 	if err := checkSystemFlags(c); err != nil {
 		return nil, err
 	}
-	if !c.help && !c.version && !c.printPath && !c.printEnv && !c.doctor && !c.linkRun && !c.unlinkRun && !c.hook && len(c.program) == 0 {
+	if !c.help && !c.version && !c.printPath && !c.printEnv && !c.doctor && !c.linkRun && !c.unlinkRun && !c.cdiSpec && !c.hook && len(c.program) == 0 {
 		return nil, errors.New("no PROGRAM given")
 	}
 	return c, nil

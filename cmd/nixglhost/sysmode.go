@@ -306,7 +306,7 @@ func unlinkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string
 // of the command line.
 func checkSystemFlags(c *config) error {
 	n := 0
-	for _, on := range []bool{c.linkRun, c.unlinkRun, c.hook} {
+	for _, on := range []bool{c.linkRun, c.unlinkRun, c.cdiSpec, c.hook} {
 		if on {
 			n++
 		}
@@ -319,9 +319,12 @@ func checkSystemFlags(c *config) error {
 		if c.hookFeatures != "" {
 			return errors.New("--hook-features goes with --nix-pre-build-hook")
 		}
+		if c.cdiDir != "/etc/cdi" {
+			return errors.New("--cdi-dir goes with --cdi-spec")
+		}
 		return nil
 	case n > 1:
-		return errors.New("--link-run-opengl-driver, --unlink-run-opengl-driver and --nix-pre-build-hook exclude each other")
+		return errors.New("--link-run-opengl-driver, --unlink-run-opengl-driver, --cdi-spec and --nix-pre-build-hook exclude each other")
 	case c.printPath || c.printEnv || c.doctor:
 		return errors.New("-p, --print-env and --doctor do not go with system mode or the pre-build hook")
 	case c.hook && (len(c.program) < 1 || len(c.program) > 2):
@@ -343,6 +346,8 @@ func systemMain(c *config, stdout, stderr io.Writer, environ []string) (code int
 		err = linkRunOpenGLDriver(c, stdout, stderr, environ)
 	case c.unlinkRun:
 		err = unlinkRunOpenGLDriver(c, stdout, stderr, environ)
+	case c.cdiSpec:
+		err = writeCDISpec(c, stdout, stderr, environ)
 	case c.hook:
 		err = preBuildHook(c, stdout, stderr, environ)
 	default:

@@ -137,6 +137,23 @@ var Flags = []Flag{
 		Usage: "(root) remove RUN/opengl-driver if nixglhost made it",
 	},
 	{
+		Long: "cdi-spec",
+		Help: "(root) write a CDI spec giving containers the GPU with no wrapper",
+		Doc: "As root: build the self-contained entry in the system cache and write the Container " +
+			"Device Interface spec nixglhost.org/gpu (CDI-DIR/nixglhost.org-gpu.json): the entry " +
+			"mounted read-only at /run/opengl-driver, the host files it links to, and the GPU device " +
+			"nodes, per GPU (=0, =GPU-<uuid>) and =all. Podman, Docker 25+, containerd and CRI-O " +
+			"read it. A file there nixglhost did not write is left alone.",
+		Usage: "(root) write the CDI spec nixglhost.org/gpu (devices =0,\n=GPU-<uuid>, =all) into --cdi-dir: containers get the\nentry at /run/opengl-driver and the GPU, no wrapper",
+	},
+	{
+		Long: "cdi-dir", Arg: "DIR", Complete: Dir,
+		Help:    "with --cdi-spec: the CDI directory (default /etc/cdi; /var/run/cdi for one boot)",
+		Doc:     "With --cdi-spec: the directory the spec goes to (default /etc/cdi; /var/run/cdi holds it for one boot).",
+		Usage:   "with --cdi-spec: the CDI directory (default /etc/cdi;\n/var/run/cdi for one boot)",
+		Default: "/etc/cdi",
+	},
+	{
 		Long: "run-dir", Arg: "DIR", Complete: Dir,
 		Help:    "RUN for the two above (default /run)",
 		Doc:     "The directory RUN that holds opengl-driver for the two flags above (default /run).",

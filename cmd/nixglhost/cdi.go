@@ -1,0 +1,83 @@
+package main
+
+// --cdi-spec: the CDI spec that gives containers the GPU with no wrapper
+// (DESIGN.md, "Containers").
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nixglhost/nixglhost/internal/cdi"
+	"github.com/nixglhost/nixglhost/internal/sandbox"
+	"github.com/nixglhost/nixglhost/pkg/elfscan"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
+)
+
+// writeCDISpec is --cdi-spec: build (or find) the self-contained entry in
+// the system cache, seen at /run/opengl-driver in the container, and write
+// the spec naming it, its host files and the GPUs' device nodes.
+func writeCDISpec(c *config, stdout, stderr io.Writer, environ []string) error {
+	dir, err := filepath.Abs(c.cdiDir)
+	if err != nil {
+		return fmt.Errorf("--cdi-dir %s: %w", c.cdiDir, err)
+	}
+	s, err := newSystemSetup(c, stderr, environ)
+	if err != nil {
+		return err
+	}
+	// Shared: a system-mode run does not prune while the entry is chosen.
+	unlock, err := s.lock(unix.LOCK_SH)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	p, err := s.prepare(c, elfscan.Ident{}, cdi.RunOpenGLDriver)
+	if err != nil {
+		return err
+	}
+	paths, err := sandbox.Paths(s.root, p.Dir)
+	if err != nil {
+		return err
+	}
+	m, err := hostdrivers.ReadManifest(p.Dir)
+	if err != nil {
+		return err
+	}
+	var host []string
+	for _, l := range paths[1:] {
+		if strings.HasPrefix(l, "/dev/") {
+			continue
+		}
+		// Only files the entry was built from, each checked again now.
+		if err := m.Covers(l); err != nil {
+			return fmt.Errorf("cache entry %s: %w; remove the entry and run again", p.Dir, err)
+		}
+		host = append(host, l)
+	}
+	gpus, err := cdi.ReadGPUs(s.root)
+	if err != nil {
+		return err
+	}
+	spec, err := cdi.Build(s.root, p.Dir, host, gpus)
+	if err != nil {
+		return err
+	}
+	changed, err := cdi.Write(dir, spec)
+	if err != nil {
+		return fmt.Errorf("%w%s", err, rootHint(err))
+	}
+	state := "written"
+	if !changed {
+		state = "already up to date"
+	}
+	fmt.Fprintf(stdout, "%s: %s (cdiVersion %s, entry %s, %d GPUs: %s=all", filepath.Join(dir, cdi.FileName), state, spec.Version, p.Dir, len(gpus), cdi.Kind)
+	for _, g := range gpus {
+		fmt.Fprintf(stdout, ", =%s, =%s", g.Minor, g.UUID)
+	}
+	fmt.Fprintln(stdout, ")")
+	return nil
+}

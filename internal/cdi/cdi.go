@@ -1,0 +1,240 @@
+// Package cdi builds and writes the Container Device Interface spec that
+// gives containers the GPU with no wrapper: the self-contained entry of
+// system mode mounted read-only at /run/opengl-driver (where every Nix
+// program's DT_RUNPATH looks), the host files the entry links to at their
+// own paths, and the GPU device nodes, per GPU (by index and by UUID) and
+// all together. Podman, Docker 25+, containerd and CRI-O read such specs
+// from /etc/cdi or /var/run/cdi (see docs/DESIGN.md, "Containers").
+package cdi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	specs "tags.cncf.io/container-device-interface/specs-go"
+
+	"github.com/nixglhost/nixglhost/pkg/ldpath"
+)
+
+const (
+	// Kind is the spec's device kind: devices are named
+	// nixglhost.org/gpu=0, =GPU-<uuid>, =all.
+	Kind = "nixglhost.org/gpu"
+	// FileName is the spec's file name in the CDI directory.
+	FileName = "nixglhost.org-gpu.json"
+	// GeneratorAnnotation marks a spec nixglhost wrote: only such a file
+	// is ever replaced.
+	GeneratorAnnotation = "nixglhost.org/generator"
+	// EntryAnnotation names the cache entry the spec mounts, so that a
+	// stale spec is seen and replaced.
+	EntryAnnotation = "nixglhost.org/entry"
+	// RunOpenGLDriver is where the entry goes in the container.
+	RunOpenGLDriver = "/run/opengl-driver"
+)
+
+// GPU is one NVIDIA GPU as /proc/driver/nvidia/gpus/*/information gives
+// it, with the device nodes that belong to it alone.
+type GPU struct {
+	// Minor is the device minor number ("0" for /dev/nvidia0).
+	Minor string
+	// UUID is "GPU-<hex>".
+	UUID string
+	// Bus is the PCI bus location ("0000:01:00.0").
+	Bus string
+	// Nodes are its device nodes: /dev/nvidia<minor> and the DRM card and
+	// render nodes of its PCI device.
+	Nodes []string
+}
+
+// ReadGPUs reads the GPUs under root, ordered by minor number. A GPU whose
+// information file lacks a minor number or a UUID is an error naming the
+// file; no GPU at all is not.
+func ReadGPUs(root string) ([]GPU, error) {
+	dir := ldpath.HostPath(root, "/proc/driver/nvidia/gpus")
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var gpus []GPU
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name(), "information")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		g := GPU{Bus: e.Name()}
+		for _, l := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(l, ":")
+			if !ok {
+				continue
+			}
+			v = strings.TrimSpace(v)
+			switch strings.TrimSpace(k) {
+			case "GPU UUID":
+				g.UUID = v
+			case "Device Minor":
+				g.Minor = v
+			case "Bus Location":
+				g.Bus = v
+			}
+		}
+		if g.Minor == "" || strings.Trim(g.Minor, "0123456789") != "" || !strings.HasPrefix(g.UUID, "GPU-") || strings.ContainsAny(g.UUID, " /=") {
+			return nil, fmt.Errorf("%s: no usable \"Device Minor\" and \"GPU UUID\" lines", p)
+		}
+		g.Nodes = append(g.Nodes, "/dev/nvidia"+g.Minor)
+		// The DRM nodes of the same PCI device.
+		drm := ldpath.HostPath(root, path.Join("/sys/bus/pci/devices", g.Bus, "drm"))
+		if des, err := os.ReadDir(drm); err == nil {
+			var names []string
+			for _, d := range des {
+				if n := d.Name(); strings.HasPrefix(n, "card") || strings.HasPrefix(n, "renderD") {
+					names = append(names, n)
+				}
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				g.Nodes = append(g.Nodes, "/dev/dri/"+n)
+			}
+		}
+		gpus = append(gpus, g)
+	}
+	sort.Slice(gpus, func(i, j int) bool {
+		if len(gpus[i].Minor) != len(gpus[j].Minor) {
+			return len(gpus[i].Minor) < len(gpus[j].Minor)
+		}
+		return gpus[i].Minor < gpus[j].Minor
+	})
+	return gpus, nil
+}
+
+// commonNodes are the device nodes every GPU device of the spec needs.
+var commonNodes = []string{"/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"}
+
+// Build returns the spec for the entry (a host path) whose links lead to
+// hostFiles (the paths the links name, as the pre-build hook lists them:
+// each is mounted at the same path, where the links find it), for gpus. Device nodes that do not exist under root are left out; with
+// another root than "/", each node's host path is inside it.
+func Build(root, entry string, hostFiles []string, gpus []GPU) (*specs.Spec, error) {
+	node := func(p string) *specs.DeviceNode {
+		hp := ldpath.HostPath(root, p)
+		if _, err := os.Stat(hp); err != nil {
+			return nil
+		}
+		d := &specs.DeviceNode{Path: p}
+		if hp != p {
+			d.HostPath = hp
+		}
+		return d
+	}
+	nodes := func(ps []string) []*specs.DeviceNode {
+		var out []*specs.DeviceNode
+		for _, p := range ps {
+			if d := node(p); d != nil {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+	ro := []string{"ro", "nosuid", "nodev", "bind"}
+	edits := specs.ContainerEdits{
+		DeviceNodes: nodes(commonNodes),
+		Mounts:      []*specs.Mount{{HostPath: entry, ContainerPath: RunOpenGLDriver, Options: ro, Type: "bind"}},
+	}
+	for _, f := range hostFiles {
+		edits.Mounts = append(edits.Mounts, &specs.Mount{HostPath: f, ContainerPath: f, Options: ro, Type: "bind"})
+	}
+	spec := &specs.Spec{
+		Kind:           Kind,
+		Annotations:    map[string]string{GeneratorAnnotation: "nixglhost", EntryAnnotation: entry},
+		ContainerEdits: edits,
+	}
+	var all []string
+	if len(gpus) == 0 {
+		// A Mesa host (Intel, AMD): its GPUs are the /dev/dri nodes.
+		if des, err := os.ReadDir(ldpath.HostPath(root, "/dev/dri")); err == nil {
+			for _, d := range des {
+				if n := d.Name(); strings.HasPrefix(n, "card") || strings.HasPrefix(n, "renderD") {
+					all = append(all, "/dev/dri/"+n)
+				}
+			}
+		}
+	}
+	for _, g := range gpus {
+		ed := specs.ContainerEdits{DeviceNodes: nodes(g.Nodes)}
+		spec.Devices = append(spec.Devices,
+			specs.Device{Name: g.Minor, ContainerEdits: ed},
+			specs.Device{Name: g.UUID, ContainerEdits: ed})
+		all = append(all, g.Nodes...)
+	}
+	spec.Devices = append(spec.Devices, specs.Device{Name: "all", ContainerEdits: specs.ContainerEdits{DeviceNodes: nodes(all)}})
+	// The lowest version that carries what the spec uses, so that the
+	// oldest runtimes that can read it do.
+	v, err := specs.MinimumRequiredVersion(spec)
+	if err != nil {
+		return nil, err
+	}
+	spec.Version = v
+	return spec, nil
+}
+
+// Write writes spec to dir/FileName atomically (a temporary file renamed
+// into place, synced first). A file there that nixglhost did not write
+// (no GeneratorAnnotation) is refused, untouched. changed is false when the
+// file already holds the same spec.
+func Write(dir string, spec *specs.Spec) (changed bool, err error) {
+	b, err := json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		return false, err
+	}
+	b = append(b, '\n')
+	p := filepath.Join(dir, FileName)
+	if old, err := os.ReadFile(p); err == nil {
+		var prev specs.Spec
+		if json.Unmarshal(old, &prev) != nil || prev.Annotations[GeneratorAnnotation] != "nixglhost" {
+			return false, fmt.Errorf("%s exists and nixglhost did not write it: leaving it alone", p)
+		}
+		if bytes.Equal(old, b) {
+			return false, nil
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, err
+	}
+	tmp, err := os.CreateTemp(dir, ".nixglhost-cdi-*")
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Close(); err != nil {
+		return false, err
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return false, err
+	}
+	return true, nil
+}
