@@ -143,6 +143,13 @@ func (s *Session) Prepare(o *Options, cacheDir string, fallbacks ...string) (*Pr
 	if err != nil {
 		return nil, err
 	}
+	if len(pl.leftOut) > 0 {
+		files := map[string]bool{}
+		for _, c := range pl.leftOut {
+			files[ldpath.HostPath(root, c.Real)] = true
+		}
+		w.drop(files)
+	}
 	if len(pl.Selection.Files) == 0 {
 		log.Debug("no usable driver file found")
 		nd := &NoDriverError{Target: o.target()}
@@ -475,24 +482,23 @@ func planKey(root string, t elfscan.Ident, module string, selfContained bool, se
 
 // takeVendors drops Mesa's candidates unless o.Mesa or the candidates
 // hold no NVIDIA file, saying so once per directory.
-func takeVendors(o *Options, cands []Candidate) ([]Candidate, []Skipped) {
+func takeVendors(o *Options, cands []Candidate) (keep []Candidate, left []Skipped, leftOut []Candidate) {
 	if o.Mesa || !slices.ContainsFunc(cands, func(c Candidate) bool { return !c.Entry.Mesa }) {
-		return cands, nil
+		return cands, nil, nil
 	}
-	var keep []Candidate
-	var left []Skipped
 	seen := map[string]bool{}
 	for _, c := range cands {
 		if !c.Entry.Mesa {
 			keep = append(keep, c)
 			continue
 		}
+		leftOut = append(leftOut, c)
 		if !seen[c.Dir] {
 			seen[c.Dir] = true
 			left = append(left, Skipped{c.Dir, "Mesa's drivers there are left out: the host has an NVIDIA driver (--mesa takes both)", SkipMesaNotTaken})
 		}
 	}
-	return keep, left
+	return keep, left, leftOut
 }
 
 // Plan is what a cache entry will hold: the driver files chosen and the
@@ -504,6 +510,10 @@ type Plan struct {
 	Selection *Selection
 	// Closure is what the selection loads from the host.
 	Closure *Closure
+
+	// leftOut are the candidates the plan did not consider (Mesa's beside
+	// NVIDIA's): their files need no watch.
+	leftOut []Candidate
 }
 
 // NewPlan selects the driver among cands and computes the closure of its
@@ -516,7 +526,7 @@ func NewPlan(o *Options, module string, cands []Candidate) (*Plan, error) {
 	log := o.logger()
 	root := o.root()
 	t := o.target()
-	cands, mesaLeft := takeVendors(o, cands)
+	cands, mesaLeft, leftOut := takeVendors(o, cands)
 	sel, err := Select(root, cands, t, module)
 	if err != nil {
 		return nil, err
@@ -530,11 +540,11 @@ func NewPlan(o *Options, module string, cands []Candidate) (*Plan, error) {
 	// program) are no driver.
 	if !slices.ContainsFunc(sel.Files, func(f *DriverFile) bool { return f.info != nil }) {
 		sel.Files = nil
-		return &Plan{Selection: sel, Closure: &Closure{}}, nil
+		return &Plan{Selection: sel, Closure: &Closure{}, leftOut: leftOut}, nil
 	}
 	searcher, err := ldpath.NewHostSearcher(root, t.Class, t.Machine)
 	if err != nil {
-		return &Plan{Selection: sel, Closure: &Closure{}}, fmt.Errorf("host library search: %w", err)
+		return &Plan{Selection: sel, Closure: &Closure{}, leftOut: leftOut}, fmt.Errorf("host library search: %w", err)
 	}
 	searcher.Accept = func(hp string) bool {
 		id, err := elfscan.ReadIdent(hp)
@@ -561,7 +571,7 @@ func NewPlan(o *Options, module string, cands []Candidate) (*Plan, error) {
 			return nil, err
 		}
 	}
-	return &Plan{Selection: sel, Closure: cl}, nil
+	return &Plan{Selection: sel, Closure: cl, leftOut: leftOut}, nil
 }
 
 // build makes the entry in dir (a fresh temporary directory).

@@ -268,3 +268,35 @@ func TestTakeVendors(t *testing.T) {
 		})
 	}
 }
+
+// TestMesaLeftOutUnwatched: beside an NVIDIA driver, the Mesa files left
+// out are not watched by the index (a hot launch stats none of them), and
+// the entry stays hot when one of them changes in place (their directory
+// stays watched).
+func TestMesaLeftOutUnwatched(t *testing.T) {
+	root := t.TempDir()
+	lib := filepath.Join(root, "lib")
+	fixtures.Must(t, os.MkdirAll(filepath.Join(lib, "dri"), 0o755))
+	fixtures.FakeDriver(t, lib, "535.261.03", "amd64")
+	for _, n := range []string{"swrast_dri.so", "iris_dri.so"} {
+		fixtures.FakeStub(t, filepath.Join(lib, "dri"), n, "amd64")
+	}
+	o := &Options{Root: root, Dirs: []string{"/lib"}}
+	cache := t.TempDir()
+	p, err := Prepare(o, cache)
+	fixtures.Must(t, err)
+	idx := readIndex(filepath.Join(cache, inputsName(o)))
+	if idx == nil {
+		t.Fatal("no index")
+	}
+	for _, w := range idx.Watches {
+		if strings.HasSuffix(w.Path, "_dri.so") {
+			t.Errorf("the index watches %s, a Mesa file the plan left out", w.Path)
+		}
+	}
+	// Changed in place: still hot.
+	fixtures.Must(t, os.WriteFile(filepath.Join(lib, "dri", "iris_dri.so"), []byte("changed"), 0o644))
+	if p2, err := Prepare(o, cache); err != nil || !p2.Hot || p2.Dir != p.Dir {
+		t.Errorf("after a left-out file changed: %+v, %v; want the same entry, hot", p2, err)
+	}
+}

@@ -76,6 +76,23 @@ func (w *watchSet) record(hostPath string, noFollow bool) {
 	w.list = append(w.list, watch{Path: hostPath, ID: fileID(fi), NoFollow: noFollow})
 }
 
+// drop forgets the watches of the files of paths (host paths): files a
+// plan left out, whose changes cannot change it (their directories stay
+// watched).
+func (w *watchSet) drop(paths map[string]bool) {
+	if w == nil || len(paths) == 0 {
+		return
+	}
+	keep := w.list[:0]
+	for _, x := range w.list {
+		if !x.NoFollow && paths[x.Path] {
+			continue
+		}
+		keep = append(keep, x)
+	}
+	w.list = keep
+}
+
 // addID records a file already stat'ed.
 func (w *watchSet) addID(hostPath string, id FileID) {
 	if w == nil || w.seen[hostPath] {
