@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	specs "tags.cncf.io/container-device-interface/specs-go"
 
@@ -190,7 +191,8 @@ func Build(root, entry string, hostFiles []string, gpus []GPU) (*specs.Spec, err
 
 // Write writes spec to dir/FileName atomically (a temporary file renamed
 // into place, synced first). A file there that nixglhost did not write
-// (no GeneratorAnnotation) is refused, untouched. changed is false when the
+// (no GeneratorAnnotation) is refused, untouched, and so is a directory
+// another user could write to. changed is false when the
 // file already holds the same spec.
 func Write(dir string, spec *specs.Spec) (changed bool, err error) {
 	b, err := json.MarshalIndent(spec, "", "  ")
@@ -198,6 +200,19 @@ func Write(dir string, spec *specs.Spec) (changed bool, err error) {
 		return false, err
 	}
 	b = append(b, '\n')
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, err
+	}
+	// The runtimes read the directory as root: one that another user could
+	// write to (or swap, being a link) is refused before anything is read.
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return false, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok || int(st.Uid) != os.Geteuid() || fi.Mode().Perm()&0o022 != 0 {
+		return false, fmt.Errorf("CDI directory %s: not a directory of yours that only you can write (mode %v): refusing to write a spec there", dir, fi.Mode())
+	}
 	p := filepath.Join(dir, FileName)
 	if old, err := os.ReadFile(p); err == nil {
 		var prev specs.Spec
@@ -208,9 +223,6 @@ func Write(dir string, spec *specs.Spec) (changed bool, err error) {
 			return false, nil
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return false, err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return false, err
 	}
 	tmp, err := os.CreateTemp(dir, ".nixglhost-cdi-*")

@@ -48,3 +48,23 @@ func TestBuildMesaHost(t *testing.T) {
 		t.Errorf("spec %+v", spec)
 	}
 }
+
+// TestWriteRefusesOpenDirectory: a CDI directory others can write to is
+// refused before anything is written.
+func TestWriteRefusesOpenDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cdi")
+	fixtures.Must(t, os.Mkdir(dir, 0o755))
+	fixtures.Must(t, os.Chmod(dir, 0o777))
+	spec, err := Build(t.TempDir(), "/var/cache/nix-gl-host/x", nil, nil)
+	fixtures.Must(t, err)
+	if _, err := Write(dir, spec); err == nil || !strings.Contains(err.Error(), dir) {
+		t.Errorf("Write into a mode-0777 directory: %v, want a refusal naming it", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileName)); err == nil {
+		t.Errorf("a spec was written")
+	}
+	fixtures.Must(t, os.Chmod(dir, 0o755))
+	if changed, err := Write(dir, spec); err != nil || !changed {
+		t.Errorf("Write into a 0755 directory: %t, %v", changed, err)
+	}
+}
