@@ -160,11 +160,7 @@ func (s *Session) Prepare(o *Options, cacheDir string, fallbacks ...string) (*Pr
 		}
 		return noDriver(nd)
 	}
-	key := pl.Key(root, o.target(), module, o.SelfContained, data)
-	if o.SelfContained && o.SeenAt != "" {
-		// The vendor files name the libraries where the entry is seen.
-		key = keyWith(key, o.SeenAt)
-	}
+	key := pl.Key(o, module, data)
 	p, err := prepareKey(o, key, module, pl, data, skipped, existing, dirs, warnings)
 	if err == nil {
 		idx := &index{Key: key, Module: module, Summary: summary(p.Manifest), Watches: w.list}
@@ -425,12 +421,13 @@ func discard(dir string) {
 
 // planKey fingerprints what the entry will hold, never how the inputs were
 // spelled: the layout version, the root, the program's architecture, the
-// kernel module version, and every driver file, hidden dependency and
+// kernel module version, whether it is self-contained and then where it is
+// seen (its vendor files name that place), and every driver file, hidden dependency and
 // vendor file with its name, place, mode and file identity, in order. Two
 // launches whose selections differ (a cuda_compat libcuda preferred under
 // -d and not under LD_LIBRARY_PATH) get two entries, so one shared cache
 // never hands either the other's driver.
-func planKey(root string, t elfscan.Ident, module string, selfContained bool, sel *Selection, cl *Closure, data []dataCand) string {
+func planKey(root string, t elfscan.Ident, module string, selfContained bool, seenAt string, sel *Selection, cl *Closure, data []dataCand) string {
 	h := fnv.New128a()
 	var num [8]byte
 	str := func(s string) {
@@ -450,7 +447,9 @@ func planKey(root string, t elfscan.Ident, module string, selfContained bool, se
 	u64(uint64(t.Machine))
 	str(module)
 	if selfContained {
+		// Its vendor files name the libraries where it is seen.
 		u64(1)
+		str(seenAt)
 	} else {
 		u64(0)
 	}
@@ -674,10 +673,7 @@ func build(o *Options, dir, key, module string, pl *Plan, data []dataCand) (*Man
 		return nil, err
 	}
 	o.hook("patched")
-	seenAt := ""
-	if o.SelfContained {
-		seenAt = o.SeenAt
-	}
+	seenAt := o.seenAt()
 	outs, dskip, err := writeData(root, dir, data, exposed, seenAt)
 	if err != nil {
 		return nil, fmt.Errorf("cache entry %s: %w", dir, err)
@@ -745,15 +741,6 @@ func backends(lib string, exposed map[string]bool, patchedSrc map[string]string)
 		}
 	}
 	return copies, nil
-}
-
-// keyWith derives a key from key and s, in the same format.
-func keyWith(key, s string) string {
-	h := fnv.New128a()
-	io.WriteString(h, key)
-	h.Write([]byte{0})
-	io.WriteString(h, s)
-	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // mesaDRIDir returns the host directory of the DRI drivers sel holds

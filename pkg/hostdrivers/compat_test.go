@@ -300,3 +300,23 @@ func TestMesaLeftOutUnwatched(t *testing.T) {
 		t.Errorf("after a left-out file changed: %+v, %v; want the same entry, hot", p2, err)
 	}
 }
+
+// TestSeenAtKeysEntry: self-contained entries seen at two places are two
+// entries (their vendor files name different paths); the wrapper's entry
+// ignores SeenAt.
+func TestSeenAtKeysEntry(t *testing.T) {
+	root := t.TempDir()
+	fixtures.FakeDriver(t, filepath.Join(root, "drv"), "535.261.03", "amd64")
+	cache := t.TempDir()
+	dir := func(selfContained bool, seenAt string) string {
+		p, err := Prepare(&Options{Root: root, Dirs: []string{"/drv"}, SelfContained: selfContained, SeenAt: seenAt}, cache)
+		fixtures.Must(t, err)
+		return p.Dir
+	}
+	if a, b := dir(true, "/run/opengl-driver"), dir(true, "/srv/run/opengl-driver"); a == b {
+		t.Errorf("self-contained entries seen at two places share %s", a)
+	}
+	if a, b := dir(false, "/run/opengl-driver"), dir(false, ""); a != b {
+		t.Errorf("the wrapper's entry depends on SeenAt: %s, %s", a, b)
+	}
+}

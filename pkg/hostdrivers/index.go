@@ -170,7 +170,7 @@ func inputsName(o *Options) string {
 	h := fnv.New128a()
 	// The watches hold device and inode numbers, which differ between
 	// machines sharing a home directory: each machine keeps its own index.
-	fmt.Fprintf(h, "%d\x00%s\x00%s\x00%d/%d/%d\x00%v\x00%v\x00%s\x00", FormatVersion, hostName(), o.root(), t.Class, t.Data, t.Machine, o.SelfContained, o.Mesa, o.LibraryPath+"\x00"+o.SeenAt)
+	fmt.Fprintf(h, "%d\x00%s\x00%s\x00%d/%d/%d\x00%v\x00%s\x00%v\x00%s\x00", FormatVersion, hostName(), o.root(), t.Class, t.Data, t.Machine, o.SelfContained, o.seenAt(), o.Mesa, o.LibraryPath)
 	for _, d := range o.Dirs {
 		fmt.Fprintf(h, "%s\x00", d)
 	}

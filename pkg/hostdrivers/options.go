@@ -71,3 +71,12 @@ func (o *Options) logger() *slog.Logger {
 	}
 	return o.Logger
 }
+
+// seenAt is where the entry's vendor files say its libraries are: SeenAt
+// for a self-contained entry, "" (bare names) for the wrapper's.
+func (o *Options) seenAt() string {
+	if !o.SelfContained {
+		return ""
+	}
+	return o.SeenAt
+}

@@ -35,9 +35,9 @@ func (d dataCand) Source() string { return d.src }
 // ScanData finds the vendor data files of sources, as a launch does.
 func ScanData(root string, sources []Source) []DataCandidate { return scanData(root, sources, nil) }
 
-// Key is the cache key of the entry the plan makes (see planKey).
-func (p *Plan) Key(root string, t elfscan.Ident, module string, selfContained bool, data []DataCandidate) string {
-	return planKey(root, t, module, selfContained, p.Selection, p.Closure, data)
+// Key is the cache key of the entry the plan makes for o (see planKey).
+func (p *Plan) Key(o *Options, module string, data []DataCandidate) string {
+	return planKey(o.root(), o.target(), module, o.SelfContained, o.seenAt(), p.Selection, p.Closure, data)
 }
 
 // MadeFiles returns the vendor files the entry will get from nixglhost

@@ -446,7 +446,7 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 			add(SeverityBlocking, "cache", r.Cache.Refused, "pass --cache-dir DIR with a directory of yours that only you can write")
 		}
 		if len(cands) > 0 && r.Cache.Refused == "" {
-			key := pl.Key(root, t, module, opts.SelfContained, data)
+			key := pl.Key(&opts, module, data)
 			r.Cache.Entry = filepath.Join(do.CacheDir, key)
 			if m, err := hostdrivers.ReadManifest(r.Cache.Entry); err == nil && m.Key == key {
 				r.Cache.Built = true
