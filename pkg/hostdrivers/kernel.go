@@ -42,8 +42,8 @@ type Kernel struct {
 }
 
 // ReadKernel finds the GPU kernel driver under root: the nvidia module
-// (/sys/module/nvidia/version, else /proc/driver/nvidia/version, read as
-// ModuleVersion does), else Jetson's nvgpu (/sys/module/nvgpu, with the L4T
+// (/sys/module/nvidia/version, else /proc/driver/nvidia/version, as
+// ModuleVersion reads it), else Jetson's nvgpu (/sys/module/nvgpu, with the L4T
 // release), else WSL2's /dev/dxg. The zero Kernel means none.
 func ReadKernel(root string) Kernel {
 	read := func(p string) string {
@@ -53,11 +53,8 @@ func ReadKernel(root string) Kernel {
 		}
 		return string(b)
 	}
-	if v := strings.TrimSpace(read("/sys/module/nvidia/version")); v != "" {
-		return Kernel{Kind: KernelNVIDIA, Version: v, Source: "/sys/module/nvidia/version"}
-	}
-	if v := ParseProcVersion(read("/proc/driver/nvidia/version")); v != "" {
-		return Kernel{Kind: KernelNVIDIA, Version: v, Source: "/proc/driver/nvidia/version"}
+	if v, src := nvidiaModule(root); v != "" {
+		return Kernel{Kind: KernelNVIDIA, Version: v, Source: src}
 	}
 	rel := read("/etc/nv_tegra_release")
 	if first, _, _ := strings.Cut(rel, "\n"); first != "" {

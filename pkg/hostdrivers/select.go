@@ -58,15 +58,27 @@ type Selection struct {
 // root (/sys/module/nvidia/version, else /proc/driver/nvidia/version), or ""
 // when none is loaded.
 func ModuleVersion(root string) string {
-	if b, err := os.ReadFile(ldpath.HostPath(root, "/sys/module/nvidia/version")); err == nil {
-		if v := strings.TrimSpace(string(b)); v != "" {
-			return v
+	v, _ := nvidiaModule(root)
+	return v
+}
+
+// nvidiaModule returns the loaded nvidia module's version and the file it
+// was read from (inside root), or "", "".
+func nvidiaModule(root string) (version, source string) {
+	for _, src := range []string{"/sys/module/nvidia/version", "/proc/driver/nvidia/version"} {
+		b, err := os.ReadFile(ldpath.HostPath(root, src))
+		if err != nil {
+			continue
+		}
+		v := strings.TrimSpace(string(b))
+		if src != "/sys/module/nvidia/version" {
+			v = ParseProcVersion(string(b))
+		}
+		if v != "" {
+			return v, src
 		}
 	}
-	if b, err := os.ReadFile(ldpath.HostPath(root, "/proc/driver/nvidia/version")); err == nil {
-		return ParseProcVersion(string(b))
-	}
-	return ""
+	return "", ""
 }
 
 // ParseProcVersion returns the kernel module version that the text of
