@@ -12,9 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nixglhost/nixglhost/internal/cdi"
-	"github.com/nixglhost/nixglhost/internal/sandbox"
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
-	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 )
 
 // writeCDISpec is --cdi-spec: build (or find) the self-contained entry in
@@ -39,24 +37,15 @@ func writeCDISpec(c *config, stdout, stderr io.Writer, environ []string) error {
 	if err != nil {
 		return err
 	}
-	paths, err := sandbox.Paths(s.root, p.Dir)
-	if err != nil {
-		return err
-	}
-	m, err := hostdrivers.ReadManifest(p.Dir)
+	paths, err := entryPaths(s.root, p.Dir)
 	if err != nil {
 		return err
 	}
 	var host []string
 	for _, l := range paths[1:] {
-		if strings.HasPrefix(l, "/dev/") {
-			continue
+		if !strings.HasPrefix(l, "/dev/") {
+			host = append(host, l)
 		}
-		// Only files the entry was built from, each checked again now.
-		if err := m.Covers(l); err != nil {
-			return fmt.Errorf("cache entry %s: %w; remove the entry and run again", p.Dir, err)
-		}
-		host = append(host, l)
 	}
 	gpus, err := cdi.ReadGPUs(s.root)
 	if err != nil {

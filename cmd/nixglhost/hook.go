@@ -122,29 +122,39 @@ func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
 	}
 	defer unlock()
 	// The sandbox sees the entry at /run/opengl-driver.
-	p, err := s.prepare(c, elfscan.Ident{}, "/run/opengl-driver")
+	p, err := s.prepare(c, elfscan.Ident{}, sandbox.RunOpenGLDriver)
 	if err != nil {
 		return fmt.Errorf("pre-build hook: derivation %s requires %s: %w", drvPath, strings.Join(matched, ", "), err)
 	}
-	paths, err := sandbox.Paths(s.root, p.Dir)
+	paths, err := entryPaths(s.root, p.Dir)
 	if err != nil {
 		return fmt.Errorf("pre-build hook: %w", err)
 	}
-	// Only files the entry was built from go into the sandbox, each
-	// checked again now: a link replaced in the entry binds nothing.
-	m, err := hostdrivers.ReadManifest(p.Dir)
+	return writeSandboxPaths(stdout, paths)
+}
+
+// entryPaths returns the sandbox lines of the entry at dir (sandbox.Paths),
+// each host file checked again against the entry's manifest: only files the
+// entry was built from are bound into a sandbox or mounted into a
+// container; a link replaced in the entry binds nothing.
+func entryPaths(root, dir string) ([]string, error) {
+	paths, err := sandbox.Paths(root, dir)
 	if err != nil {
-		return fmt.Errorf("pre-build hook: %w", err)
+		return nil, err
+	}
+	m, err := hostdrivers.ReadManifest(dir)
+	if err != nil {
+		return nil, err
 	}
 	for _, l := range paths[1:] {
 		if strings.HasPrefix(l, "/dev/") {
 			continue
 		}
 		if err := m.Covers(l); err != nil {
-			return fmt.Errorf("pre-build hook: cache entry %s: %w; remove the entry and run again", p.Dir, err)
+			return nil, fmt.Errorf("cache entry %s: %w; remove the entry and run again", dir, err)
 		}
 	}
-	return writeSandboxPaths(stdout, paths)
+	return paths, nil
 }
 
 // writeSandboxPaths prints the hook's answer in one write: all or

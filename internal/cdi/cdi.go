@@ -22,6 +22,7 @@ import (
 
 	specs "tags.cncf.io/container-device-interface/specs-go"
 
+	"github.com/nixglhost/nixglhost/internal/sandbox"
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
 
@@ -37,8 +38,9 @@ const (
 	// EntryAnnotation names the cache entry the spec mounts, so that a
 	// stale spec is seen and replaced.
 	EntryAnnotation = "nixglhost.org/entry"
-	// RunOpenGLDriver is where the entry goes in the container.
-	RunOpenGLDriver = "/run/opengl-driver"
+	// RunOpenGLDriver is where the entry goes in the container: where it
+	// goes in the build sandbox too.
+	RunOpenGLDriver = sandbox.RunOpenGLDriver
 )
 
 // GPU is one NVIDIA GPU as /proc/driver/nvidia/gpus/*/information gives
