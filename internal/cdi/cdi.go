@@ -97,19 +97,7 @@ func ReadGPUs(root string) ([]GPU, error) {
 		}
 		g.Nodes = append(g.Nodes, "/dev/nvidia"+g.Minor)
 		// The DRM nodes of the same PCI device.
-		drm := ldpath.HostPath(root, path.Join("/sys/bus/pci/devices", g.Bus, "drm"))
-		if des, err := os.ReadDir(drm); err == nil {
-			var names []string
-			for _, d := range des {
-				if n := d.Name(); strings.HasPrefix(n, "card") || strings.HasPrefix(n, "renderD") {
-					names = append(names, n)
-				}
-			}
-			sort.Strings(names)
-			for _, n := range names {
-				g.Nodes = append(g.Nodes, "/dev/dri/"+n)
-			}
-		}
+		g.Nodes = append(g.Nodes, drmNodes(ldpath.HostPath(root, path.Join("/sys/bus/pci/devices", g.Bus, "drm")))...)
 		gpus = append(gpus, g)
 	}
 	sort.Slice(gpus, func(i, j int) bool {
@@ -165,13 +153,7 @@ func Build(root, entry string, hostFiles []string, gpus []GPU) (*specs.Spec, err
 	var all []string
 	if len(gpus) == 0 {
 		// A Mesa host (Intel, AMD): its GPUs are the /dev/dri nodes.
-		if des, err := os.ReadDir(ldpath.HostPath(root, "/dev/dri")); err == nil {
-			for _, d := range des {
-				if n := d.Name(); strings.HasPrefix(n, "card") || strings.HasPrefix(n, "renderD") {
-					all = append(all, "/dev/dri/"+n)
-				}
-			}
-		}
+		all = drmNodes(ldpath.HostPath(root, "/dev/dri"))
 	}
 	for _, g := range gpus {
 		ed := specs.ContainerEdits{DeviceNodes: nodes(g.Nodes)}
@@ -251,4 +233,22 @@ func Write(dir string, spec *specs.Spec) (changed bool, err error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// drmNodes returns /dev/dri/<name> for each DRM card and render node named
+// in dir (a /dev/dri, or a PCI device's drm/ in sysfs), sorted; none when
+// dir cannot be read.
+func drmNodes(dir string) []string {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, d := range des {
+		if n := d.Name(); strings.HasPrefix(n, "card") || strings.HasPrefix(n, "renderD") {
+			out = append(out, "/dev/dri/"+n)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
