@@ -12,13 +12,17 @@ import (
 
 // BenchmarkHotPrintPath is a hot `nixglhost -d ... -p` without the
 // process start: flag parsing, cache root checks, the index, the output.
-func BenchmarkHotPrintPath(b *testing.B) {
+func BenchmarkHotPrintPath(b *testing.B) { benchHotLaunch(b, "-p") }
+
+// benchHotLaunch runs `nixglhost --cache-dir C -d DIR... tail...` in
+// process, once to build the entry, then b.N times hot.
+func benchHotLaunch(b *testing.B, tail ...string) {
 	dirs := fixtures.CorpusLibDirs(b, "amd64")
 	args := []string{"--cache-dir", b.TempDir()}
 	for _, d := range dirs {
 		args = append(args, "-d", d)
 	}
-	args = append(args, "-p")
+	args = append(args, tail...)
 	env := []string{"PATH=/usr/bin:/bin", "HOME=" + b.TempDir()}
 	var out strings.Builder
 	if code := main1(append([]string{"nixglhost"}, args...), nil, &out, os.Stderr, env); code != 0 || out.Len() == 0 {
@@ -46,22 +50,4 @@ func BenchmarkFindProgram(b *testing.B) {
 // BenchmarkHotPrintEnv is a hot launch of /bin/true up to the exec: the
 // program read, the index, the 32-bit companion's index, the environment
 // (printed instead of exec'ed).
-func BenchmarkHotPrintEnv(b *testing.B) {
-	dirs := fixtures.CorpusLibDirs(b, "amd64")
-	args := []string{"--cache-dir", b.TempDir()}
-	for _, d := range dirs {
-		args = append(args, "-d", d)
-	}
-	args = append(args, "--print-env", "--", "/bin/true")
-	env := []string{"PATH=/usr/bin:/bin", "HOME=" + b.TempDir()}
-	var out strings.Builder
-	if code := main1(append([]string{"nixglhost"}, args...), nil, &out, os.Stderr, env); code != 0 || out.Len() == 0 {
-		b.Fatalf("exit %d", code)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if code := main1(append([]string{"nixglhost"}, args...), nil, io.Discard, io.Discard, env); code != 0 {
-			b.Fatalf("exit %d", code)
-		}
-	}
-}
+func BenchmarkHotPrintEnv(b *testing.B) { benchHotLaunch(b, "--print-env", "--", "/bin/true") }
