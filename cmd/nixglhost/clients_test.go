@@ -24,10 +24,7 @@ func TestRealClients(t *testing.T) {
 			fixtures.Unavailable(t, "%s not installed (packages libegl1, libvulkan1, ocl-icd-libopencl1)", lib)
 		}
 	}
-	prog := filepath.Join(t.TempDir(), "clients")
-	if out, err := exec.Command("gcc", "-o", prog, filepath.Join(fixtures.RepoRoot(), "testdata/probe/clients.c"), "-ldl").CombinedOutput(); err != nil {
-		fixtures.Unavailable(t, "gcc: %v\n%s", err, out)
-	}
+	prog := clientsProbe(t, nil)
 	for _, tc := range []struct {
 		name string
 		root func(testing.TB) string
@@ -103,10 +100,7 @@ func TestRealGLX(t *testing.T) {
 		fixtures.Unavailable(t, "libGLX.so.0 not installed (package libglx0)")
 	}
 	root := fixtures.DebianRoot(t, "amd64")
-	prog := filepath.Join(t.TempDir(), "clients")
-	if out, err := exec.Command("gcc", "-o", prog, filepath.Join(fixtures.RepoRoot(), "testdata/probe/clients.c"), "-ldl").CombinedOutput(); err != nil {
-		fixtures.Unavailable(t, "gcc: %v\n%s", err, out)
-	}
+	prog := clientsProbe(t, nil)
 	display := startXvfb(t, xvfb)
 	cache := t.TempDir()
 	v := fixtures.CorpusVersion(t, "amd64")
@@ -153,4 +147,23 @@ func startXvfb(t *testing.T, xvfb string) string {
 		t.Fatalf("Xvfb gave no display number: %v", err)
 	}
 	return ":" + strings.TrimSpace(num)
+}
+
+// clientsSource is the real-clients probe (testdata/probe/clients.c).
+func clientsSource() string { return filepath.Join(fixtures.RepoRoot(), "testdata/probe/clients.c") }
+
+// clientsProbe builds the real-clients probe: with this machine's gcc and
+// glibc (an FHS program using the host's libglvnd and loaders) when store
+// is nil, else against store, as a Nix program that brings its own
+// libraries (AddHostLibs puts them there).
+func clientsProbe(t *testing.T, store *fixtures.Store) string {
+	t.Helper()
+	if store != nil {
+		return store.Compile(t, clientsSource(), "clients", "-ldl")
+	}
+	prog := filepath.Join(t.TempDir(), "clients")
+	if out, err := exec.Command("gcc", "-o", prog, clientsSource(), "-ldl").CombinedOutput(); err != nil {
+		fixtures.Unavailable(t, "gcc: %v\n%s", err, out)
+	}
+	return prog
 }

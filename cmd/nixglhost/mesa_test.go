@@ -28,8 +28,8 @@ func mesaInstalled(t *testing.T) {
 	}
 }
 
-// mesaLines runs nixglhost ARGS -- the Mesa probe MODE and returns its
-// output's lines and the cache entry.
+// mesaRun runs nixglhost --cache-dir CACHE ARGS -- PROG MODE and returns
+// its stdout and stderr.
 func mesaRun(t *testing.T, env []string, cache, prog, mode string, args ...string) (string, string) {
 	t.Helper()
 	stdout, stderr, code := nixglhost(t, env, append(append([]string{"--cache-dir", cache}, args...), "--", prog, mode)...)
@@ -53,11 +53,11 @@ func TestMesaHost(t *testing.T) {
 	mesaInstalled(t)
 	store := fixtures.NixStore(t, "amd64")
 	store.AddHostLibs(t, "libEGL.so.1", "libGLdispatch.so.0", "libvulkan.so.1")
-	prog := store.Compile(t, filepath.Join(fixtures.RepoRoot(), "testdata/probe/mesa.c"), "mesa", "-ldl")
+	prog := clientsProbe(t, store)
 	cache := t.TempDir()
 
-	out, _ := mesaRun(t, baseEnv(t), cache, prog, "egl", "--mesa")
-	t.Logf("mesa egl:\n%s", out)
+	out, _ := mesaRun(t, baseEnv(t), cache, prog, "egl-render", "--mesa")
+	t.Logf("clients egl-render:\n%s", out)
 	entry := entryOf(t, cache)
 	vals := map[string]string{}
 	var objs []string
@@ -137,7 +137,7 @@ func TestMesaHost(t *testing.T) {
 	}
 
 	out, stderr := mesaRun(t, baseEnv(t, "VK_LOADER_DEBUG=driver"), cache, prog, "vulkan", "--mesa")
-	t.Logf("mesa vulkan:\n%s", out)
+	t.Logf("clients vulkan:\n%s", out)
 	if !strings.Contains(out, "vulkan_device llvmpipe") {
 		t.Errorf("no lavapipe device listed:\n%s", out)
 	}
@@ -158,7 +158,7 @@ func TestMesaHybrid(t *testing.T) {
 	mesaInstalled(t)
 	store := fixtures.NixStore(t, "amd64")
 	store.AddHostLibs(t, "libEGL.so.1", "libGLdispatch.so.0", "libvulkan.so.1")
-	prog := store.Compile(t, filepath.Join(fixtures.RepoRoot(), "testdata/probe/mesa.c"), "mesa", "-ldl")
+	prog := clientsProbe(t, store)
 	probe := store.Probe(t)
 	env := baseEnv(t, "LD_LIBRARY_PATH="+strings.Join(fixtures.CorpusLibDirs(t, "amd64"), ":"))
 
@@ -200,7 +200,7 @@ func TestMesaHybrid(t *testing.T) {
 			t.Errorf("VK_LOADER_DEBUG does not show %s", p)
 		}
 	}
-	out, _ = mesaRun(t, env, cache, prog, "egl", "--mesa")
+	out, _ = mesaRun(t, env, cache, prog, "egl-render", "--mesa")
 	t.Logf("hybrid egl:\n%s", out)
 	for _, lib := range []string{"libEGL_nvidia.so.", "libEGL_mesa.so."} {
 		if !strings.Contains(out, lib) {
@@ -222,10 +222,10 @@ func TestMesaGLX(t *testing.T) {
 	}
 	store := fixtures.NixStore(t, "amd64")
 	store.AddHostLibs(t, "libGLX.so.0", "libGLdispatch.so.0", "libX11.so.6", "libxcb.so.1", "libXau.so.6", "libXdmcp.so.6", "libbsd.so.0", "libmd.so.0")
-	prog := store.Compile(t, filepath.Join(fixtures.RepoRoot(), "testdata/probe/mesa.c"), "mesa", "-ldl")
+	prog := clientsProbe(t, store)
 	display := startXvfb(t, xvfb)
 	cache := t.TempDir()
-	out, _ := mesaRun(t, baseEnv(t, "DISPLAY="+display), cache, prog, "glx", "--mesa")
+	out, _ := mesaRun(t, baseEnv(t, "DISPLAY="+display), cache, prog, "glx-render", "--mesa")
 	entry := entryOf(t, cache)
 	if !strings.Contains(out, "glx_renderer llvmpipe") {
 		t.Errorf("no llvmpipe GLX context:\n%s", out)
@@ -276,17 +276,17 @@ func TestMesaSystemMode(t *testing.T) {
 			fixtures.Unavailable(t, "%s: its default search path %s is not where Debian's is (%d, %v)", lib, paths[0], n, err)
 		}
 	}
-	prog := store.Compile(t, filepath.Join(fixtures.RepoRoot(), "testdata/probe/mesa.c"), "mesa", "-ldl")
+	prog := clientsProbe(t, store)
 
 	run := func(mode string) string {
 		cmd := store.Command(t, prog, []string{"PATH=/usr/bin:/bin"}, mode)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			t.Fatalf("mesa %s: %v\n%s", mode, err, out)
+			t.Fatalf("clients %s: %v\n%s", mode, err, out)
 		}
 		return string(out)
 	}
-	out := run("egl")
+	out := run("egl-render")
 	if !strings.Contains(out, "pixel 64 128 191 255") || !strings.Contains(out, "gl_renderer llvmpipe") {
 		t.Errorf("no llvmpipe rendering through %s with no environment:\n%s", s.link, out)
 	}

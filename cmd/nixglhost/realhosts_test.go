@@ -43,10 +43,7 @@ func TestRealHosts(t *testing.T) {
 	if err != nil {
 		fixtures.Unavailable(t, "no clinfo (package clinfo): %v", err)
 	}
-	clients := filepath.Join(t.TempDir(), "clients")
-	if out, err := exec.Command("gcc", "-o", clients, filepath.Join(fixtures.RepoRoot(), "testdata/probe/clients.c"), "-ldl").CombinedOutput(); err != nil {
-		fixtures.Unavailable(t, "gcc: %v\n%s", err, out)
-	}
+	clients := clientsProbe(t, nil)
 	display := startXvfb(t, xvfb)
 	store := fixtures.NixStore(t, "amd64")
 	probe := store.Probe(t)
