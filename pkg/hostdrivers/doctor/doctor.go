@@ -529,9 +529,10 @@ func dirReports(sources []hostdrivers.Source, cands []hostdrivers.Candidate, sel
 }
 
 // compatReports reads the forward-compatibility note of each libcuda given
-// with -d and says whether the kernel module's branch can use it; covers
-// is true when a chosen one can (the module then need not match the
-// driver version).
+// with -d and says whether the kernel driver can use it, by the launch's own
+// rule (hostdrivers.CompatUsable: the launch never chooses one it cannot
+// use); covers is true when a chosen one can (the module then need not
+// match the driver version).
 func compatReports(root string, kernel hostdrivers.Kernel, cands []hostdrivers.Candidate, chosen map[string]bool, add func(sev, topic, msg, fix string)) (out []CompatReport, covers bool) {
 	out = []CompatReport{}
 	seenCompat := map[string]bool{}
@@ -555,11 +556,6 @@ func compatReports(root string, kernel hostdrivers.Kernel, cands []hostdrivers.C
 		cr.Usable, cr.Reason = hostdrivers.CompatUsable(kernel, note, c.Version)
 		if cr.Chosen && cr.Usable {
 			covers = true
-		}
-		if cr.Chosen && !cr.Usable && kernel.Kind != hostdrivers.KernelNone {
-			add(SeverityBlocking, "cuda_compat",
-				fmt.Sprintf("the cuda_compat libcuda %s (CUDA %s) is used but %s", c.Real, note.CUDA, cr.Reason),
-				"drop the cuda_compat directory from -d, or run on a host whose driver branch it supports")
 		}
 		out = append(out, cr)
 	}
