@@ -84,6 +84,10 @@ type file struct {
 
 	// strBudget is what is left of maxStrings.
 	strBudget int64
+
+	// pathTag is the search path entry a patch writes: DT_RUNPATH (also
+	// when zero) or DT_RPATH.
+	pathTag elf.DynTag
 }
 
 func (f *file) formatError(off int64, format string, args ...any) error {

@@ -37,7 +37,25 @@ import (
 // given src's permission bits and renamed into place, so it is never seen
 // half-written; dst may name src, whose old contents are then replaced by
 // the rename, never written. The result is parsed again before the rename.
-func PatchRunpath(src, dst, runpath string) (err error) {
+func PatchRunpath(src, dst, runpath string) error {
+	return patchPath(src, dst, runpath, elf.DT_RUNPATH)
+}
+
+// PatchRpath is PatchRunpath writing a DT_RPATH instead of a DT_RUNPATH
+// (a DT_RUNPATH is turned into it). The loader searches a DT_RPATH before
+// LD_LIBRARY_PATH, and, unlike a DT_RUNPATH, also for the libraries that
+// the file's DT_NEEDED libraries load in turn when they have no DT_RUNPATH
+// of their own (glibc walks the chain of objects that loaded each other
+// through DT_NEEDED; a dlopen starts a new chain). A self-contained cache
+// entry relies on that to leave the driver's internal libraries symlinks
+// (see docs/DESIGN.md, "Self-contained entries").
+func PatchRpath(src, dst, rpath string) error {
+	return patchPath(src, dst, rpath, elf.DT_RPATH)
+}
+
+// patchPath is PatchRunpath and PatchRpath: tag is the search path entry
+// the result carries.
+func patchPath(src, dst, runpath string, tag elf.DynTag) (err error) {
 	if strings.IndexByte(runpath, 0) >= 0 {
 		return fmt.Errorf("%s: runpath contains a NUL byte", src)
 	}
@@ -57,6 +75,7 @@ func PatchRunpath(src, dst, runpath string) (err error) {
 	if err != nil {
 		return err
 	}
+	f.pathTag = tag
 	p, err := f.planRunpath(runpath)
 	if err != nil {
 		return err
@@ -78,7 +97,7 @@ func PatchRunpath(src, dst, runpath string) (err error) {
 	if err := tmp.Chmod(st.Mode().Perm()); err != nil {
 		return err
 	}
-	if err := check(tmp, dst, runpath); err != nil {
+	if err := check(tmp, dst, runpath, tag); err != nil {
 		return err
 	}
 	if err := tmp.Close(); err != nil {
@@ -87,8 +106,9 @@ func PatchRunpath(src, dst, runpath string) (err error) {
 	return os.Rename(tmp.Name(), dst)
 }
 
-// check reads the patched file again and checks it carries runpath.
-func check(tmp *os.File, name, runpath string) error {
+// check reads the patched file again and checks it carries runpath as its
+// one search path entry, of type tag.
+func check(tmp *os.File, name, runpath string, tag elf.DynTag) error {
 	st, err := tmp.Stat()
 	if err != nil {
 		return err
@@ -96,6 +116,12 @@ func check(tmp *os.File, name, runpath string) error {
 	in, err := ReadFrom(tmp, st.Size(), name)
 	if err != nil {
 		return fmt.Errorf("patched file does not parse: %w", err)
+	}
+	if tag == elf.DT_RPATH {
+		if !in.HasRpath || in.Rpath != runpath || in.HasRunpath {
+			return fmt.Errorf("%s: patched file has rpath %q (runpath %q), want %q", name, in.Rpath, in.Runpath, runpath)
+		}
+		return nil
 	}
 	if !in.HasRunpath || in.Runpath != runpath || in.HasRpath {
 		return fmt.Errorf("%s: patched file has runpath %q (rpath %q), want %q", name, in.Runpath, in.Rpath, runpath)
@@ -318,9 +344,13 @@ func freeString(s, n uint64, refs []uint64) bool {
 
 // withRunpath returns f's dynamic entries with entry keep (an index in
 // f.dyns, or -1 for the first DT_RUNPATH or else DT_RPATH) made a DT_RUNPATH
-// of value val and the other DT_RUNPATH and DT_RPATH entries removed, or a
-// DT_RUNPATH appended when there was none.
+// (or f.pathTag, when set) of value val and the other DT_RUNPATH and
+// DT_RPATH entries removed, or one appended when there was none.
 func (f *file) withRunpath(keep int, val uint64) []dyn {
+	tag := elf.DT_RUNPATH
+	if f.pathTag != 0 {
+		tag = f.pathTag
+	}
 	if paths := f.pathEntries(); keep < 0 && len(paths) > 0 {
 		keep = paths[0]
 	}
@@ -328,14 +358,14 @@ func (f *file) withRunpath(keep int, val uint64) []dyn {
 	for i, d := range f.dyns {
 		if d.Tag == elf.DT_RUNPATH || d.Tag == elf.DT_RPATH {
 			if i == keep {
-				out = append(out, dyn{elf.DT_RUNPATH, val})
+				out = append(out, dyn{tag, val})
 			}
 			continue
 		}
 		out = append(out, d)
 	}
 	if keep < 0 {
-		out = append(out, dyn{elf.DT_RUNPATH, val})
+		out = append(out, dyn{tag, val})
 	}
 	return out
 }

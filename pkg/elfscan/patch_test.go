@@ -539,3 +539,70 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// TestPatchRpathInherited: PatchRpath writes a DT_RPATH (never beside a
+// DT_RUNPATH), in place or in a new segment, and the loader searches it
+// for what the file's DT_NEEDED libraries need in turn: libMid, a symlink
+// beside the copy with no search path of its own, finds libC in deps/
+// through the copy's DT_RPATH. The same copy with PatchRunpath does not
+// load, which is why self-contained entries use PatchRpath.
+func TestPatchRpathInherited(t *testing.T) {
+	for _, c := range []compiler{compilerAMD64, compilerARM64} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.need(t)
+			dir := t.TempDir()
+			host, lib, deps := filepath.Join(dir, "host"), filepath.Join(dir, "lib"), filepath.Join(dir, "deps")
+			for _, d := range []string{host, lib, deps} {
+				if err := os.Mkdir(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.mustBuild(t, filepath.Join(deps, "libC.so"), "int c(void) { return 1; }", "-shared", "-fPIC", "-Wl,-soname,libC.so")
+			c.mustBuild(t, filepath.Join(host, "libMid.so"), "int c(void); int mid(void) { return c(); }",
+				"-shared", "-fPIC", "-Wl,-soname,libMid.so", "-L"+deps, "-lC")
+			if err := os.Symlink(filepath.Join(host, "libMid.so"), filepath.Join(lib, "libMid.so")); err != nil {
+				t.Fatal(err)
+			}
+			const rpath = "$ORIGIN:$ORIGIN/../deps"
+			for _, tt := range []struct{ name, flags string }{
+				{"none", ""},
+				{"long-runpath", "-Wl,--enable-new-dtags,-rpath," + longPath},
+				{"long-rpath", "-Wl,--disable-new-dtags,-rpath," + longPath},
+			} {
+				t.Run(tt.name, func(t *testing.T) {
+					flags := []string{"-shared", "-fPIC", "-L" + host, "-lMid"}
+					if tt.flags != "" {
+						flags = append(flags, tt.flags)
+					}
+					orig := c.mustBuild(t, filepath.Join(t.TempDir(), "libA.so"), "int mid(void); int a(void) { return mid(); }", flags...)
+					for _, rp := range []bool{true, false} {
+						dst := filepath.Join(lib, "libA-"+tt.name+".so")
+						patch := PatchRunpath
+						if rp {
+							patch = PatchRpath
+						}
+						if err := patch(orig, dst, rpath); err != nil {
+							t.Fatal(err)
+						}
+						info, err := Read(dst)
+						if err != nil {
+							t.Fatal(err)
+						}
+						ok, out, _ := c.dlopen(t, dst)
+						if rp {
+							if !info.HasRpath || info.Rpath != rpath || info.HasRunpath {
+								t.Errorf("PatchRpath: rpath %v %q, runpath %v %q", info.HasRpath, info.Rpath, info.HasRunpath, info.Runpath)
+							}
+							if !ok {
+								t.Errorf("the DT_RPATH copy does not load (libMid should find libC through it):\n%s", out)
+							}
+						} else if ok {
+							t.Errorf("the DT_RUNPATH copy loaded: libMid found libC without a search path of its own:\n%s", out)
+						}
+					}
+				})
+			}
+		})
+	}
+}
