@@ -64,6 +64,10 @@ func hookRoot(t *testing.T) (root, cache string) {
 // with $ROOT and $ENTRY for the paths that vary.
 const gpuOutput = `extra-sandbox-paths
 /run/opengl-driver=$ENTRY
+$ROOT/drv/libEGL_nvidia.so.535.261.03
+$ROOT/drv/libnvidia-glcore.so.535.261.03
+$ROOT/drv/libnvidia-ml.so.535.261.03
+$ROOT/drv/libnvidia-ptxjitcompiler.so.535.261.03
 $ROOT/usr/lib/x86_64-linux-gnu/libX11.so.6.4.0
 $ROOT/usr/lib/x86_64-linux-gnu/libXext.so.6.4.0
 $ROOT/usr/lib/x86_64-linux-gnu/libdrm.so.2.4.0

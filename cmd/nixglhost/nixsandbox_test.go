@@ -117,6 +117,12 @@ func TestNixSandboxBuild(t *testing.T) {
 	if res.CUDADlopen != "ok" || res.CuInit != 100 || res.NVMLInit != 9 {
 		t.Fatalf("probe in the sandbox: cuda_dlopen %q cuInit %d nvmlInit %d, want ok 100 9 (221: ptxjit not found)\n%s", res.CUDADlopen, res.CuInit, res.NVMLInit, out)
 	}
+	// libcuda is the entry's copy; the leaf its cuInit dlopens is the
+	// host's file, bound into the sandbox by the hook and found through
+	// the copy's DT_RPATH.
+	if m := res.MapsContaining("/libnvidia-ptxjitcompiler.so"); len(m) == 0 || !strings.HasPrefix(m[0], filepath.Join(root, "drv")+"/") {
+		t.Errorf("ptxjit mapped from %q in the sandbox, want the host's file under %s/drv\n%s", m, root, out)
+	}
 	for _, m := range res.MappedLibc() {
 		if !strings.HasPrefix(m, store.Dir+"/") {
 			t.Errorf("a libc outside the program's store is mapped in the sandbox: %s", m)

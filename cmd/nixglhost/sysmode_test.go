@@ -117,6 +117,93 @@ func TestLinkRunOpenGLDriverRealDriver(t *testing.T) {
 	}
 }
 
+// TestLinkRunOpenGLDriverLinkedInternals: a self-contained entry of the
+// real 535 driver copies only what loads other libraries and can be loaded
+// on its own (see docs/DESIGN.md, "Self-contained entries"). Through
+// RUN/opengl-driver with no LD_LIBRARY_PATH, in a fresh process each, every
+// entry point and every library the driver dlopens loads with the real
+// glibc loader; libGLX_nvidia's DT_NEEDED internals (libnvidia-glcore,
+// -glsi, -tls) are mapped from the host's files, found through the copy's
+// DT_RPATH, and so are the leaves libcuda and libnvidia-opencl dlopen.
+func TestLinkRunOpenGLDriverLinkedInternals(t *testing.T) {
+	s := newSysRoot(t)
+	s.root = fixtures.DebianRoot(t, "amd64")
+	store := fixtures.NixStore(t, "amd64")
+	probe := probeWithRunpath(t, store, s.run)
+	if stdout, stderr, code := nixglhost(t, baseEnv(t), s.args("--link-run-opengl-driver")...); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	entry := s.linkTarget(t)
+	hostLib := filepath.Join(s.root, "usr/lib/x86_64-linux-gnu")
+	tests := []struct {
+		name string
+		// fromHost are files the process must map from the host (links),
+		// fromEntry from the entry (copies).
+		fromHost, fromEntry []string
+	}{
+		{"libGLX_nvidia.so.0", []string{"libnvidia-glcore.so", "libnvidia-glsi.so", "libnvidia-tls.so"}, []string{"libGLX_nvidia.so"}},
+		{"libEGL_nvidia.so.0", []string{"libnvidia-glsi.so"}, []string{"libEGL_nvidia.so"}},
+		{"libGLESv2_nvidia.so.2", nil, []string{"libGLESv2_nvidia.so"}},
+		{"libnvidia-eglcore.so.535.261.03", []string{"libnvidia-glsi.so"}, []string{"libnvidia-eglcore.so"}},
+		{"libnvidia-rtcore.so.535.261.03", nil, []string{"libnvidia-rtcore.so"}},
+		{"libnvoptix.so.1", nil, []string{"libnvoptix.so"}},
+		{"libcuda.so.1", nil, []string{"libcuda.so"}},
+		{"libnvidia-ml.so.1", nil, []string{"libnvidia-ml.so"}},
+		{"libnvidia-opencl.so.1", nil, []string{"libnvidia-opencl.so"}},
+		{"libnvcuvid.so.1", nil, []string{"libnvcuvid.so"}},
+		{"libnvidia-encode.so.1", nil, []string{"libnvidia-encode.so", "libnvcuvid.so"}},
+		{"libnvidia-ptxjitcompiler.so.1", []string{"libnvidia-ptxjitcompiler.so"}, nil},
+		{"libnvidia-nvvm.so.4", []string{"libnvidia-nvvm.so"}, nil},
+	}
+	for _, tt := range tests {
+		res, out := store.RunProbe(t, probe, []string{"CUDA_CACHE_DISABLE=1"}, tt.name)
+		if len(res.Dlopen) != 1 || !res.Dlopen[0].OK {
+			t.Errorf("dlopen %s through %s with no LD_LIBRARY_PATH failed:\n%s", tt.name, s.link, out)
+			continue
+		}
+		for _, want := range tt.fromHost {
+			maps := res.MapsContaining("/" + want)
+			if len(maps) == 0 || !strings.HasPrefix(maps[0], hostLib+"/") {
+				t.Errorf("dlopen %s: %s mapped from %q, want the host's file under %s\n%s", tt.name, want, maps, hostLib, out)
+			}
+		}
+		for _, want := range tt.fromEntry {
+			maps := res.MapsContaining("/" + want)
+			if len(maps) == 0 || !strings.HasPrefix(maps[0], entry+"/lib/") {
+				t.Errorf("dlopen %s: %s mapped from %q, want the entry's copy\n%s", tt.name, want, maps, out)
+			}
+		}
+		if libc := res.MappedLibc(); len(libc) != 1 || !strings.HasPrefix(libc[0], store.Dir+"/") {
+			t.Errorf("dlopen %s: libc mapped %q, want only the store's", tt.name, libc)
+		}
+	}
+	// The leaves libcuda dlopens are links: the entry is far smaller than
+	// the driver.
+	var copied, linked int64
+	err := filepath.Walk(filepath.Join(entry, "lib"), func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			copied += fi.Size()
+		} else if fi.Mode()&os.ModeSymlink != 0 {
+			if target, err := os.Readlink(p); err == nil && filepath.IsAbs(target) {
+				if st, err := os.Stat(target); err == nil {
+					linked += st.Size()
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if linked < copied/2 {
+		t.Errorf("the entry's lib/ copies %d bytes and links %d: the leaves and internals should be links", copied, linked)
+	}
+	t.Logf("entry lib/: %.1f MB copied, %.1f MB linked from the host", float64(copied)/1e6, float64(linked)/1e6)
+}
+
 // TestLinkRunOpenGLDriverPtxjit: the gcc-built libcuda's cuInit dlopens
 // libnvidia-ptxjitcompiler.so.1 by soname, as the real one does, and gives
 // 221 when it cannot. Through RUN/opengl-driver with no LD_LIBRARY_PATH it
@@ -136,6 +223,11 @@ func TestLinkRunOpenGLDriverPtxjit(t *testing.T) {
 	res, out := store.RunProbe(t, probe, nil)
 	if res.CUDADlopen != "ok" || res.CuInit != 100 || res.NVMLInit != 9 {
 		t.Fatalf("probe: cuda_dlopen %q cuInit %d nvmlInit %d, want ok 100 9 (221: ptxjit not found)\n%s", res.CUDADlopen, res.CuInit, res.NVMLInit, out)
+	}
+	// libcuda is a copy; the leaf it dlopens is the host's file, found
+	// through the copy's DT_RPATH ($ORIGIN).
+	if m := res.MapsContaining("/libnvidia-ptxjitcompiler.so"); len(m) == 0 || !strings.HasPrefix(m[0], filepath.Join(s.root, "drv")+"/") {
+		t.Errorf("ptxjit mapped from %q, want the host's file under %s/drv", m, s.root)
 	}
 	// The entry is readable by every user (Nix build users, services).
 	entry := s.linkTarget(t)

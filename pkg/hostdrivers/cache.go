@@ -447,8 +447,10 @@ func planKey(root string, t elfscan.Ident, module string, selfContained bool, se
 	u64(uint64(t.Machine))
 	str(module)
 	if selfContained {
-		// Its vendor files name the libraries where it is seen.
-		u64(1)
+		// Its vendor files name the libraries where it is seen; 2: its
+		// copies carry a DT_RPATH (1: every driver file was a copy with a
+		// DT_RUNPATH).
+		u64(2)
 		str(seenAt)
 	} else {
 		u64(0)
@@ -556,10 +558,8 @@ func NewPlan(o *Options, module string, cands []Candidate) (*Plan, error) {
 	}
 	cl := Hidden(root, sel, searcher)
 	if o.SelfContained {
-		for _, f := range sel.Files {
-			if f.info != nil {
-				f.Mode = ModePatched
-			}
+		if err := markSelfContained(root, sel, cl, log); err != nil {
+			return nil, err
 		}
 	}
 	for _, m := range cl.Missing {
@@ -589,6 +589,9 @@ func build(o *Options, dir, key, module string, pl *Plan, data []dataCand) (*Man
 	// The jobs: one per real file; patched copies run in parallel.
 	type job struct {
 		src, dst, runpath string
+		// rpath writes runpath as a DT_RPATH (a driver file's copy in a
+		// self-contained entry: see markSelfContained).
+		rpath bool
 		// dri, when set, replaces the copy's compiled-in DRI driver
 		// search path (driDir...) with itself (see driSearchPath).
 		dri string
@@ -603,7 +606,7 @@ func build(o *Options, dir, key, module string, pl *Plan, data []dataCand) (*Man
 		hp := ldpath.HostPath(root, f.Real)
 		dst := filepath.Join(lib, f.Base)
 		if f.Mode == ModePatched {
-			j := job{src: hp, dst: dst, runpath: driverRunpath}
+			j := job{src: hp, dst: dst, runpath: driverRunpath, rpath: o.SelfContained}
 			if driDir != "" && f.entry.DRILoader {
 				j.dri = "$ORIGIN"
 			}
@@ -658,7 +661,11 @@ func build(o *Options, dir, key, module string, pl *Plan, data []dataCand) (*Man
 	o.hook("links")
 	if err := runJobs(len(jobs), func(i int) error {
 		j := jobs[i]
-		if err := elfscan.PatchRunpath(j.src, j.dst, j.runpath); err != nil {
+		patch := elfscan.PatchRunpath
+		if j.rpath {
+			patch = elfscan.PatchRpath
+		}
+		if err := patch(j.src, j.dst, j.runpath); err != nil {
 			return err
 		}
 		if j.dri != "" {

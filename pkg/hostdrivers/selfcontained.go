@@ -1,0 +1,232 @@
+package hostdrivers
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"sort"
+
+	"github.com/nixglhost/nixglhost/pkg/ldpath"
+)
+
+// markSelfContained chooses the driver files of a self-contained entry that
+// must be patched copies (see docs/DESIGN.md, "Self-contained entries").
+// Nothing sets LD_LIBRARY_PATH there, so whatever a file loads (DT_NEEDED,
+// or dlopen by name) is found through a search path: the copies carry a
+// DT_RPATH ($ORIGIN and deps/), which glibc also searches for the
+// libraries that a copy's DT_NEEDED libraries load in turn. So a file needs
+// a copy only when it loads something and can be loaded other than through
+// some other driver file's DT_NEEDED: an entry point (libcuda, the glvnd
+// vendor libraries, the ICDs...) or a library another one dlopens (a
+// dlopen starts a new chain). The driver's internal libraries that only
+// arrive through DT_NEEDED (libnvidia-glcore, -glsi, -tls) and the leaves
+// that load nothing (libnvidia-nvvm, -ptxjitcompiler, -glvkspirv) stay
+// symlinks to the host.
+//
+// What a file dlopens is its catalogue entry's Dlopens and Components plus
+// every other driver library of the selection whose name it mentions
+// ("libnvidia-ptxjitcompiler.so.1" in libcuda): reading the files costs a
+// cold build about as much as reading the driver once, and a name the
+// catalogue does not know yet (a newer driver's) still makes a copy.
+func markSelfContained(root string, sel *Selection, cl *Closure, log *slog.Logger) error {
+	var libs []*DriverFile
+	byFileName := map[string]*DriverFile{}
+	byFamily := map[string][]*DriverFile{}
+	for _, f := range sel.Files {
+		if f.info == nil {
+			continue
+		}
+		libs = append(libs, f)
+		byFileName[f.Base] = f
+		for _, l := range f.Links {
+			byFileName[l] = f
+		}
+		byFamily[f.entry.Name] = append(byFamily[f.entry.Name], f)
+	}
+	deps := map[string]bool{}
+	for _, d := range cl.Deps {
+		deps[d.Name] = true
+	}
+	families := make([]string, 0, len(byFamily))
+	for n := range byFamily {
+		families = append(families, n)
+	}
+	sort.Strings(families)
+
+	type node struct {
+		loads     []string // what it loads that the entry holds, for the log
+		neededBy  bool     // another driver file's DT_NEEDED names it
+		dlopened  []string // the driver files that dlopen it
+		mentioned []string // the families its bytes name
+	}
+	nodes := map[*DriverFile]*node{}
+	for _, f := range libs {
+		nodes[f] = &node{}
+	}
+	for _, f := range libs {
+		n := nodes[f]
+		for _, name := range f.info.Needed {
+			if g := byFileName[name]; g != nil && g != f {
+				nodes[g].neededBy = true
+				n.loads = append(n.loads, name)
+			} else if deps[name] {
+				n.loads = append(n.loads, name)
+			}
+		}
+		for _, name := range f.entry.Dlopens {
+			if deps[name] {
+				n.loads = append(n.loads, name)
+			}
+		}
+		opened := append([]string(nil), f.entry.Components...)
+		others := make([]string, 0, len(families))
+		for _, fam := range families {
+			if fam != f.entry.Name {
+				others = append(others, fam)
+			}
+		}
+		m, err := mentionsIn(ldpath.HostPath(root, f.Real), others)
+		if err != nil {
+			return err
+		}
+		n.mentioned = m
+		opened = append(opened, m...)
+		for _, fam := range opened {
+			for _, g := range byFamily[fam] {
+				// What f's DT_NEEDED already loaded, a dlopen by f finds
+				// loaded: no new chain.
+				if g == f || needs(f, g) {
+					continue
+				}
+				nodes[g].dlopened = appendOnce(nodes[g].dlopened, f.Base)
+				n.loads = appendOnce(n.loads, g.Base)
+			}
+		}
+	}
+	for _, f := range libs {
+		n := nodes[f]
+		internal := f.entry.API == APICore || f.entry.API == APITegra
+		inherits := internal && n.neededBy && len(n.dlopened) == 0
+		switch {
+		case len(n.loads) == 0:
+			f.Mode = ModeLink
+			log.Debug("self-contained: a leaf, linked", "name", f.Base)
+		case inherits:
+			f.Mode = ModeLink
+			log.Debug("self-contained: loaded only through DT_NEEDED, linked", "name", f.Base, "loads", n.loads)
+		default:
+			f.Mode = ModePatched
+			log.Debug("self-contained: a patched copy", "name", f.Base, "loads", n.loads, "dlopened by", n.dlopened, "entry point", !internal)
+		}
+	}
+	return nil
+}
+
+// needs reports whether f's DT_NEEDED names g.
+func needs(f, g *DriverFile) bool {
+	for _, n := range f.info.Needed {
+		if n == g.Base || slices.Contains(g.Links, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// mentionChunk is how much of a file mentionsIn reads at a time.
+const mentionChunk = 1 << 20
+
+// mentionsIn returns, sorted, the names among names that the file at path
+// mentions as a library: followed by ".so".
+func mentionsIn(path string, names []string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	found, err := mentions(f, names, mentionChunk)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return found, nil
+}
+
+// mentions is mentionsIn on what r holds, read chunk bytes at a time: it
+// finds each ".so" and looks for a name ending just before it, so one pass
+// serves every name.
+func mentions(r io.Reader, names []string, chunk int) ([]string, error) {
+	want := map[string]bool{}
+	var lens []int
+	maxLen := 0
+	for _, n := range names {
+		if n == "" || want[n] {
+			continue
+		}
+		want[n] = true
+		if !containsInt(lens, len(n)) {
+			lens = append(lens, len(n))
+		}
+		maxLen = max(maxLen, len(n))
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	const suffix = ".so"
+	seen := map[string]bool{}
+	// buf holds the last bytes of the previous chunk (see keep), then the
+	// chunk: a name that straddles two reads is still whole in it.
+	buf := make([]byte, 0, maxLen+len(suffix)+chunk)
+	carry := 0
+	for {
+		buf = buf[:carry+chunk]
+		n, err := io.ReadFull(r, buf[carry:])
+		buf = buf[:carry+n]
+		// Look for ".so" starting at or after carry-len(".so")+1, so that
+		// one straddling the boundary is found once, in this round.
+		from := max(0, carry-len(suffix)+1)
+		for i := from; ; {
+			j := bytes.Index(buf[i:], []byte(suffix))
+			if j < 0 {
+				break
+			}
+			at := i + j
+			for _, l := range lens {
+				if at >= l {
+					if s := buf[at-l : at]; want[string(s)] {
+						seen[string(s)] = true
+					}
+				}
+			}
+			i = at + 1
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		// Keep what a name ending before a ".so" of the next round may
+		// start in: maxLen bytes, plus the suffix's first bytes.
+		keep := min(len(buf), maxLen+len(suffix)-1)
+		copy(buf, buf[len(buf)-keep:])
+		carry = keep
+	}
+	var out []string
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func containsInt(s []int, x int) bool {
+	for _, y := range s {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
