@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nixglhost/nixglhost/internal/rawfile"
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 )
@@ -99,7 +100,7 @@ func Find(name string, environ []string) (*Program, error) {
 // shebang returns the interpreter named by a "#!" line, following
 // "/usr/bin/env [-S] NAME" through PATH.
 func shebang(file string, environ []string) (string, bool) {
-	f, err := os.Open(file)
+	f, err := rawfile.Open(file, 0)
 	if err != nil {
 		return "", false
 	}

@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+
+	"github.com/nixglhost/nixglhost/internal/rawfile"
 )
 
 // Ident is the cheap identity of an ELF file, taken from its ELF header
@@ -63,7 +64,7 @@ const identSize = 20
 // ReadIdent reads the identity of the ELF file at path. It reads at most the
 // ELF header.
 func ReadIdent(path string) (Ident, error) {
-	f, err := os.Open(path)
+	f, err := rawfile.Open(path, 0)
 	if err != nil {
 		return Ident{}, err
 	}

@@ -3,7 +3,8 @@ package elfscan
 import (
 	"debug/elf"
 	"io"
-	"os"
+
+	"github.com/nixglhost/nixglhost/internal/rawfile"
 )
 
 // VersionNeed is one library's entry in the symbol version needs
@@ -32,7 +33,7 @@ type Info struct {
 // program headers, the dynamic segment and the strings and version tables
 // the dynamic segment names, never the whole file.
 func Read(path string) (*Info, error) {
-	f, err := os.Open(path)
+	f, err := rawfile.Open(path, 0)
 	if err != nil {
 		return nil, err
 	}

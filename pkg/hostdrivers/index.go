@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"github.com/nixglhost/nixglhost/internal/rawfile"
+	"golang.org/x/sys/unix"
 )
 
 // A launch must notice any change of the host driver (invariant 6), yet a
@@ -182,21 +183,18 @@ const indexMagic = "nixglhost-index"
 // readIndex reads the index at p without following a symlink. Any problem
 // makes it a miss.
 func readIndex(p string) *index {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := rawfile.Open(p, unix.O_NOFOLLOW)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
 	// Only an index of this user's that nobody else can write is read
 	// (it names the entry a launch uses); checked on what was opened.
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o022 != 0 {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&0o022 != 0 || int(st.Uid) != os.Geteuid() {
 		return nil
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Geteuid() {
-		return nil
-	}
-	b, err := io.ReadAll(io.LimitReader(f, 4<<20))
+	b, err := rawfile.ReadAll(f, st.Size, 4<<20)
 	if err != nil {
 		return nil
 	}
@@ -375,8 +373,14 @@ func (idx *index) valid(module string, s *Session) bool {
 	if idx.Module != module {
 		return false
 	}
-	for _, w := range idx.Watches {
-		r := s.stat(w.Path, w.NoFollow)
+	var dirs dirHandles
+	defer dirs.close()
+	for i, w := range idx.Watches {
+		// A directory is opened for a run of watches in it; a path alone
+		// in its directory is stat'ed whole (an open costs more than a
+		// stat).
+		shared := i+1 < len(idx.Watches) && sameDir(w.Path, idx.Watches[i+1].Path)
+		r := s.stat(w.Path, w.NoFollow, &dirs, shared)
 		if w.Absent {
 			if !r.absent {
 				return false
@@ -390,9 +394,17 @@ func (idx *index) valid(module string, s *Session) bool {
 	return true
 }
 
+// sameDir reports whether two paths name entries of one directory.
+func sameDir(a, b string) bool {
+	da, _ := filepath.Split(a)
+	db, _ := filepath.Split(b)
+	return da == db
+}
+
 // stat returns the state of a watched path, stat'ed (lstat'ed when
-// noFollow) once per session.
-func (s *Session) stat(p string, noFollow bool) statResult {
+// noFollow) once per session: relative to its directory's handle in dirs
+// when that is open or open (shared), else by its whole path.
+func (s *Session) stat(p string, noFollow bool, dirs *dirHandles, shared bool) statResult {
 	key := p
 	if noFollow {
 		key = "\x00" + p
@@ -400,25 +412,95 @@ func (s *Session) stat(p string, noFollow bool) statResult {
 	if r, ok := s.stats[key]; ok {
 		return r
 	}
-	stat := os.Stat
+	flags := 0
 	if noFollow {
-		stat = os.Lstat
+		flags = unix.AT_SYMLINK_NOFOLLOW
 	}
-	fi, err := stat(p)
+	var st unix.Stat_t
+	var err error
+	dir, base := filepath.Split(p)
+	if base == "" || !shared && !dirs.has(dir) {
+		dir, base = "", p
+	}
+	if fd, derr := dirs.get(dir); derr != nil {
+		err = derr
+	} else {
+		err = ignoringEINTR(func() error { return unix.Fstatat(fd, base, &st, flags) })
+	}
 	var r statResult
 	switch {
-	case errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, unix.ENOENT):
 		r.absent = true
 	case err != nil:
 		r.err = true
 	default:
-		r.id = fileID(fi)
+		r.id = FileID{Dev: uint64(st.Dev), Ino: st.Ino, Size: st.Size, MtimeNs: st.Mtim.Nano()}
 	}
 	if s.stats == nil {
 		s.stats = map[string]statResult{}
 	}
 	s.stats[key] = r
 	return r
+}
+
+// dirHandles are the directories of one index check's watched paths,
+// opened once each (O_PATH: for their names only), so that each stat
+// looks up one name instead of walking the whole path again: a hot launch
+// stats some 60 paths in a handful of directories.
+type dirHandles struct {
+	dirs []string
+	fds  []int
+	errs []error
+}
+
+// get returns the handle of dir (a path ending in "/"), opened on first
+// use; "" is the working directory (for a relative or whole path).
+func (h *dirHandles) get(dir string) (int, error) {
+	if dir == "" {
+		return unix.AT_FDCWD, nil
+	}
+	for i, d := range h.dirs {
+		if d == dir {
+			return h.fds[i], h.errs[i]
+		}
+	}
+	var fd int
+	err := ignoringEINTR(func() (err error) {
+		fd, err = unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		fd = -1
+	}
+	h.dirs, h.fds, h.errs = append(h.dirs, dir), append(h.fds, fd), append(h.errs, err)
+	return fd, err
+}
+
+// has reports whether dir was opened (or tried).
+func (h *dirHandles) has(dir string) bool {
+	for _, d := range h.dirs {
+		if d == dir {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *dirHandles) close() {
+	for _, fd := range h.fds {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+}
+
+// ignoringEINTR calls fn until it fails with something other than EINTR.
+func ignoringEINTR(fn func() error) error {
+	for {
+		if err := fn(); !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
 }
 
 // writeIndex writes the index atomically (a temporary file renamed into

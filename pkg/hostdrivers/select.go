@@ -2,10 +2,10 @@ package hostdrivers
 
 import (
 	"fmt"
-	"os"
 	"path"
 	"strings"
 
+	"github.com/nixglhost/nixglhost/internal/rawfile"
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
@@ -66,7 +66,7 @@ func ModuleVersion(root string) string {
 // was read from (inside root), or "", "".
 func nvidiaModule(root string) (version, source string) {
 	for _, src := range []string{"/sys/module/nvidia/version", "/proc/driver/nvidia/version"} {
-		b, err := os.ReadFile(ldpath.HostPath(root, src))
+		b, err := rawfile.ReadFile(ldpath.HostPath(root, src), 0, 64<<10)
 		if err != nil {
 			continue
 		}
