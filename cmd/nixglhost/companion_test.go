@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -61,20 +62,56 @@ func TestCompanion32(t *testing.T) {
 	}
 
 	// No 32-bit driver: the 64-bit entry alone, and no 32-bit entry built.
+	// The program's index remembers that, so that a hot launch reads one
+	// index, not two.
 	plain := fixtures.DebianRoot(t, "amd64")
 	cache2 := t.TempDir()
-	for range 2 { // the second launch reads the no-driver index
+	for range 3 {
 		vars = printEnvJSON(t, baseEnv(t), "--driver-root", plain, "--cache-dir", cache2)
 		if strings.Contains(vars["LD_LIBRARY_PATH"], ":") {
 			t.Errorf("LD_LIBRARY_PATH = %q on a host without a 32-bit driver", vars["LD_LIBRARY_PATH"])
 		}
 	}
-	ents, _ := os.ReadDir(cache2)
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
+	indexes, _ := filepath.Glob(filepath.Join(cache2, ".index-*"))
+	var remembered []string
+	for _, p := range indexes {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), "\ncompanion none\n") {
+			remembered = append(remembered, p)
+		}
 	}
-	if n := strings.Count(strings.Join(names, " "), ".index-"); n != 2 {
-		t.Errorf("cache holds %v: want the 64-bit entry, its index and the no-driver index of the 32-bit companion", names)
+	if len(remembered) != 1 {
+		t.Errorf("indexes %q: want the 64-bit one to say \"companion none\"", indexes)
+	}
+	for _, p := range indexes {
+		if !slices.Contains(remembered, p) {
+			// A hot launch must not need it: gone, the launch is the same.
+			os.Remove(p)
+		}
+	}
+	vars = printEnvJSON(t, baseEnv(t), "--driver-root", plain, "--cache-dir", cache2)
+	if after, _ := filepath.Glob(filepath.Join(cache2, ".index-*")); len(after) != 1 || strings.Contains(vars["LD_LIBRARY_PATH"], ":") {
+		t.Errorf("a hot launch read or wrote a second index (%q) or got a 32-bit entry (%q)", after, vars["LD_LIBRARY_PATH"])
+	}
+	// A 32-bit libcuda dropped later into a directory only the 32-bit
+	// loader searches (no ldconfig run, nothing the 64-bit scan watches
+	// changes) is found: the remembered answer holds only under the
+	// 32-bit directories it was given under.
+	lib32 := filepath.Join(plain, "usr", "lib32")
+	if err := os.MkdirAll(lib32, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cur := filepath.Join(fixtures.NvidiaRoot(t, "i386"), "usr", "lib", "i386-linux-gnu", "nvidia", "current")
+	for _, n := range []string{"libcuda.so.535.261.03", "libnvidia-ptxjitcompiler.so.535.261.03"} {
+		b, err := os.ReadFile(filepath.Join(cur, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(lib32, n), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vars = printEnvJSON(t, baseEnv(t), "--driver-root", plain, "--cache-dir", cache2)
+	if lp := strings.Split(vars["LD_LIBRARY_PATH"], ":"); len(lp) != 2 {
+		t.Errorf("after installing a 32-bit driver: LD_LIBRARY_PATH = %q, want the 64-bit and the 32-bit entries", vars["LD_LIBRARY_PATH"])
 	}
 }

@@ -243,13 +243,7 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 // program may start, when the host has a 32-bit driver; nil otherwise. A
 // failure costs only those programs their driver: a warning, not an error.
 func companion(sess *hostdrivers.Session, o *hostdrivers.Options, cacheDir string, fallbacks []string, stderr io.Writer) *hostdrivers.Prepared {
-	t, ok := hostdrivers.Companion(o.TargetIdent())
-	if !ok {
-		return nil
-	}
-	o32 := *o
-	o32.Target = t
-	p, err := sess.Prepare(&o32, cacheDir, fallbacks...)
+	p, err := sess.PrepareCompanion(o, cacheDir, fallbacks...)
 	var noDriver *hostdrivers.NoDriverError
 	switch {
 	case errors.As(err, &noDriver):

@@ -81,6 +81,12 @@ type Session struct {
 	rootsChecked             bool
 	module, moduleRoot       string
 	moduleRead               bool
+	// last is the index (and its path) the last Prepare used or wrote;
+	// noneWatches, when it found no driver, the watches that answer holds
+	// under.
+	last        *index
+	lastPath    string
+	noneWatches []watch
 }
 
 // statResult is a watched path's state as a session saw it.
@@ -106,7 +112,9 @@ func (s *Session) Prepare(o *Options, cacheDir string, fallbacks ...string) (*Pr
 		// The entry was complete when it was renamed into place; that it
 		// is still ours (a directory only this user can write, not a
 		// link) is all that is checked.
+		s.last, s.lastPath = idx, filepath.Join(cd, idxName)
 		if idx.Key == noDriverKey {
+			s.noneWatches = idx.Watches
 			log.Debug("no driver (index)", "index", filepath.Join(cd, idxName))
 			return nil, &NoDriverError{Target: o.target(), WrongArch: idx.WrongArch}
 		}
@@ -127,6 +135,7 @@ func (s *Session) Prepare(o *Options, cacheDir string, fallbacks ...string) (*Pr
 	}
 	// No driver is remembered too, under the same watches.
 	noDriver := func(nd *NoDriverError) (*Prepared, error) {
+		s.noneWatches = w.list
 		if len(existing) > 0 {
 			t := o.target()
 			writeIndex(filepath.Join(existing[0], idxName), &index{Key: noDriverKey, Module: module, WrongArch: nd.WrongArch,
@@ -164,9 +173,60 @@ func (s *Session) Prepare(o *Options, cacheDir string, fallbacks ...string) (*Pr
 	p, err := prepareKey(o, key, module, pl, data, skipped, existing, dirs, warnings)
 	if err == nil {
 		idx := &index{Key: key, Module: module, Summary: summary(p.Manifest), Watches: w.list}
-		writeIndex(filepath.Join(filepath.Dir(p.Dir), idxName), idx)
+		s.last, s.lastPath = idx, filepath.Join(filepath.Dir(p.Dir), idxName)
+		writeIndex(s.lastPath, idx)
 	}
 	return p, err
+}
+
+// PrepareCompanion prepares, after Prepare(o) gave the program its entry,
+// the 32-bit companion entry for the 32-bit programs it may start (see
+// Companion): o with the companion's target. It returns a *NoDriverError
+// when there is no companion (not an x86-64 program, or no 32-bit driver).
+// Most hosts have no 32-bit driver: the program's index then remembers
+// that answer and takes on the watches it holds under (the 32-bit
+// library directories, present or not), so the next launch reads no
+// second index, and a 32-bit driver appearing invalidates both.
+func (s *Session) PrepareCompanion(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error) {
+	t, ok := Companion(o.target())
+	if !ok {
+		return nil, &NoDriverError{Target: o.target()}
+	}
+	main, mainPath := s.last, s.lastPath
+	if main != nil && main.CompanionNone {
+		o.logger().Debug("no 32-bit driver (the program's index)", "index", mainPath)
+		return nil, &NoDriverError{Target: t}
+	}
+	o32 := *o
+	o32.Target = t
+	s.noneWatches = nil
+	p, err := s.Prepare(&o32, cacheDir, fallbacks...)
+	var nd *NoDriverError
+	if errors.As(err, &nd) && main != nil && main.Key != noDriverKey && s.noneWatches != nil {
+		m := *main
+		m.CompanionNone = true
+		m.Watches = unionWatches(main.Watches, s.noneWatches)
+		writeIndex(mainPath, &m)
+	}
+	return p, err
+}
+
+// unionWatches returns ws followed by the watches of more it lacks. Two
+// watches of one path that disagree (it changed between the two looks)
+// are both kept: the index is then never valid, and the next launch scans.
+func unionWatches(ws, more []watch) []watch {
+	have := make(map[watch]bool, len(ws))
+	for _, w := range ws {
+		have[w] = true
+	}
+	out := append([]watch(nil), ws...)
+	for _, w := range more {
+		if !have[w] {
+			have[w] = true
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // moduleVersion is ModuleVersion, read once per session for the same root.

@@ -138,6 +138,10 @@ type index struct {
 	Summary   *Manifest
 	Watches   []watch
 	WrongArch []Skipped
+	// CompanionNone records that the 32-bit companion of this entry's
+	// program found no driver, under watches this index holds too (see
+	// Session.PrepareCompanion).
+	CompanionNone bool
 }
 
 // noDriverKey is the key of an index that records that its inputs found no
@@ -171,7 +175,7 @@ func inputsName(o *Options) string {
 	h := fnv.New128a()
 	// The watches hold device and inode numbers, which differ between
 	// machines sharing a home directory: each machine keeps its own index.
-	fmt.Fprintf(h, "%d\x00%s\x00%s\x00%d/%d/%d\x00%v\x00%s\x00%v\x00%s\x00", FormatVersion, hostName(), o.root(), t.Class, t.Data, t.Machine, o.SelfContained, o.seenAt(), o.Mesa, o.LibraryPath)
+	fmt.Fprintf(h, "%d\x00%s\x00%s\x00%d/%d/%d\x00%v\x00%s\x00%v\x00%s\x00", indexFormat, hostName(), o.root(), t.Class, t.Data, t.Machine, o.SelfContained, o.seenAt(), o.Mesa, o.LibraryPath)
 	for _, d := range o.Dirs {
 		fmt.Fprintf(h, "%s\x00", d)
 	}
@@ -179,6 +183,11 @@ func inputsName(o *Options) string {
 }
 
 const indexMagic = "nixglhost-index"
+
+// indexFormat is the index's format version, in its first line and its
+// file name: a binary that writes another format reads and writes other
+// files. 2: the "companion none" line.
+const indexFormat = 2
 
 // readIndex reads the index at p without following a symlink. Any problem
 // makes it a miss.
@@ -211,7 +220,7 @@ func parseIndex(b []byte) *index {
 		return idx.Summary
 	}
 	lines := strings.Split(string(b), "\n")
-	if len(lines) < 4 || lines[0] != indexMagic+" "+strconv.Itoa(FormatVersion) {
+	if len(lines) < 4 || lines[0] != indexMagic+" "+strconv.Itoa(indexFormat) {
 		return nil
 	}
 	for _, l := range lines[1:] {
@@ -245,6 +254,11 @@ func parseIndex(b []byte) *index {
 				return nil
 			}
 			sum().GlibcNeeds = append(sum().GlibcNeeds, GlibcNeed{File: file, Version: v})
+		case "companion":
+			if rest != noDriverKey {
+				return nil
+			}
+			idx.CompanionNone = true
 		case "wrongarch":
 			// A no-driver index: a driver file of another architecture.
 			p, why, ok := strings.Cut(rest, "\t")
@@ -319,7 +333,7 @@ func (idx *index) encode() ([]byte, bool) {
 		}
 	}
 	fmt.Fprintf(&b, "%s %d\nkey %s\nmodule %s\nroot %s\nclass %s\nmachine %s\ndriver %s\nreason %s\n",
-		indexMagic, FormatVersion, idx.Key, idx.Module, m.Root, m.Class, m.Machine, m.DriverVersion, m.Reason)
+		indexMagic, indexFormat, idx.Key, idx.Module, m.Root, m.Class, m.Machine, m.DriverVersion, m.Reason)
 	for _, a := range m.APIs {
 		if strings.Contains(string(a), " ") {
 			return nil, false
@@ -343,6 +357,9 @@ func (idx *index) encode() ([]byte, bool) {
 			return nil, false
 		}
 		fmt.Fprintf(&b, "component %s %s\n", x.Path, x.Reason)
+	}
+	if idx.CompanionNone {
+		fmt.Fprintf(&b, "companion %s\n", noDriverKey)
 	}
 	for _, x := range idx.WrongArch {
 		if x.Path == "" || strings.ContainsAny(x.Path+x.Reason, "\n\t") {
