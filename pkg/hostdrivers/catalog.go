@@ -3,6 +3,7 @@ package hostdrivers
 import (
 	"path"
 	"sort"
+	"sync"
 	"strconv"
 	"strings"
 )
@@ -129,7 +130,7 @@ type Entry struct {
 // Dlopens are what the tests found in the real 535 (Debian, amd64 and
 // arm64) and 580 (a cloud H200 host) files; entries the tests cannot read
 // (older, Jetson and WSL libraries) record none rather than guess.
-var catalog = []Entry{
+var nvidiaCatalog = []Entry{
 	{Name: "libcuda", API: APICUDA, Optional: []string{"libEGL.so.1", "libGL.so.1", "libcrypto.so.1.1", "libcrypto.so.10", "libcrypto.so.3"}, Doc: "CUDA driver API (libcrypto: 580's confidential-computing path, alongside libnvidia-pkcs11*)"},
 	{Name: "libcudadebugger", API: APICUDA, Optional: []string{"libEGL.so.1", "libGL.so.1", "libOpenCL.so.1", "libVulkan_EGL.so.1", "libX11.so.6"}, Doc: "CUDA debugger backend (cuda-gdb); the graphics names are for interop debugging, libVulkan_EGL is no known library"},
 	{Name: "libnvidia-fatbinaryloader", API: APICUDA, Doc: "fatbinary loader used by libcuda (drivers up to 440)"},
@@ -246,31 +247,40 @@ func mesaPattern(base string) (Entry, bool) {
 	return Entry{}, false
 }
 
-// byName indexes catalog by Name.
-var byName = func() map[string]int {
+// catalogTable is the whole catalogue (NVIDIA's and Mesa's entries) in
+// its order, with an index by Name.
+type catalogTable struct {
+	entries []Entry
+	byName  map[string]int
+}
+
+// table builds the catalogue on first use: a hot launch never classifies
+// a file, so it does not pay for sorting and indexing it before main.
+var table = sync.OnceValue(func() *catalogTable {
 	// Mesa's entries join the table in its order: by API, then by Name.
 	order := map[API]int{}
 	for i, a := range APIs() {
 		order[a] = i
 	}
-	catalog = append(catalog, mesaCatalog...)
-	sort.SliceStable(catalog, func(i, j int) bool {
-		a, b := catalog[i], catalog[j]
+	entries := append(append([]Entry(nil), nvidiaCatalog...), mesaCatalog...)
+	sort.SliceStable(entries, func(i, j int) bool {
+		a, b := entries[i], entries[j]
 		if order[a.API] != order[b.API] {
 			return order[a.API] < order[b.API]
 		}
 		return a.Name < b.Name
 	})
-	m := make(map[string]int, len(catalog))
-	for i, e := range catalog {
+	m := make(map[string]int, len(entries))
+	for i, e := range entries {
 		m[e.Name] = i
 	}
-	return m
-}()
+	return &catalogTable{entries, m}
+})
 
 // Catalog returns the whole table, sorted by API (in the order of APIs),
 // then by Name. The slices are copies the caller may keep.
 func Catalog() []Entry {
+	catalog := table().entries
 	out := make([]Entry, len(catalog))
 	for i, e := range catalog {
 		e.Dlopens = append([]string(nil), e.Dlopens...)
@@ -291,21 +301,22 @@ func Catalog() []Entry {
 // GTK libraries are not driver files in this sense.
 func Classify(name string) (Entry, bool) {
 	base := path.Base(name)
-	if i, ok := byName[base]; ok && catalog[i].Kind == KindData {
-		return catalog[i], true
+	t := table()
+	if i, ok := t.byName[base]; ok && t.entries[i].Kind == KindData {
+		return t.entries[i], true
 	}
 	stem, _, ok := splitSO(base)
 	if !ok {
 		return Entry{}, false
 	}
-	i, ok := byName[stem]
+	i, ok := t.byName[stem]
 	if !ok {
 		return mesaPattern(base)
 	}
-	if catalog[i].Kind == KindData {
+	if t.entries[i].Kind == KindData {
 		return Entry{}, false
 	}
-	return catalog[i], true
+	return t.entries[i], true
 }
 
 // splitSO splits a shared-object file name "stem.so[.N...]" into its stem
