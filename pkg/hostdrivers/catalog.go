@@ -3,9 +3,9 @@ package hostdrivers
 import (
 	"path"
 	"sort"
-	"sync"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // This file is the driver catalogue: which file names belong to NVIDIA's
