@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -565,6 +566,19 @@ func TestPatchRpathInherited(t *testing.T) {
 				t.Fatal(err)
 			}
 			const rpath = "$ORIGIN:$ORIGIN/../deps"
+			// A dlopen starts no chain: libD's DT_RPATH finds libMid, but
+			// libMid, dlopened, does not find libC through it (so a
+			// dlopened library that loads others needs its own copy).
+			libD := c.mustBuild(t, filepath.Join(t.TempDir(), "libD.so"),
+				"#include <dlfcn.h>\n__attribute__((constructor)) static void init(void) { dlopen(\"libMid.so\", RTLD_NOW); }\n",
+				"-shared", "-fPIC", "-ldl")
+			dstD := filepath.Join(lib, "libD.so")
+			if err := PatchRpath(libD, dstD, rpath); err != nil {
+				t.Fatal(err)
+			}
+			if ok, out, loaded := c.dlopen(t, dstD); !ok || slices.ContainsFunc(loaded, func(l string) bool { return strings.HasSuffix(l, "/libMid.so") }) {
+				t.Errorf("libD (DT_RPATH) loaded %v with libMid dlopened %q: a dlopen inherited the chain\n%s", ok, loaded, out)
+			}
 			for _, tt := range []struct{ name, flags string }{
 				{"none", ""},
 				{"long-runpath", "-Wl,--enable-new-dtags,-rpath," + longPath},
