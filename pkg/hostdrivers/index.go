@@ -71,10 +71,42 @@ func (w *watchSet) record(hostPath string, noFollow bool) {
 	}
 	w.seen[key] = true
 	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			// Watch the first missing component instead: while it is
+			// absent so is everything under it, and the vendor
+			// directories looked for (share/glvnd/egl_vendor.d,
+			// share/vulkan/icd.d, ... under each prefix) share a few.
+			if top := firstMissing(hostPath); top != hostPath {
+				hostPath, key = top, top
+				if noFollow {
+					key = "\x00" + top
+				}
+				if w.seen[key] {
+					return
+				}
+				w.seen[key] = true
+			}
+		}
 		w.list = append(w.list, watch{Path: hostPath, Absent: true, NoFollow: noFollow})
 		return
 	}
 	w.list = append(w.list, watch{Path: hostPath, ID: fileID(fi), NoFollow: noFollow})
+}
+
+// firstMissing returns the shortest prefix of p, a path found missing,
+// that is missing too: each parent is looked up as the loader would, with
+// the links in it followed, until one exists (or cannot be checked).
+func firstMissing(p string) string {
+	for {
+		parent := filepath.Dir(p)
+		if parent == p {
+			return p
+		}
+		if _, err := os.Stat(parent); !errors.Is(err, os.ErrNotExist) {
+			return p
+		}
+		p = parent
+	}
 }
 
 // drop forgets the watches of the files of paths (host paths): files a
