@@ -58,10 +58,10 @@ func markSelfContained(root string, sel *Selection, cl *Closure, log *slog.Logge
 	sort.Strings(families)
 
 	type node struct {
-		loads     []string // what it loads that the entry holds, for the log
-		neededBy  bool     // another driver file's DT_NEEDED names it
-		dlopened  []string // the driver files that dlopen it
-		mentioned []string // the families its bytes name
+		loads    []string      // what it loads that the entry holds, for the log
+		needs    []*DriverFile // the driver files its DT_NEEDED names
+		neededBy bool          // another driver file's DT_NEEDED names it
+		dlopened []string      // the driver files that dlopen it
 	}
 	nodes := map[*DriverFile]*node{}
 	for _, f := range libs {
@@ -72,6 +72,7 @@ func markSelfContained(root string, sel *Selection, cl *Closure, log *slog.Logge
 		for _, name := range f.info.Needed {
 			if g := byFileName[name]; g != nil && g != f {
 				nodes[g].neededBy = true
+				n.needs = append(n.needs, g)
 				n.loads = append(n.loads, name)
 			} else if deps[name] {
 				n.loads = append(n.loads, name)
@@ -93,13 +94,12 @@ func markSelfContained(root string, sel *Selection, cl *Closure, log *slog.Logge
 		if err != nil {
 			return err
 		}
-		n.mentioned = m
 		opened = append(opened, m...)
 		for _, fam := range opened {
 			for _, g := range byFamily[fam] {
 				// What f's DT_NEEDED already loaded, a dlopen by f finds
 				// loaded: no new chain.
-				if g == f || needs(f, g) {
+				if g == f || slices.Contains(n.needs, g) {
 					continue
 				}
 				nodes[g].dlopened = appendOnce(nodes[g].dlopened, f.Base)
@@ -124,16 +124,6 @@ func markSelfContained(root string, sel *Selection, cl *Closure, log *slog.Logge
 		}
 	}
 	return nil
-}
-
-// needs reports whether f's DT_NEEDED names g.
-func needs(f, g *DriverFile) bool {
-	for _, n := range f.info.Needed {
-		if n == g.Base || slices.Contains(g.Links, n) {
-			return true
-		}
-	}
-	return false
 }
 
 // mentionChunk is how much of a file mentionsIn reads at a time.
@@ -166,7 +156,7 @@ func mentions(r io.Reader, names []string, chunk int) ([]string, error) {
 			continue
 		}
 		want[n] = true
-		if !containsInt(lens, len(n)) {
+		if !slices.Contains(lens, len(n)) {
 			lens = append(lens, len(n))
 		}
 		maxLen = max(maxLen, len(n))
@@ -220,13 +210,4 @@ func mentions(r io.Reader, names []string, chunk int) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-func containsInt(s []int, x int) bool {
-	for _, y := range s {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
