@@ -34,27 +34,23 @@ func Open(path string, flags int) (*os.File, error) {
 // grow, not the doubling reads of io.ReadAll. A file longer than limit is
 // an error.
 func ReadAll(f *os.File, size, limit int64) ([]byte, error) {
-	if size < 0 {
-		size = 0
-	}
+	tooLarge := &os.PathError{Op: "read", Path: f.Name(), Err: errors.New("file too large")}
+	size = max(size, 0)
 	if size > limit {
-		return nil, &os.PathError{Op: "read", Path: f.Name(), Err: errors.New("file too large")}
+		return nil, tooLarge
 	}
 	// One byte more than expected, so that the end is seen in one read.
 	b := make([]byte, 0, size+1)
 	for {
 		if len(b) == cap(b) {
-			if int64(len(b)) > limit {
-				return nil, &os.PathError{Op: "read", Path: f.Name(), Err: errors.New("file too large")}
-			}
 			b = append(b, 0)[:len(b)]
 		}
 		n, err := f.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
+		if int64(len(b)) > limit {
+			return nil, tooLarge
+		}
 		if errors.Is(err, io.EOF) {
-			if int64(len(b)) > limit {
-				return nil, &os.PathError{Op: "read", Path: f.Name(), Err: errors.New("file too large")}
-			}
 			return b, nil
 		}
 		if err != nil {

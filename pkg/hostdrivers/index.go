@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -49,7 +50,7 @@ func (w *watchSet) add(hostPath string) { w.record(hostPath, false) }
 func (w *watchSet) addNoFollow(hostPath string) { w.record(hostPath, true) }
 
 func (w *watchSet) record(hostPath string, noFollow bool) {
-	if w == nil || w.seen[hostPath] || w.seen["\x00"+hostPath] {
+	if w == nil || w.seen[watchKey(hostPath, false)] || w.seen[watchKey(hostPath, true)] {
 		return
 	}
 	if w.seen == nil {
@@ -65,10 +66,7 @@ func (w *watchSet) record(hostPath string, noFollow bool) {
 		// both kinds of caller.
 		noFollow = false
 	}
-	key := hostPath
-	if noFollow {
-		key = "\x00" + hostPath
-	}
+	key := watchKey(hostPath, noFollow)
 	w.seen[key] = true
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -77,10 +75,7 @@ func (w *watchSet) record(hostPath string, noFollow bool) {
 			// directories looked for (share/glvnd/egl_vendor.d,
 			// share/vulkan/icd.d, ... under each prefix) share a few.
 			if top := firstMissing(hostPath); top != hostPath {
-				hostPath, key = top, top
-				if noFollow {
-					key = "\x00" + top
-				}
+				hostPath, key = top, watchKey(top, noFollow)
 				if w.seen[key] {
 					return
 				}
@@ -91,6 +86,15 @@ func (w *watchSet) record(hostPath string, noFollow bool) {
 		return
 	}
 	w.list = append(w.list, watch{Path: hostPath, ID: fileID(fi), NoFollow: noFollow})
+}
+
+// watchKey is a watch's key in a watchSet's and a Session's maps: lstat
+// and stat of one path are two watches.
+func watchKey(p string, noFollow bool) string {
+	if noFollow {
+		return "\x00" + p
+	}
+	return p
 }
 
 // firstMissing returns the shortest prefix of p, a path found missing,
@@ -454,10 +458,7 @@ func sameDir(a, b string) bool {
 // noFollow) once per session: relative to its directory's handle in dirs
 // when that is open or open (shared), else by its whole path.
 func (s *Session) stat(p string, noFollow bool, dirs *dirHandles, shared bool) statResult {
-	key := p
-	if noFollow {
-		key = "\x00" + p
-	}
+	key := watchKey(p, noFollow)
 	if r, ok := s.stats[key]; ok {
 		return r
 	}
@@ -508,10 +509,8 @@ func (h *dirHandles) get(dir string) (int, error) {
 	if dir == "" {
 		return unix.AT_FDCWD, nil
 	}
-	for i, d := range h.dirs {
-		if d == dir {
-			return h.fds[i], h.errs[i]
-		}
+	if i := slices.Index(h.dirs, dir); i >= 0 {
+		return h.fds[i], h.errs[i]
 	}
 	var fd int
 	err := ignoringEINTR(func() (err error) {
@@ -526,14 +525,7 @@ func (h *dirHandles) get(dir string) (int, error) {
 }
 
 // has reports whether dir was opened (or tried).
-func (h *dirHandles) has(dir string) bool {
-	for _, d := range h.dirs {
-		if d == dir {
-			return true
-		}
-	}
-	return false
-}
+func (h *dirHandles) has(dir string) bool { return slices.Contains(h.dirs, dir) }
 
 func (h *dirHandles) close() {
 	for _, fd := range h.fds {
