@@ -161,16 +161,15 @@ func TestLinkRunOpenGLDriverLinkedInternals(t *testing.T) {
 			t.Errorf("dlopen %s through %s with no LD_LIBRARY_PATH failed:\n%s", tt.name, s.link, out)
 			continue
 		}
-		for _, want := range tt.fromHost {
-			maps := res.MapsContaining("/" + want)
-			if len(maps) == 0 || !strings.HasPrefix(maps[0], hostLib+"/") {
-				t.Errorf("dlopen %s: %s mapped from %q, want the host's file under %s\n%s", tt.name, want, maps, hostLib, out)
-			}
-		}
-		for _, want := range tt.fromEntry {
-			maps := res.MapsContaining("/" + want)
-			if len(maps) == 0 || !strings.HasPrefix(maps[0], entry+"/lib/") {
-				t.Errorf("dlopen %s: %s mapped from %q, want the entry's copy\n%s", tt.name, want, maps, out)
+		for _, from := range []struct {
+			files []string
+			dir   string
+		}{{tt.fromHost, hostLib}, {tt.fromEntry, filepath.Join(entry, "lib")}} {
+			for _, want := range from.files {
+				maps := res.MapsContaining("/" + want)
+				if len(maps) == 0 || !strings.HasPrefix(maps[0], from.dir+"/") {
+					t.Errorf("dlopen %s: %s mapped from %q, want it from %s\n%s", tt.name, want, maps, from.dir, out)
+				}
 			}
 		}
 		if libc := res.MappedLibc(); len(libc) != 1 || !strings.HasPrefix(libc[0], store.Dir+"/") {
