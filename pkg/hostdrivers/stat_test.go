@@ -16,18 +16,8 @@ import (
 // path, shared directory or not.
 func TestSessionStat(t *testing.T) {
 	dir := t.TempDir()
-	mk := func(rel, body string) string {
-		p := filepath.Join(dir, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	file := mk("d/lib.so", "x")
-	mk("d/other.so", "yy")
+	file := fixtures.Write(t, filepath.Join(dir, "d", "lib.so"), "x")
+	fixtures.Write(t, filepath.Join(dir, "d", "other.so"), "yy")
 	link := filepath.Join(dir, "d", "link.so")
 	if err := os.Symlink("lib.so", link); err != nil {
 		t.Fatal(err)
@@ -107,8 +97,7 @@ func TestAbsentWatchesCollapse(t *testing.T) {
 		t.Fatalf("second launch: %+v, %v; want the same entry, hot", p, err)
 	}
 	icd := filepath.Join(root, "etc", "vulkan", "icd.d", "nvidia_icd.json")
-	fixtures.Must(t, os.MkdirAll(filepath.Dir(icd), 0o755))
-	fixtures.Must(t, os.WriteFile(icd, []byte(`{"file_format_version":"1.0.0","ICD":{"library_path":"libGLX_nvidia.so.0","api_version":"1.3.242"}}`), 0o644))
+	fixtures.Write(t, icd, `{"file_format_version":"1.0.0","ICD":{"library_path":"libGLX_nvidia.so.0","api_version":"1.3.242"}}`)
 	p3, err := Prepare(o, cache)
 	fixtures.Must(t, err)
 	if p3.Hot || p3.Dir == p1.Dir {
