@@ -39,13 +39,10 @@ const (
 	hookFeaturesEnv = "NIXGLHOST_HOOK_FEATURES"
 )
 
-// defaultHookFeatures are the requiredSystemFeatures that get the GPU.
-var defaultHookFeatures = []string{"cuda", "opengl", "nvidia-gpu", "rocm"}
-
-// devicesOnlyFeatures need the GPU's device nodes but no driver entry:
-// ROCm's userspace comes from Nix itself, and talks to /dev/kfd and
-// /dev/dri.
-var devicesOnlyFeatures = []string{"rocm"}
+// defaultHookFeatures are the requiredSystemFeatures that get the GPU;
+// what each gets is its sandbox.Feature.Grant (rocm: the device nodes
+// /dev/kfd and /dev/dri only, as ROCm's userspace comes from Nix itself).
+var defaultHookFeatures = []sandbox.Feature{sandbox.CUDA, sandbox.OpenGL, sandbox.NVIDIAGPU, sandbox.ROCm}
 
 // hookArgs turns a hook invocation by name (argv[0] is hookName) into
 // nixglhost's arguments; other invocations are returned unchanged.
@@ -60,12 +57,15 @@ func hookArgs(argv0 string, args []string) []string {
 
 // hookFeatures returns the configured features: the flag, the environment,
 // or the default.
-func hookFeatures(flagVal string, environ []string) []string {
+func hookFeatures(flagVal string, environ []string) []sandbox.Feature {
 	v := flagVal
 	if v == "" {
 		v = getenv(environ, hookFeaturesEnv)
 	}
-	fs := strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+	var fs []sandbox.Feature
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
+		fs = append(fs, sandbox.Feature(f))
+	}
 	if len(fs) == 0 {
 		return defaultHookFeatures
 	}
@@ -94,22 +94,25 @@ func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
 		return fmt.Errorf("pre-build hook: %w", err)
 	}
 	want := hookFeatures(c.hookFeatures, environ)
-	var matched []string
-	for _, f := range required {
-		if slices.Contains(want, f) && !slices.Contains(matched, f) {
+	var matched []sandbox.Feature
+	var names []string
+	for _, r := range required {
+		if f := sandbox.Feature(r); slices.Contains(want, f) && !slices.Contains(matched, f) {
 			matched = append(matched, f)
+			names = append(names, r)
 		}
 	}
 	if len(matched) == 0 {
 		return nil
 	}
+	grant := sandbox.GrantFor(matched)
 	s, err := newSystemSetup(c, stderr, environ)
 	if err != nil {
 		return err
 	}
-	s.log.Debug("derivation needs the GPU", "drv", drvPath, "features", matched)
-	if !slices.ContainsFunc(matched, func(f string) bool { return !slices.Contains(devicesOnlyFeatures, f) }) {
-		devs, err := sandbox.DeviceNodes(s.root)
+	s.log.Debug("derivation needs the GPU", "drv", drvPath, "features", names, "entry", grant.Entry, "devices", grant.Devices.String())
+	if !grant.Entry {
+		devs, err := sandbox.DeviceNodes(s.root, grant.Devices)
 		if err != nil {
 			return fmt.Errorf("pre-build hook: %w", err)
 		}
@@ -124,21 +127,29 @@ func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
 	// The sandbox sees the entry at /run/opengl-driver.
 	p, err := s.prepare(c, elfscan.Ident{}, sandbox.RunOpenGLDriver)
 	if err != nil {
-		return fmt.Errorf("pre-build hook: derivation %s requires %s: %w", drvPath, strings.Join(matched, ", "), err)
+		return fmt.Errorf("pre-build hook: derivation %s requires %s: %w", drvPath, strings.Join(names, ", "), err)
 	}
-	paths, err := entryPaths(s.root, p.Dir)
+	paths, err := sandboxPaths(s.root, p.Dir, grant.Devices)
 	if err != nil {
 		return fmt.Errorf("pre-build hook: %w", err)
 	}
 	return writeSandboxPaths(stdout, paths)
 }
 
-// entryPaths returns the sandbox lines of the entry at dir (sandbox.Paths),
-// each host file checked again against the entry's manifest: only files the
-// entry was built from are bound into a sandbox or mounted into a
-// container; a link replaced in the entry binds nothing.
+// entryPaths returns the sandbox lines of the entry at dir and the host
+// files its links lead to, checked as sandboxPaths does, with no device
+// nodes: --cdi-spec lists those per GPU itself.
 func entryPaths(root, dir string) ([]string, error) {
-	paths, err := sandbox.Paths(root, dir)
+	return sandboxPaths(root, dir, 0)
+}
+
+// sandboxPaths returns the sandbox lines of the entry at dir and the device
+// nodes of devs (sandbox.Paths), each host file checked again against the
+// entry's manifest: only files the entry was built from are bound into a
+// sandbox or mounted into a container; a link replaced in the entry binds
+// nothing.
+func sandboxPaths(root, dir string, devs sandbox.Devices) ([]string, error) {
+	paths, err := sandbox.Paths(root, dir, devs)
 	if err != nil {
 		return nil, err
 	}

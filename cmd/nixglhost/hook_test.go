@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -392,5 +393,62 @@ func TestPreBuildHookROCm(t *testing.T) {
 	fixtures.Write(t, cuda, `Derive([("out","/nix/store/x-out","","")],[],[],"x86_64-linux","/bin/sh",[],[("requiredSystemFeatures","cuda")])`)
 	if stdout, _, code := nixglhost(t, baseEnv(t), "--nix-pre-build-hook", "--driver-root", root, "--cache-dir", cache, cuda); code == 0 || stdout != "" {
 		t.Errorf("a cuda derivation on a host without a driver: exit %d, stdout %q", code, stdout)
+	}
+}
+
+// TestPreBuildHookDevices: the device nodes follow the features a
+// derivation asks for. On a host with NVIDIA's nodes, /dev/dri and
+// /dev/kfd, a rocm-only derivation gets /dev/kfd and /dev/dri and nothing
+// of NVIDIA's; a driver feature gets NVIDIA's nodes and /dev/dri, not
+// /dev/kfd; both together get every node; a feature the administrator
+// configured that nixglhost does not know gets the entry and every node.
+func TestPreBuildHookDevices(t *testing.T) {
+	root, cache := hookRoot(t)
+	fixtures.Write(t, filepath.Join(root, "dev/kfd"), "")
+	nvidia := []string{"/dev/nvidiactl", "/dev/nvidia0", "/dev/nvidia1", "/dev/nvidia2", "/dev/nvidia10", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"}
+	type lines struct {
+		Entry   bool
+		Devices []string
+	}
+	for _, tc := range []struct {
+		name     string
+		features string
+		args     []string
+		want     lines
+	}{
+		{name: "rocm only", features: "rocm big-parallel", want: lines{Devices: []string{"/dev/dri", "/dev/kfd"}}},
+		{name: "cuda", features: "cuda", want: lines{Entry: true, Devices: append(slices.Clone(nvidia), "/dev/dri")}},
+		{name: "nvidia-gpu", features: "nvidia-gpu", want: lines{Entry: true, Devices: append(slices.Clone(nvidia), "/dev/dri")}},
+		{name: "opengl", features: "opengl", want: lines{Entry: true, Devices: append(slices.Clone(nvidia), "/dev/dri")}},
+		{name: "rocm and cuda", features: "rocm cuda", want: lines{Entry: true, Devices: append(slices.Clone(nvidia), "/dev/dri", "/dev/kfd")}},
+		{name: "configured feature", features: "gpu", args: []string{"--hook-features", "gpu"}, want: lines{Entry: true, Devices: append(slices.Clone(nvidia), "/dev/dri", "/dev/kfd")}},
+		{name: "rocm not configured", features: "rocm cuda", args: []string{"--hook-features", "cuda"}, want: lines{Entry: true, Devices: append(slices.Clone(nvidia), "/dev/dri")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "gpu.drv")
+			fixtures.Write(t, p, `Derive([("out","/nix/store/x-out","","")],[],[],"x86_64-linux","/bin/sh",[],[("requiredSystemFeatures","`+tc.features+`")])`)
+			args := append([]string{"--nix-pre-build-hook", "--driver-root", root, "--cache-dir", cache, "-d", "/drv"}, tc.args...)
+			stdout, stderr, code := nixglhost(t, baseEnv(t), append(args, p)...)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+			}
+			mounts, err := parseNixHookOutput(stdout)
+			fixtures.Must(t, err)
+			var got lines
+			_, got.Entry = mounts["/run/opengl-driver"]
+			for _, l := range strings.Split(stdout, "\n") {
+				inside, outside, _ := strings.Cut(l, "=")
+				if !strings.HasPrefix(inside, "/dev/") {
+					continue
+				}
+				if outside != filepath.Join(root, inside) {
+					t.Errorf("%s is bound from %s, want %s", inside, outside, filepath.Join(root, inside))
+				}
+				got.Devices = append(got.Devices, inside)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("sandbox paths (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -22,16 +22,117 @@ import (
 // RunOpenGLDriver is where the entry goes in the sandbox.
 const RunOpenGLDriver = "/run/opengl-driver"
 
-// gpuDevices are the device nodes a GPU builder needs, under /dev; a name
-// with a '*' is a path.Match pattern. /dev/dri serves Mesa's GPUs and
-// /dev/kfd AMD's compute (ROCm).
-var gpuDevices = []string{"nvidiactl", "nvidia[0-9]*", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset", "dri", "kfd"}
+// Devices is a set of groups of GPU device nodes: what a build sandbox
+// may be given besides the driver.
+type Devices uint8
+
+const (
+	// DevNVIDIA is NVIDIA's nodes: /dev/nvidiactl, /dev/nvidia[0-9]*,
+	// /dev/nvidia-uvm, /dev/nvidia-uvm-tools and /dev/nvidia-modeset.
+	DevNVIDIA Devices = 1 << iota
+	// DevDRI is /dev/dri, the DRM nodes: Mesa's GPUs, and NVIDIA's GBM
+	// and EGL.
+	DevDRI
+	// DevKFD is /dev/kfd, AMD's compute (ROCm).
+	DevKFD
+	// AllDevices is every group.
+	AllDevices = DevNVIDIA | DevDRI | DevKFD
+)
+
+// deviceNodes are the nodes under /dev of each group, in the order they
+// are printed; a name with a '*' is a path.Match pattern.
+var deviceNodes = []struct {
+	group   Devices
+	pattern string
+}{
+	{DevNVIDIA, "nvidiactl"},
+	{DevNVIDIA, "nvidia[0-9]*"},
+	{DevNVIDIA, "nvidia-uvm"},
+	{DevNVIDIA, "nvidia-uvm-tools"},
+	{DevNVIDIA, "nvidia-modeset"},
+	{DevDRI, "dri"},
+	{DevKFD, "kfd"},
+}
+
+// String returns the groups' names joined by '+' ("nvidia+dri"), or
+// "none".
+func (d Devices) String() string {
+	var names []string
+	for _, g := range []struct {
+		group Devices
+		name  string
+	}{{DevNVIDIA, "nvidia"}, {DevDRI, "dri"}, {DevKFD, "kfd"}} {
+		if d&g.group != 0 {
+			names = append(names, g.name)
+		}
+	}
+	if rest := d &^ AllDevices; rest != 0 {
+		names = append(names, fmt.Sprintf("Devices(%#x)", uint8(rest)))
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, "+")
+}
+
+// Feature is a Nix system feature, a word of a derivation's
+// requiredSystemFeatures, that the hook may be configured to serve.
+type Feature string
+
+// The features nixglhost knows: what each gets is its Grant.
+const (
+	// CUDA is NVIDIA's compute.
+	CUDA Feature = "cuda"
+	// OpenGL is graphics: NVIDIA's driver, or Mesa's on a host without it.
+	OpenGL Feature = "opengl"
+	// NVIDIAGPU is any use of an NVIDIA GPU.
+	NVIDIAGPU Feature = "nvidia-gpu"
+	// ROCm is AMD's compute, whose userspace comes from Nix itself.
+	ROCm Feature = "rocm"
+)
+
+// Grant is what a derivation's build sandbox gets.
+type Grant struct {
+	// Entry is whether it gets the driver's entry at /run/opengl-driver,
+	// with the host files the entry's links lead to.
+	Entry bool
+	// Devices are the groups of device nodes it gets.
+	Devices Devices
+}
+
+// Grant returns what a derivation requiring f gets: the driver features
+// (CUDA, NVIDIAGPU, OpenGL) the entry, NVIDIA's nodes and /dev/dri; ROCm
+// /dev/kfd and /dev/dri only. A feature nixglhost does not know, which an
+// administrator configured as a GPU feature, gets the entry and every
+// node: nothing says which it needs.
+func (f Feature) Grant() Grant {
+	switch f {
+	case CUDA, NVIDIAGPU, OpenGL:
+		return Grant{Entry: true, Devices: DevNVIDIA | DevDRI}
+	case ROCm:
+		return Grant{Devices: DevKFD | DevDRI}
+	default:
+		return Grant{Entry: true, Devices: AllDevices}
+	}
+}
+
+// GrantFor returns what a derivation requiring all of features gets: the
+// union of their grants (nothing for none).
+func GrantFor(features []Feature) Grant {
+	var g Grant
+	for _, f := range features {
+		fg := f.Grant()
+		g.Entry = g.Entry || fg.Entry
+		g.Devices |= fg.Devices
+	}
+	return g
+}
 
 // Paths returns the hook's lines: the entry at /run/opengl-driver;
 // every host file the entry's symlinks lead to, each link of the chain and
 // the fully resolved path, at the same place inside; then the device nodes
-// that exist under ROOT/dev.
-func Paths(root, entry string) ([]string, error) {
+// of devs that exist under ROOT/dev (DeviceNodes).
+func Paths(root, entry string, devs Devices) ([]string, error) {
 	lines := []string{RunOpenGLDriver + "=" + entry}
 	var host []string
 	add := func(p string) {
@@ -82,18 +183,22 @@ func Paths(root, entry string) ([]string, error) {
 		return nil, err
 	}
 	lines = append(lines, host...)
-	devs, err := DeviceNodes(root)
+	nodes, err := DeviceNodes(root, devs)
 	if err != nil {
 		return nil, err
 	}
-	lines = append(lines, devs...)
+	lines = append(lines, nodes...)
 	return lines, nil
 }
 
-// DeviceNodes returns the GPU device nodes under ROOT/dev, in gpuDevices
-// order (numbered nodes by number), as sandbox lines: "/dev/X", or
-// "/dev/X=ROOT/dev/X" for another root.
-func DeviceNodes(root string) ([]string, error) {
+// DeviceNodes returns the device nodes of the groups in devs that exist
+// under ROOT/dev, NVIDIA's first, then /dev/dri, then /dev/kfd (numbered
+// nodes by number), as sandbox lines: "/dev/X", or "/dev/X=ROOT/dev/X" for
+// another root. No group is no lines, and /dev is not read.
+func DeviceNodes(root string, devs Devices) ([]string, error) {
+	if devs&AllDevices == 0 {
+		return nil, nil
+	}
 	dev := ldpath.HostPath(root, "/dev")
 	ents, err := os.ReadDir(dev)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -106,10 +211,13 @@ func DeviceNodes(root string) ([]string, error) {
 		return nil, err
 	}
 	var out []string
-	for _, pat := range gpuDevices {
+	for _, g := range deviceNodes {
+		if devs&g.group == 0 {
+			continue
+		}
 		var names []string
 		for _, e := range ents {
-			if ok, _ := filepath.Match(pat, e.Name()); ok {
+			if ok, _ := filepath.Match(g.pattern, e.Name()); ok {
 				names = append(names, e.Name())
 			}
 		}
