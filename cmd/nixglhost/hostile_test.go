@@ -197,7 +197,7 @@ func TestUnreadableAsUser(t *testing.T) {
 	if !strings.Contains(stderr, "libnvidia-encode.so.1") || !strings.Contains(stderr, "permission denied") {
 		t.Errorf("the unreadable libnvidia-encode.so.1 is not reported under DEBUG=1:\n%s", stderr)
 	}
-	entries, _ := filepath.Glob(filepath.Join(home, ".cache", "nix-gl-host", "*", "lib", "libcuda.so.1"))
+	entries, _ := filepath.Glob(filepath.Join(home, ".cache", "nixglhost", "*", "lib", "libcuda.so.1"))
 	if len(entries) != 1 {
 		t.Errorf("no entry with libcuda.so.1 in the user's cache: %v", entries)
 	}

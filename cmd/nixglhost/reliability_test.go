@@ -89,7 +89,7 @@ func TestCrashMidBuild(t *testing.T) {
 func TestCacheRootPermissions(t *testing.T) {
 	drv := fakeDriverDir(t, "535.261.03")
 	home := t.TempDir()
-	def := filepath.Join(home, ".cache", "nix-gl-host")
+	def := filepath.Join(home, ".cache", "nixglhost")
 	env := []string{"PATH=/usr/bin:/bin", "HOME=" + home}
 
 	// Created 0700.
@@ -106,7 +106,7 @@ func TestCacheRootPermissions(t *testing.T) {
 	runtime := t.TempDir()
 	fixtures.Must(t, os.Chmod(runtime, 0o700))
 	out, errOut, code := nixglhost(t, append(env, "XDG_RUNTIME_DIR="+runtime, "DEBUG=1"), "-d", drv, "-p")
-	if code != 0 || !strings.HasPrefix(out, filepath.Join(runtime, "nix-gl-host")) {
+	if code != 0 || !strings.HasPrefix(out, filepath.Join(runtime, "nixglhost")) {
 		t.Errorf("world-writable cache root: exit %d, entry %q; want the fallback under %s\n%s", code, out, runtime, errOut)
 	}
 	if !strings.Contains(errOut, "writable by others") || !strings.Contains(errOut, def) {

@@ -311,7 +311,7 @@ func debugOn(environ []string) bool {
 }
 
 // cacheDirs returns the cache root and the fallbacks used when it cannot
-// be written (a read-only or full home directory): $XDG_RUNTIME_DIR/nix-gl-host,
+// be written (a read-only or full home directory): $XDG_RUNTIME_DIR/nixglhost,
 // then a per-user directory under the system temporary directory. An
 // explicit --cache-dir has no fallback, and may be a symlink: it is the
 // user's choice, resolved here.
@@ -337,13 +337,13 @@ func cacheDirs(flagVal string, environ []string) (string, []string, error) {
 		return "", nil, err
 	}
 	if r := getenv(environ, "XDG_RUNTIME_DIR"); filepath.IsAbs(r) && !strings.Contains(r, ":") {
-		dirs = append(dirs, filepath.Join(r, "nix-gl-host"))
+		dirs = append(dirs, filepath.Join(r, "nixglhost"))
 	}
 	tmp := getenv(environ, "TMPDIR")
 	if !filepath.IsAbs(tmp) || strings.Contains(tmp, ":") {
 		tmp = "/tmp"
 	}
-	dirs = append(dirs, filepath.Join(tmp, fmt.Sprintf("nix-gl-host-%d", os.Geteuid())))
+	dirs = append(dirs, filepath.Join(tmp, fmt.Sprintf("nixglhost-%d", os.Geteuid())))
 	return dirs[0], dirs[1:], nil
 }
 
@@ -356,8 +356,9 @@ var buildHook func(stderr io.Writer) func(step string)
 // errNoCacheHome: neither XDG_CACHE_HOME nor HOME names a directory.
 var errNoCacheHome = errors.New("no cache directory: set --cache-dir, XDG_CACHE_HOME or HOME")
 
-// cacheDir returns the cache root: the flag, $XDG_CACHE_HOME/nix-gl-host, or
-// ~/.cache/nix-gl-host.
+// cacheDir returns the cache root: the flag, $XDG_CACHE_HOME/nixglhost, or
+// ~/.cache/nixglhost (not nix-gl-host: numtide's nix-gl-host keeps its own
+// cache there, which is not ours to touch).
 func cacheDir(flagVal string, environ []string) (string, error) {
 	if flagVal != "" {
 		abs, err := filepath.Abs(flagVal)
@@ -373,13 +374,13 @@ func cacheDir(flagVal string, environ []string) (string, error) {
 		if strings.Contains(x, ":") {
 			return "", colon("XDG_CACHE_HOME", x)
 		}
-		return filepath.Join(x, "nix-gl-host"), nil
+		return filepath.Join(x, "nixglhost"), nil
 	}
 	if h := getenv(environ, "HOME"); filepath.IsAbs(h) {
 		if strings.Contains(h, ":") {
 			return "", colon("HOME", h)
 		}
-		return filepath.Join(h, ".cache", "nix-gl-host"), nil
+		return filepath.Join(h, ".cache", "nixglhost"), nil
 	}
 	return "", errNoCacheHome
 }

@@ -129,7 +129,7 @@ func ownerOf(path string) int {
 // TestTmpFallbackRace replays the review's cross-user attack on the /tmp
 // fallback. The attacker builds, as themselves, the entry every user's
 // launch computes for this driver, and moves the directory holding it in
-// and out of TMPDIR/nix-gl-host-<victim uid> in a loop (allowed in a sticky
+// and out of TMPDIR/nixglhost-<victim uid> in a loop (allowed in a sticky
 // directory: it is theirs), while the victim launches. An attacker win is
 // a victim launch that printed a library directory the victim does not own.
 // Before, 3 of 49 launches ran the attacker's libcuda with HOME writable
@@ -146,7 +146,7 @@ func TestTmpFallbackRace(t *testing.T) {
 			att := m.attackerEntry(t)
 			parked := filepath.Join(m.tmp, ".parked")
 			fixtures.Must(t, os.Rename(att, parked))
-			target := filepath.Join(m.tmp, fmt.Sprintf("nix-gl-host-%d", victimUID))
+			target := filepath.Join(m.tmp, fmt.Sprintf("nixglhost-%d", victimUID))
 
 			// The attacker's loop never replaces anything (as the sticky
 			// bit would forbid the attacker).
@@ -210,7 +210,7 @@ func TestSwappedCacheDir(t *testing.T) {
 	att := m.attackerEntry(t)
 	evil := filepath.Join(group, "evil")
 	fixtures.Must(t, os.Rename(att, evil))
-	cache := filepath.Join(xdg, "nix-gl-host")
+	cache := filepath.Join(xdg, "nixglhost")
 	// The group member exchanges the two names (renameat2 EXCHANGE).
 	stop := attack(func() bool {
 		return unix.Renameat2(unix.AT_FDCWD, xdg, unix.AT_FDCWD, evil, unix.RENAME_EXCHANGE) == nil

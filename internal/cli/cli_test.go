@@ -266,7 +266,7 @@ func TestManPage(t *testing.T) {
 	}
 	// Undo the overstrike and escapes of the terminal output.
 	text := regexp.MustCompile(".\b|\x1b\\[[0-9;]*m").ReplaceAllString(string(out), "")
-	for _, want := range []string{"NIXGLHOST(1)", "nixglhost 1.2.3", "SYNOPSIS", "EXIT STATUS", "$XDG_CACHE_HOME/nix-gl-host"} {
+	for _, want := range []string{"NIXGLHOST(1)", "nixglhost 1.2.3", "SYNOPSIS", "EXIT STATUS", "$XDG_CACHE_HOME/nixglhost"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("rendered page lacks %q", want)
 		}

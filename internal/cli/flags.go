@@ -117,9 +117,9 @@ var Flags = []Flag{
 	{
 		Long: "cache-dir", Arg: "DIR", Complete: Dir,
 		Help: "where cache entries live",
-		Doc: "Keep cache entries in DIR. The default is $XDG_CACHE_HOME/nix-gl-host, " +
-			"then ~/.cache/nix-gl-host.",
-		Usage: "where cache entries live\n(default $XDG_CACHE_HOME/nix-gl-host, ~/.cache/nix-gl-host)",
+		Doc: "Keep cache entries in DIR. The default is $XDG_CACHE_HOME/nixglhost, " +
+			"then ~/.cache/nixglhost.",
+		Usage: "where cache entries live\n(default $XDG_CACHE_HOME/nixglhost, ~/.cache/nixglhost)",
 	},
 	{
 		Long: "link-run-opengl-driver",

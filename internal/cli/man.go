@@ -60,7 +60,7 @@ var Sections = []Section{
 			"PROGRAM starts, with a message naming the file or flag.",
 	}},
 	{"FILES", []string{
-		"$XDG_CACHE_HOME/nix-gl-host/, ~/.cache/nix-gl-host/\tThe cache entries. Each one has " +
+		"$XDG_CACHE_HOME/nixglhost/, ~/.cache/nixglhost/\tThe cache entries. Each one has " +
 			"lib/, deps/, share/, etc/ and manifest.json; removing the directory is always safe.",
 		"/var/cache/nix-gl-host/\tThe system cache, for --link-run-opengl-driver.",
 		"/run/opengl-driver\tWhere every Nix program looks for the driver (NixOS fills it); " +

@@ -87,6 +87,23 @@ type Session struct {
 	last        *index
 	lastPath    string
 	noneWatches []watch
+	// owned caches owns' answers.
+	owned map[string]bool
+}
+
+// owns reports whether the cache root cd is ours to write in (tagged, or
+// adopted now: EnsureCacheRoot), once per session and root. Only the cold
+// path asks: the hot path writes nothing.
+func (s *Session) owns(cd string) bool {
+	if s.owned == nil {
+		s.owned = map[string]bool{}
+	}
+	ok, seen := s.owned[cd]
+	if !seen {
+		ok = EnsureCacheRoot(cd) == nil
+		s.owned[cd] = ok
+	}
+	return ok
 }
 
 // statResult is a watched path's state as a session saw it.
@@ -105,6 +122,11 @@ func (s *Session) Prepare(o *Options, cacheDir string, fallbacks ...string) (*Pr
 	// The hot path: an index whose watches all hold names the entry.
 	idxName := inputsName(o)
 	for _, cd := range existing {
+		if !looksTagged(cd) {
+			// Untagged (a cache from before tags): the cold path
+			// adopts it, or refuses it, before anything is read.
+			continue
+		}
 		idx := readIndex(filepath.Join(cd, idxName))
 		if idx == nil || !idx.valid(module, s) {
 			continue
@@ -136,7 +158,7 @@ func (s *Session) Prepare(o *Options, cacheDir string, fallbacks ...string) (*Pr
 	// No driver is remembered too, under the same watches.
 	noDriver := func(nd *NoDriverError) (*Prepared, error) {
 		s.noneWatches = w.list
-		if len(existing) > 0 {
+		if len(existing) > 0 && s.owns(existing[0]) {
 			t := o.target()
 			writeIndex(filepath.Join(existing[0], idxName), &index{Key: noDriverKey, Module: module, WrongArch: nd.WrongArch,
 				Summary: &Manifest{Root: root, Class: t.Class.String(), Machine: t.Machine.String(), Reason: "no usable driver"}, Watches: w.list})
@@ -174,7 +196,9 @@ func (s *Session) Prepare(o *Options, cacheDir string, fallbacks ...string) (*Pr
 	if err == nil {
 		idx := &index{Key: key, Module: module, Summary: summary(p.Manifest), Watches: w.list}
 		s.last, s.lastPath = idx, filepath.Join(filepath.Dir(p.Dir), idxName)
-		writeIndex(s.lastPath, idx)
+		if s.owns(filepath.Dir(p.Dir)) {
+			writeIndex(s.lastPath, idx)
+		}
 	}
 	return p, err
 }
@@ -202,7 +226,7 @@ func (s *Session) PrepareCompanion(o *Options, cacheDir string, fallbacks ...str
 	s.noneWatches = nil
 	p, err := s.Prepare(&o32, cacheDir, fallbacks...)
 	var nd *NoDriverError
-	if errors.As(err, &nd) && main != nil && main.Key != noDriverKey && s.noneWatches != nil {
+	if errors.As(err, &nd) && main != nil && main.Key != noDriverKey && s.noneWatches != nil && s.owns(filepath.Dir(mainPath)) {
 		m := *main
 		m.CompanionNone = true
 		m.Watches = unionWatches(main.Watches, s.noneWatches)
@@ -344,6 +368,10 @@ func (e *NoDriverError) Error() string {
 func prepareKey(o *Options, key, module string, pl *Plan, data []dataCand, skipped []Skipped, existing, dirs, warnings []string) (*Prepared, error) {
 	log := o.logger()
 	for _, cd := range existing {
+		if !looksTagged(cd) {
+			// Adopted (tagged) by buildIn, or refused, first.
+			continue
+		}
 		dir := filepath.Join(cd, key)
 		m, err := ReadManifest(dir)
 		if err == nil && m.Key == key {
@@ -354,9 +382,16 @@ func prepareKey(o *Options, key, module string, pl *Plan, data []dataCand, skipp
 			}
 		}
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			// A corrupt entry is a miss: move it aside and build anew.
-			log.Debug("cache entry unusable, rebuilding", "entry", dir, "err", err)
-			discard(dir)
+			if _, oerr := OwnedEntry(cd, key); oerr == nil {
+				// Ours but spoiled (others can write it): a miss,
+				// moved aside and built anew.
+				log.Debug("cache entry unusable, rebuilding", "entry", dir, "err", err)
+				discard(dir)
+			} else {
+				// Not provably ours (invariant 4): left alone, and
+				// buildIn refuses to build over it.
+				log.Debug("cache entry unusable", "entry", dir, "err", err)
+			}
 		}
 	}
 	var errs []error
@@ -364,6 +399,13 @@ func prepareKey(o *Options, key, module string, pl *Plan, data []dataCand, skipp
 		p, err := buildIn(o, cd, key, module, pl, data, skipped)
 		if err == nil {
 			p.Warnings = warnings
+			for _, e := range errs {
+				// A root refused as not ours is the user's to fix:
+				// say so even though a fallback served.
+				if errors.As(e, new(*NotOursError)) {
+					p.Warnings = append(p.Warnings, e.Error())
+				}
+			}
 			return p, nil
 		}
 		var ue *unwritableError
@@ -399,6 +441,11 @@ func buildIn(o *Options, cd, key, module string, pl *Plan, data []dataCand, skip
 	if m, err := ReadManifest(dir); err == nil && m.Key == key && ownEntry(dir) == nil {
 		log.Debug("cache entry built by another launcher meanwhile", "entry", dir)
 		return &Prepared{Dir: dir, Manifest: m, Hot: true, Skipped: skipped}, nil
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		if _, err := OwnedEntry(cd, key); err != nil {
+			return nil, fmt.Errorf("%s is in the way of the cache entry nixglhost would build there, and nixglhost cannot prove it made it (%v): it is left alone; move it away, or pass --cache-dir with another directory", dir, err)
+		}
 	}
 	collectGarbage(cd, key, log)
 	tmp, err := os.MkdirTemp(cd, tmpPrefix(key))

@@ -18,25 +18,31 @@ import (
 )
 
 // EnsureCacheRoot creates the cache root dir (mode 0700, parents too) or
-// checks the one that exists: it must be a directory, not a symlink, owned
-// by the effective user, and writable by no one else. An explicit location
-// that is a symlink is the caller's to resolve first (filepath.EvalSymlinks):
-// one found here was not expected. The error names the path and the fix.
+// checks the one that exists, and makes sure it is ours. It must be a
+// directory, not a symlink, owned by the effective user, and writable by no
+// one else, below parents that pass CheckAncestors; each missing parent is
+// created from its checked parent's descriptor and checked in turn. It must
+// carry nixglhost's CACHEDIR.TAG, or be empty or hold only what nixglhost
+// makes, in which case it is tagged now; a directory holding anything else
+// is refused with a *NotOursError before anything is written there. An
+// explicit location that is a symlink is the caller's to resolve first
+// (filepath.EvalSymlinks): one found here was not expected. The error names
+// the path and the fix.
 func EnsureCacheRoot(dir string) error {
-	fi, err := os.Lstat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
-			return fmt.Errorf("cache directory %s: %w", dir, err)
-		}
-		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("cache directory %s: %w", dir, err)
-		}
-		fi, err = os.Lstat(dir)
-	}
+	f, err := openRoot(dir, 0o700)
 	if err != nil {
-		return fmt.Errorf("cache directory %s: %w", dir, err)
+		return err
 	}
-	return CheckCacheRoot(dir, fi)
+	defer f.Close()
+	if err := claimRoot(f, filepath.Clean(dir)); err != nil {
+		return err
+	}
+	// Used by name from here on: every component was checked to be
+	// root's or ours and closed to others, so the name still leads here.
+	if !sameFile(f, dir) {
+		return fmt.Errorf("cache directory %s was replaced while nixglhost was checking it", dir)
+	}
+	return nil
 }
 
 // CheckCacheRoot refuses a cache root that another user could have planted
@@ -52,7 +58,7 @@ func CheckCacheRoot(dir string, fi fs.FileInfo) error {
 		return fmt.Errorf("cache directory %s belongs to uid %d, not to you (uid %d); pass --cache-dir with a directory of yours", dir, st.Uid, os.Geteuid())
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("cache directory %s is writable by others (mode %04o); run chmod go-w %s", dir, fi.Mode().Perm(), dir)
+		return fmt.Errorf("cache directory %s is writable by others (mode %s); run chmod go-w %s", dir, modeString(fi.Mode()), dir)
 	}
 	return nil
 }
@@ -98,22 +104,51 @@ func hostName() string {
 // ones go first, but never one built within the last hour.
 const maxEntries = 16
 
+// Removal is one thing the garbage collector removed (or, in a dry run,
+// would remove) from a cache root, and why.
+type Removal struct {
+	// Path is what was removed.
+	Path string
+	// Why says why it could go.
+	Why string
+}
+
 // collectGarbage removes, under the cache root, temporary directories whose
 // builder died, and entries whose host driver files changed or disappeared
 // (a driver upgrade), once they are old enough that no running launch can
-// still be using them. It runs only on the cold path.
-func collectGarbage(root, keep string, log *slog.Logger) {
+// still be using them. It runs only on the cold path (and for --cache-gc).
+//
+// It removes only what nixglhost provably made (invariant 4): a directory
+// or file whose name has the shape we give it and whose kind matches, and,
+// for an entry, a manifest of ours naming that key (OwnedEntry). Anything
+// else in the root is left alone, whatever its age, and not reported.
+func collectGarbage(root, keep string, log *slog.Logger) []Removal {
+	return collect(root, keep, time.Now(), false, log)
+}
+
+// collect is collectGarbage at the time now; with dryRun it only reports.
+func collect(root, keep string, now time.Time, dryRun bool, log *slog.Logger) []Removal {
 	ents, err := os.ReadDir(root)
 	if err != nil {
-		return
+		return nil
 	}
 	host := hostName()
-	now := time.Now()
 	type entry struct {
 		path string
 		age  time.Duration
+		why  string
 	}
 	var stale []entry
+	var out []Removal
+	remove := func(p, why string, rm func(string)) {
+		log.Debug("cache garbage", "path", p, "why", why, "dry-run", dryRun)
+		out = append(out, Removal{p, why})
+		if !dryRun {
+			rm(p)
+		}
+	}
+	rmFile := func(p string) { os.Remove(p) }
+	rmTree := func(p string) { os.RemoveAll(p) }
 	count := 0
 	for _, e := range ents {
 		name := e.Name()
@@ -123,44 +158,46 @@ func collectGarbage(root, keep string, log *slog.Logger) {
 			continue
 		}
 		age := now.Sub(fi.ModTime())
-		if !fi.IsDir() {
-			if strings.HasPrefix(name, ".lock-") && age > abandonAfter {
-				os.Remove(p)
-			}
-			continue
-		}
 		switch {
-		case strings.HasPrefix(name, ".tmp-") || strings.HasPrefix(name, ".trash-"):
-			if abandoned(name, host, age) {
-				log.Debug("removing abandoned build directory", "dir", p)
-				os.RemoveAll(p)
+		case ourScratch(name, fi.Mode()) && fi.Mode().IsRegular():
+			// Locks and index temporaries are left after a crash; an
+			// index is kept (it is how the hot path finds an entry).
+			if (lockShape.MatchString(name) || tmpIdxShape.MatchString(name)) && age > abandonAfter {
+				remove(p, "a lock or temporary file unused for "+age.Round(time.Minute).String(), rmFile)
 			}
-		case strings.HasPrefix(name, "."), name == keep:
+		case ourScratch(name, fi.Mode()):
+			if abandoned(name, host, age) {
+				remove(p, "a temporary directory whose builder is gone", rmTree)
+			}
+		case name == keep, !fi.IsDir(), !IsKeyName(name):
 		default:
+			m, err := OwnedEntry(root, name)
+			if err != nil {
+				// Not provably ours: left alone, and not counted.
+				continue
+			}
 			count++
-			m, err := ReadManifest(p)
 			switch {
-			case err == nil && m.Host != "" && m.Host != host:
+			case m.Host != "" && m.Host != host:
 				// Another node's, on a shared home directory: its files
 				// cannot be checked from here, and a job there may be
 				// using it; only a very old one goes.
 				if age > foreignAfter {
-					log.Debug("removing another machine's old cache entry", "entry", p, "host", m.Host, "age", age.Round(time.Second))
-					discard(p)
+					remove(p, fmt.Sprintf("built by another machine (%s) %s ago", m.Host, age.Round(time.Hour)), discard)
 					count--
 				}
-			case err != nil || !m.current():
-				stale = append(stale, entry{p, age})
+			case !m.current():
+				stale = append(stale, entry{p, age, "its host driver files changed or are gone (a driver upgrade)"})
 			}
 		}
 	}
 	for _, s := range stale {
 		if s.age > staleAfter || count > maxEntries && s.age > time.Hour {
-			log.Debug("removing stale cache entry", "entry", s.path, "age", s.age.Round(time.Second))
-			discard(s.path)
+			remove(s.path, fmt.Sprintf("%s, and it is %s old", s.why, s.age.Round(time.Minute)), discard)
 			count--
 		}
 	}
+	return out
 }
 
 // abandoned reports whether a temporary directory's builder is gone: its
@@ -169,7 +206,10 @@ func abandoned(name, host string, age time.Duration) bool {
 	if age > abandonAfter {
 		return true
 	}
-	// .tmp-KEY-HOST-PID-RANDOM
+	// .tmp-KEY-HOST-PID-RANDOM (a .trash-KEY-PID is never in use)
+	if !strings.HasPrefix(name, ".tmp-") {
+		return true
+	}
 	parts := strings.Split(name, "-")
 	if len(parts) < 5 || parts[2] != host {
 		return false
@@ -313,14 +353,16 @@ func trustedDir(p string, fi fs.FileInfo, uid int) error {
 		return fmt.Errorf("cache directory parent %s is not a directory", p)
 	}
 	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
-		return fmt.Errorf("cache directory parent %s is writable by others (mode %04o) and not sticky: they could swap the cache directory; run chmod go-w %s, or use another cache directory", p, fi.Mode().Perm(), p)
+		return fmt.Errorf("cache directory parent %s is writable by others (mode %s) and not sticky: they could swap the cache directory; run chmod go-w %s, or use another cache directory", p, modeString(fi.Mode()), p)
 	}
 	return nil
 }
 
 // OpenSystemRoot opens the cache root of a root mode (system mode, the Nix
-// pre-build hook), creating it with mode 0755 when it is missing. It
-// refuses, before it changes anything, a root that is a symbolic link, not
+// pre-build hook), creating it with mode 0755 when it is missing (and its
+// missing parents, 0755, each from its checked parent's descriptor). It
+// refuses, before it changes anything, a root that is not ours (see
+// EnsureCacheRoot: tagged, or empty or holding only what nixglhost makes), a root that is a symbolic link, not
 // a directory, owned by another user, or writable by anyone else (a
 // mode-1777 directory included: another user could have planted entries
 // there), and one whose parents fail CheckAncestors. Only then does it add
@@ -330,41 +372,21 @@ func trustedDir(p string, fi fs.FileInfo, uid int) error {
 // machines".
 func OpenSystemRoot(dir string) (*os.File, error) {
 	dir = filepath.Clean(dir)
-	if err := CheckAncestors(dir); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return nil, fmt.Errorf("cache directory %s: %w", dir, err)
-	}
-	// The parents made just now are this user's; the rest were checked.
-	if err := CheckAncestors(dir); err != nil {
-		return nil, err
-	}
-	if err := unix.Mkdir(dir, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
-		return nil, fmt.Errorf("cache directory %s: %w", dir, err)
-	}
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-		fi, lerr := os.Lstat(dir)
-		if lerr == nil {
-			return nil, CheckCacheRoot(dir, fi)
-		}
-	}
+	f, err := openRoot(dir, 0o755)
 	if err != nil {
-		return nil, fmt.Errorf("cache directory %s: %w", dir, err)
+		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), dir)
+	if err := claimRoot(f, dir); err != nil {
+		f.Close()
+		return nil, err
+	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("cache directory %s: %w", dir, err)
 	}
-	if err := CheckCacheRoot(dir, fi); err != nil {
-		f.Close()
-		return nil, err
-	}
 	if perm := fi.Mode().Perm(); perm&0o555 != 0o555 {
-		if err := unix.Fchmod(fd, uint32(perm|0o555)); err != nil {
+		if err := unix.Fchmod(int(f.Fd()), uint32(perm|0o555)); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("cache directory %s: %w", dir, err)
 		}

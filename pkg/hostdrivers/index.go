@@ -545,10 +545,11 @@ func ignoringEINTR(fn func() error) error {
 }
 
 // writeIndex writes the index atomically (a temporary file renamed into
-// place). Failure only costs the next launch a scan.
+// place). Failure only costs the next launch a scan. It never renames over
+// a file at p that is not an index of ours (invariant 4).
 func writeIndex(p string, idx *index) {
 	b, ok := idx.encode()
-	if !ok {
+	if !ok || !replaceableIndex(p) {
 		return
 	}
 	f, err := os.CreateTemp(filepath.Dir(p), ".tmpidx-")
@@ -560,4 +561,24 @@ func writeIndex(p string, idx *index) {
 	if werr != nil || cerr != nil || os.Rename(f.Name(), p) != nil {
 		os.Remove(f.Name())
 	}
+}
+
+// replaceableIndex reports whether p is absent or a regular file of this
+// user's that starts as an index does: what writeIndex may rename over.
+func replaceableIndex(p string) bool {
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || !ownedByMe(fi) {
+		return false
+	}
+	var head [len(indexMagic)]byte
+	n, _ := f.Read(head[:])
+	return string(head[:n]) == indexMagic
 }

@@ -74,20 +74,23 @@ func TestFallbackWhenPrimaryUnwritable(t *testing.T) {
 }
 
 // TestEntryMustBeOwn: an entry that is a symbolic link, or that others can
-// write, is not used, on the hot path or the cold one.
+// write, is not used, on the hot path or the cold one. Ours made writable
+// is rebuilt; a link is not ours, so it is left alone and the launch says
+// what is in the way.
 func TestEntryMustBeOwn(t *testing.T) {
 	tests := []struct {
-		name  string
-		spoil func(t *testing.T, entry string)
+		name    string
+		spoil   func(t *testing.T, entry string)
+		refused bool
 	}{
 		{"symbolic link", func(t *testing.T, entry string) {
 			elsewhere := filepath.Join(t.TempDir(), "elsewhere")
 			fixtures.Must(t, os.Rename(entry, elsewhere))
 			fixtures.Must(t, os.Symlink(elsewhere, entry))
-		}},
+		}, true},
 		{"mode 0777", func(t *testing.T, entry string) {
 			fixtures.Must(t, os.Chmod(entry, 0o777))
-		}},
+		}, false},
 	}
 	for _, tt := range tests {
 		for _, path := range []string{"hot", "cold"} {
@@ -106,6 +109,13 @@ func TestEntryMustBeOwn(t *testing.T) {
 				}
 				tt.spoil(t, p.Dir)
 				again, err := Prepare(o, cache)
+				if tt.refused {
+					target, lerr := os.Readlink(p.Dir)
+					if err == nil || !strings.Contains(err.Error(), p.Dir) || lerr != nil || target == "" {
+						t.Fatalf("second Prepare = %v, %v (link %q, %v); want a refusal naming %s, the link left", again, err, target, lerr, p.Dir)
+					}
+					return
+				}
 				if err != nil || again == nil {
 					t.Fatalf("second Prepare = %v, %v", again, err)
 				}

@@ -1,0 +1,386 @@
+package hostdrivers
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Ownership (docs/DESIGN.md, invariant 4): nixglhost writes, renames over
+// or removes only what it can prove it made. A cache root is ours when it
+// carries our CACHEDIR.TAG; inside one, a path is ours when its name has
+// the shape we give it and, for an entry, when it holds a manifest naming
+// that same key. Everything else is left byte for byte.
+
+// CacheTagName is the mark of a cache root: the Cache Directory Tagging
+// convention's file, which backup tools (tar --exclude-caches, borg,
+// restic) also read as "skip this directory".
+const CacheTagName = "CACHEDIR.TAG"
+
+// cacheTagSignature is the convention's fixed first line.
+const cacheTagSignature = "Signature: 8a477f597d28d172789f06886806bc55"
+
+// cacheTagOwner is the second line, which tells our tag from another
+// tool's (cargo and others write the same signature): a root marked by
+// another tool is that tool's cache, not ours.
+const cacheTagOwner = "# This file is a cache directory tag created by nixglhost."
+
+// cacheTag is the whole tag nixglhost writes.
+const cacheTag = cacheTagSignature + "\n" + cacheTagOwner + "\n" +
+	"# nixglhost removes in this directory only what it made; see nixglhost(1), CACHE.\n"
+
+// Shapes of the names nixglhost gives what it makes in a cache root.
+var (
+	keyShape     = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	tmpShape     = regexp.MustCompile(`^\.tmp-[0-9a-f]{12}-[^-/]*-[0-9]+-[0-9]+$`)
+	trashShape   = regexp.MustCompile(`^\.trash-[0-9a-f]{32}-[0-9]+$`)
+	lockShape    = regexp.MustCompile(`^\.lock-[0-9a-f]{32}$`)
+	indexShape   = regexp.MustCompile(`^\.index-[0-9a-f]{24}$`)
+	tmpIdxShape  = regexp.MustCompile(`^\.tmpidx-[0-9]+$`)
+	systemShapes = regexp.MustCompile(`^\.system-mode\.(lock|linked|linked\.tmp-[0-9]+)$`)
+)
+
+// IsKeyName reports whether name has the shape of a cache entry's name
+// (a key: 32 lowercase hexadecimal digits).
+func IsKeyName(name string) bool { return keyShape.MatchString(name) }
+
+// OwnedEntry returns the manifest of root/name when that is a cache entry
+// nixglhost made: name has a key's shape, and root/name is a real
+// directory (not a link) of this user's holding a regular manifest.json of
+// our format whose key is name. Otherwise the error says why the directory
+// is not provably ours; nothing is changed either way. An entry of ours
+// that others can write is still ours (to remove), but not usable
+// (ownEntry).
+func OwnedEntry(root, name string) (*Manifest, error) {
+	dir := filepath.Join(root, name)
+	if !IsKeyName(name) {
+		return nil, fmt.Errorf("%s: not the name of a cache entry", dir)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !fi.IsDir():
+		return nil, fmt.Errorf("cache entry %s: not a directory", dir)
+	case !ownedByMe(fi):
+		return nil, fmt.Errorf("cache entry %s: belongs to another user", dir)
+	}
+	m, err := ReadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	if m.Key != name {
+		return nil, fmt.Errorf("cache entry %s: its manifest names key %q", dir, m.Key)
+	}
+	return m, nil
+}
+
+// ourScratch reports whether name, found in a cache root with the file
+// mode m, is one of our temporary, trash, lock, index or system-mode
+// bookkeeping files: the name shape and the kind must both match.
+func ourScratch(name string, m fs.FileMode) bool {
+	switch {
+	case tmpShape.MatchString(name), trashShape.MatchString(name):
+		return m.IsDir()
+	case lockShape.MatchString(name), indexShape.MatchString(name), tmpIdxShape.MatchString(name), systemShapes.MatchString(name):
+		return m.IsRegular()
+	}
+	return false
+}
+
+// NotOursError says that a directory given as a cache root holds files
+// nixglhost did not make, so it is refused before anything is written.
+type NotOursError struct {
+	// Dir is the refused directory.
+	Dir string
+	// Foreign names one of the files that made it so, relative to Dir.
+	Foreign string
+	// OtherTag is true when Dir carries another tool's CACHEDIR.TAG.
+	OtherTag bool
+}
+
+func (e *NotOursError) Error() string {
+	why := fmt.Sprintf("holds files nixglhost did not make (%s)", e.Foreign)
+	if e.OtherTag {
+		why = "is another program's cache (its CACHEDIR.TAG is not nixglhost's)"
+	}
+	return fmt.Sprintf("cache directory %s %s: refusing to use it, nothing was written there; give an empty or new directory such as %s",
+		e.Dir, why, filepath.Join(e.Dir, "nixglhost"))
+}
+
+// tagState is what a root's CACHEDIR.TAG says.
+type tagState int
+
+const (
+	tagAbsent tagState = iota
+	tagOurs
+	tagOther
+)
+
+// readTag reads the CACHEDIR.TAG in the directory held by dirfd without
+// following a link. A tag that is not a regular file of this user's, or
+// whose first two lines are not ours, is another's.
+func readTag(dirfd int) tagState {
+	fd, err := unix.Openat(dirfd, CacheTagName, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return tagAbsent
+	}
+	if err != nil {
+		return tagOther
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Geteuid() {
+		return tagOther
+	}
+	var buf [512]byte
+	n, _ := unix.Read(fd, buf[:])
+	if n <= 0 || !bytes.HasPrefix(buf[:n], []byte(cacheTagSignature+"\n"+cacheTagOwner+"\n")) {
+		return tagOther
+	}
+	return tagOurs
+}
+
+// looksTagged is the hot path's check of a root's tag: one fstatat(2) of a
+// regular file of this user's with our tag's size. The cold path reads
+// the tag itself (claimRoot) before it writes anything.
+func looksTagged(dir string) bool {
+	var st unix.Stat_t
+	err := unix.Fstatat(unix.AT_FDCWD, dir+"/"+CacheTagName, &st, unix.AT_SYMLINK_NOFOLLOW)
+	return err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && int(st.Uid) == os.Geteuid() && st.Size == int64(len(cacheTag))
+}
+
+// IsMarkedRoot reports whether dir carries nixglhost's CACHEDIR.TAG.
+func IsMarkedRoot(dir string) bool {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return readTag(fd) == tagOurs
+}
+
+// claimRoot makes the directory held by f (named dir) a cache root of
+// ours, or proves it already is one. A directory with our tag is ours. An
+// untagged one is adopted, and tagged, only when everything in it is what
+// nixglhost makes (empty, or entries with our manifest and our scratch
+// files: a cache written before roots were tagged); anything else is
+// refused with a *NotOursError before a byte is written there.
+func claimRoot(f *os.File, dir string) error {
+	fd := int(f.Fd())
+	switch readTag(fd) {
+	case tagOurs:
+		return nil
+	case tagOther:
+		return &NotOursError{Dir: dir, Foreign: CacheTagName, OtherTag: true}
+	}
+	if name, ok := adoptable(f, dir); !ok {
+		return &NotOursError{Dir: dir, Foreign: name}
+	}
+	return writeTag(fd, dir)
+}
+
+// adoptable reports whether every name in the directory f is something
+// nixglhost makes; when not, it returns the first name that is not.
+func adoptable(f *os.File, dir string) (string, bool) {
+	// A fresh descriptor, so that reading the listing does not move f's
+	// offset for later readers.
+	d, err := openDirAt(int(f.Fd()), ".", dir)
+	if err != nil {
+		return ".", false
+	}
+	defer d.Close()
+	ents, err := d.ReadDir(-1)
+	if err != nil {
+		return ".", false
+	}
+	for _, e := range ents {
+		name := e.Name()
+		fi, err := e.Info()
+		if err != nil {
+			return name, false
+		}
+		if ourScratch(name, fi.Mode()) {
+			continue
+		}
+		if fi.IsDir() {
+			if _, err := OwnedEntry(dir, name); err == nil {
+				continue
+			}
+		}
+		return name, false
+	}
+	return "", true
+}
+
+// writeTag creates our CACHEDIR.TAG in the directory held by dirfd; it
+// never replaces a file already there.
+func writeTag(dirfd int, dir string) error {
+	p := filepath.Join(dir, CacheTagName)
+	fd, err := unix.Openat(dirfd, CacheTagName, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if errors.Is(err, unix.EEXIST) {
+		// Another launcher tagged it meanwhile; read what it wrote.
+		if readTag(dirfd) == tagOurs {
+			return nil
+		}
+		return &NotOursError{Dir: dir, Foreign: CacheTagName, OtherTag: true}
+	}
+	if err != nil {
+		return fmt.Errorf("cache directory tag %s: %w", p, err)
+	}
+	f := os.NewFile(uintptr(fd), p)
+	_, werr := f.Write([]byte(cacheTag))
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		unix.Unlinkat(dirfd, CacheTagName, 0)
+		return fmt.Errorf("cache directory tag %s: %w", p, werr)
+	}
+	return nil
+}
+
+// openDirAt opens name, a directory under dirfd, without following a link.
+func openDirAt(dirfd int, name, shown string) (*os.File, error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", shown, err)
+	}
+	return os.NewFile(uintptr(fd), shown), nil
+}
+
+// modeString writes a permission mode in octal with its sticky, setgid and
+// setuid bits, as chmod takes it: 1777, not 0777, for /tmp.
+func modeString(m fs.FileMode) string {
+	v := uint32(m.Perm())
+	if m&fs.ModeSticky != 0 {
+		v |= 0o1000
+	}
+	if m&fs.ModeSetgid != 0 {
+		v |= 0o2000
+	}
+	if m&fs.ModeSetuid != 0 {
+		v |= 0o4000
+	}
+	return fmt.Sprintf("%04o", v)
+}
+
+// openRoot opens the cache root dir, creating it (mode perm) and each
+// missing parent when needed, and checks it: see EnsureCacheRoot. Each
+// missing component is made with mkdirat under the descriptor of its
+// checked parent and then opened without following a link and checked
+// itself, so a directory another user creates or swaps in on the way is
+// refused, not used. An existing root is checked before anything is
+// created.
+func openRoot(dir string, perm uint32) (*os.File, error) {
+	dir = filepath.Clean(dir)
+	if err := CheckAncestors(dir); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Lstat(dir); err == nil {
+		if err := CheckCacheRoot(dir, fi); err != nil {
+			return nil, err
+		}
+	}
+	// The nearest existing ancestor, checked above (links in it too).
+	base := filepath.Dir(dir)
+	var missing []string
+	for {
+		if _, err := os.Lstat(base); err == nil {
+			break
+		}
+		missing = append([]string{filepath.Base(base)}, missing...)
+		if base == filepath.Dir(base) {
+			return nil, fmt.Errorf("cache directory %s: no existing parent", dir)
+		}
+		base = filepath.Dir(base)
+	}
+	real, err := filepath.EvalSymlinks(base)
+	if err != nil {
+		return nil, fmt.Errorf("cache directory parent %s: %w", base, err)
+	}
+	cur, err := openDirAt(unix.AT_FDCWD, real, base)
+	if err != nil {
+		return nil, fmt.Errorf("cache directory parent %w", err)
+	}
+	shown := base
+	uid := os.Geteuid()
+	for _, name := range append(missing, filepath.Base(dir)) {
+		shown = filepath.Join(shown, name)
+		mode := uint32(0o700)
+		if shown == dir {
+			mode = perm
+		} else if perm&0o055 != 0 {
+			mode = 0o755
+		}
+		if err := unix.Mkdirat(int(cur.Fd()), name, mode); err != nil && !errors.Is(err, unix.EEXIST) {
+			cur.Close()
+			return nil, fmt.Errorf("cache directory %s: %w", shown, err)
+		}
+		next, err := openDirAt(int(cur.Fd()), name, shown)
+		cur.Close()
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+			if fi, lerr := os.Lstat(shown); lerr == nil {
+				if shown == dir {
+					return nil, CheckCacheRoot(dir, fi)
+				}
+				return nil, fmt.Errorf("cache directory parent %s is a symbolic link or not a directory; it appeared while nixglhost was creating it", shown)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cache directory %w", err)
+		}
+		fi, err := next.Stat()
+		if err == nil {
+			if shown == dir {
+				err = CheckCacheRoot(dir, fi)
+			} else {
+				err = trustedDir(shown, fi, uid)
+			}
+		}
+		if err != nil {
+			next.Close()
+			return nil, err
+		}
+		cur = next
+	}
+	return cur, nil
+}
+
+// sameFile reports whether the path p names the directory f holds now.
+func sameFile(f *os.File, p string) bool {
+	a, err1 := f.Stat()
+	b, err2 := os.Lstat(p)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	sa, ok1 := a.Sys().(*syscall.Stat_t)
+	sb, ok2 := b.Sys().(*syscall.Stat_t)
+	return ok1 && ok2 && sa.Dev == sb.Dev && sa.Ino == sb.Ino
+}
+
+// shortList joins at most n names, saying how many more there were.
+func shortList(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
+}
+
+// ownedByMe reports whether fi belongs to the effective user.
+func ownedByMe(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Geteuid()
+}
