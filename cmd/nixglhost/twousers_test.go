@@ -240,3 +240,56 @@ func TestSwappedCacheDir(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingParentRace replays the second review's attack on a cache root
+// whose parent does not exist yet (XDG_CACHE_HOME=/tmp/<dir>/cache, <dir>
+// gone after a reboot): the attacker creates <dir> mode 0777 in the sticky
+// temporary directory, in a loop, and a victim launch that creates its
+// cache below it would use a path the attacker can rename at will. Before,
+// the ancestor check passed the missing parent and MkdirAll then took the
+// attacker's: 6 of 300 launches ran the attacker's libcuda. A win here is
+// a launch whose printed library directory has an ancestor the victim does
+// not own; the pass condition is zero wins.
+func TestMissingParentRace(t *testing.T) {
+	fixtures.SkipShort(t, "the two-user race")
+	m := newSharedMachine(t)
+	parent := filepath.Join(m.tmp, "job-1234")
+	xdg := filepath.Join(parent, "cache")
+	stop := attack(func() bool {
+		if os.Mkdir(parent, 0o777) != nil {
+			return false
+		}
+		os.Chown(parent, attackerUID, attackerUID)
+		os.Chmod(parent, 0o777)
+		return true
+	})
+	var launches, wins, refusals int
+	deadline := time.Now().Add(3 * time.Second)
+	for i := 0; i < 1000 && time.Now().Before(deadline); i++ {
+		home := m.dirOf(t, fmt.Sprintf("victim-home-%d", i), victimUID, 0o755)
+		out, errOut, err := m.run(victimUID, []string{"HOME=" + home, "XDG_CACHE_HOME=" + xdg}, "-d", m.drv, "-p")
+		launches++
+		if err != nil {
+			t.Fatalf("launch %d: %v\n%s", i, err, errOut)
+		}
+		lib := strings.TrimSpace(out)
+		if strings.Contains(errOut, parent) {
+			refusals++
+		}
+		for d := filepath.Dir(lib); strings.HasPrefix(d, m.tmp+"/"); d = filepath.Dir(d) {
+			if ownerOf(d) != victimUID {
+				wins++
+				t.Errorf("launch %d used %s, below %s (owner uid %d)", i, lib, d, ownerOf(d))
+				break
+			}
+		}
+		// Start every launch from a missing parent again.
+		os.RemoveAll(parent)
+		os.RemoveAll(home)
+	}
+	swaps := stop()
+	t.Logf("%d victim launches, %d attacker creations, %d attacker wins, %d launches told of the refused parent", launches, swaps, wins, refusals)
+	if swaps == 0 || refusals == 0 {
+		t.Errorf("the race was not run: %d creations, %d refusals", swaps, refusals)
+	}
+}

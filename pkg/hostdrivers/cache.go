@@ -191,6 +191,12 @@ func (s *Session) Prepare(o *Options, cacheDir string, fallbacks ...string) (*Pr
 		}
 		return noDriver(nd)
 	}
+	if o.TrustedFilesOnly {
+		// A vendor file names the library every program loads.
+		if err := checkTrustedData(root, data); err != nil {
+			return nil, err
+		}
+	}
 	key := pl.Key(o, module, data)
 	p, err := prepareKey(o, key, module, pl, data, skipped, existing, dirs, warnings)
 	if err == nil {
@@ -452,8 +458,16 @@ func buildIn(o *Options, cd, key, module string, pl *Plan, data []dataCand, skip
 	if err != nil {
 		return nil, &unwritableError{fmt.Errorf("cache directory %s: %w", cd, err)}
 	}
+	if err := os.WriteFile(filepath.Join(tmp, buildMark), nil, 0o600); err != nil {
+		os.Remove(tmp)
+		return nil, &unwritableError{fmt.Errorf("cache directory %s: %w", cd, err)}
+	}
 	o.hook("tmpdir")
 	m, err := build(o, tmp, key, module, pl, data)
+	if err == nil {
+		// The manifest proves the directory ours from here on.
+		err = os.Remove(filepath.Join(tmp, buildMark))
+	}
 	if err != nil {
 		os.RemoveAll(tmp)
 		if isNoSpace(err) {
@@ -519,10 +533,13 @@ func syncDir(dir string) {
 
 // discard moves a bad entry out of the way (a rename, so it is atomic for
 // readers) and removes it.
+// Only an entry proved ours (OwnedEntry) is discarded; its manifest goes
+// last (removeOurs), so a discard that stops half way leaves a directory
+// the collector can still prove ours.
 func discard(dir string) {
 	bad := filepath.Join(filepath.Dir(dir), ".trash-"+filepath.Base(dir)+"-"+fmt.Sprint(os.Getpid()))
-	if os.Rename(dir, bad) == nil {
-		os.RemoveAll(bad)
+	if err := unix.Renameat2(unix.AT_FDCWD, dir, unix.AT_FDCWD, bad, unix.RENAME_NOREPLACE); err == nil {
+		removeOurs(bad)
 	}
 }
 
@@ -813,7 +830,7 @@ func build(o *Options, dir, key, module string, pl *Plan, data []dataCand) (*Man
 	}
 	sort.Slice(apiList, func(i, j int) bool { return apiList[i] < apiList[j] })
 	m := &Manifest{
-		Format: FormatVersion, Key: key, Root: root, Host: hostName(),
+		Format: FormatVersion, Key: key, Root: root, Host: hostName(), Mode: o.entryMode(), SeenAt: o.seenAt(),
 		Class: t.Class.String(), Machine: t.Machine.String(),
 		DriverVersion: sel.Version, ModuleVersion: module, Reason: sel.Reason,
 		APIs: apiList, Files: sel.Files, Deps: cl.Deps, Data: outs,

@@ -148,7 +148,7 @@ func collect(root, keep string, now time.Time, dryRun bool, log *slog.Logger) []
 		}
 	}
 	rmFile := func(p string) { os.Remove(p) }
-	rmTree := func(p string) { os.RemoveAll(p) }
+	rmTree := func(p string) { removeOurs(p) }
 	count := 0
 	for _, e := range ents {
 		name := e.Name()
@@ -159,14 +159,14 @@ func collect(root, keep string, now time.Time, dryRun bool, log *slog.Logger) []
 		}
 		age := now.Sub(fi.ModTime())
 		switch {
-		case ourScratch(name, fi.Mode()) && fi.Mode().IsRegular():
+		case ourScratch(name, fi.Mode()):
 			// Locks and index temporaries are left after a crash; an
 			// index is kept (it is how the hot path finds an entry).
-			if (lockShape.MatchString(name) || tmpIdxShape.MatchString(name)) && age > abandonAfter {
+			if (lockShape.MatchString(name) || tmpIdxShape.MatchString(name)) && age > abandonAfter && ourScratchFile(p, fi) {
 				remove(p, "a lock or temporary file unused for "+age.Round(time.Minute).String(), rmFile)
 			}
-		case ourScratch(name, fi.Mode()):
-			if abandoned(name, host, age) {
+		case fi.IsDir() && (tmpShape.MatchString(name) || trashShape.MatchString(name)):
+			if abandoned(name, host, age) && ourScratchDir(root, name) {
 				remove(p, "a temporary directory whose builder is gone", rmTree)
 			}
 		case name == keep, !fi.IsDir(), !IsKeyName(name):

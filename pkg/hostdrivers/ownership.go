@@ -85,16 +85,108 @@ func OwnedEntry(root, name string) (*Manifest, error) {
 }
 
 // ourScratch reports whether name, found in a cache root with the file
-// mode m, is one of our temporary, trash, lock, index or system-mode
-// bookkeeping files: the name shape and the kind must both match.
+// mode m, is one of our lock, index or system-mode bookkeeping files: the
+// name shape and the kind (a regular file) must both match. A directory
+// is never proved by its name alone: see ourScratchDir.
 func ourScratch(name string, m fs.FileMode) bool {
 	switch {
-	case tmpShape.MatchString(name), trashShape.MatchString(name):
-		return m.IsDir()
 	case lockShape.MatchString(name), indexShape.MatchString(name), tmpIdxShape.MatchString(name), systemShapes.MatchString(name):
 		return m.IsRegular()
 	}
 	return false
+}
+
+// ourScratchFile reports whether p (with fi, its lstat) is a lock or index
+// temporary that proves itself ours: a regular file of ours that is empty
+// (a lock is never written) or starts as an index does.
+func ourScratchFile(p string, fi fs.FileInfo) bool {
+	if !fi.Mode().IsRegular() || !ownedByMe(fi) {
+		return false
+	}
+	if fi.Size() == 0 {
+		return true
+	}
+	return tmpIdxShape.MatchString(filepath.Base(p)) && replaceableIndex(p)
+}
+
+// buildMark is the file a build creates first in its temporary directory
+// and removes just before the rename that makes it an entry: the proof
+// that an unfinished temporary directory is ours.
+const buildMark = ".nixglhost-build"
+
+// ourScratchDir reports whether root/name is one of our temporary build
+// directories (.tmp-KEY12-HOST-PID-N) or discarded entries
+// (.trash-KEY-PID): a real directory of ours with that name shape that
+// also proves itself. A temporary directory holds our build mark, or the
+// manifest of the key its name begins; a discarded entry holds the
+// manifest of the key it names (removeOurs removes the manifest last). An
+// empty one is ours too, since removing it cannot lose anything: a build
+// or a removal that stopped between its first and its last step.
+func ourScratchDir(root, name string) bool {
+	var keyPrefix string
+	switch {
+	case tmpShape.MatchString(name):
+		keyPrefix = name[len(".tmp-") : len(".tmp-")+12]
+	case trashShape.MatchString(name):
+		keyPrefix = name[len(".trash-") : len(".trash-")+32]
+	default:
+		return false
+	}
+	dir := filepath.Join(root, name)
+	fi, err := os.Lstat(dir)
+	if err != nil || !fi.IsDir() || !ownedByMe(fi) {
+		return false
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return false
+	}
+	if len(names) == 0 {
+		return true
+	}
+	if keyPrefix != "" && len(keyPrefix) == 12 {
+		if mk, err := os.Lstat(filepath.Join(dir, buildMark)); err == nil && mk.Mode().IsRegular() && ownedByMe(mk) {
+			return true
+		}
+	}
+	m, err := ReadManifest(dir)
+	return err == nil && strings.HasPrefix(m.Key, keyPrefix) && IsKeyName(m.Key)
+}
+
+// removeOurs removes dir, a directory proved ours (an entry, or what
+// ourScratchDir accepts), keeping its proof (the manifest, the build mark)
+// until the rest is gone: a removal that stops half way leaves a directory
+// that still proves itself, or an empty one.
+func removeOurs(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range names {
+		if n != "manifest.json" && n != buildMark {
+			errs = append(errs, os.RemoveAll(filepath.Join(dir, n)))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, n := range []string{buildMark, "manifest.json"} {
+		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return os.Remove(dir)
 }
 
 // NotOursError says that a directory given as a cache root holds files
@@ -209,7 +301,7 @@ func adoptable(f *os.File, dir string) (string, bool) {
 		if err != nil {
 			return name, false
 		}
-		if ourScratch(name, fi.Mode()) {
+		if ourScratch(name, fi.Mode()) || fi.IsDir() && ourScratchDir(dir, name) {
 			continue
 		}
 		if fi.IsDir() {

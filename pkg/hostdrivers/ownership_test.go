@@ -151,7 +151,14 @@ func TestCollectorLeavesForeign(t *testing.T) {
 		".index-" + strings.Repeat("7", 24): func(p string) { fixtures.Write(t, p, "not an index\n") },
 		"photos":                            func(p string) { fixtures.Write(t, filepath.Join(p, "a.jpg"), "x\n") },
 		".tmp-notours":                      func(p string) { fixtures.Write(t, filepath.Join(p, "x"), "x\n") },
-		".tmp-0123456789ab-" + hostName() + "-1-2-ex": func(p string) { fixtures.Write(t, filepath.Join(p, "x"), "x\n") },
+		// Our exact shapes, but no proof inside (no build mark, no
+		// manifest of the key the name gives), and scratch files that
+		// are not empty or not an index.
+		".tmp-0123456789ab-" + hostName() + "-999999999-7": func(p string) { fixtures.Write(t, filepath.Join(p, "x"), "x\n") },
+		".trash-" + key("8") + "-1":                        func(p string) { fixtures.Write(t, filepath.Join(p, "photos", "a.jpg"), "x\n") },
+		".lock-" + key("9"):                                func(p string) { fixtures.Write(t, p, "my notes\n") },
+		".tmpidx-99":                                       func(p string) { fixtures.Write(t, p, "my notes\n") },
+		".tmp-0123456789ab-" + hostName() + "-1-2-ex":      func(p string) { fixtures.Write(t, filepath.Join(p, "x"), "x\n") },
 	}
 	for name, make := range foreign {
 		make(filepath.Join(cache, name))
@@ -161,6 +168,7 @@ func TestCollectorLeavesForeign(t *testing.T) {
 	// driver was upgraded), both old.
 	tmp := filepath.Join(cache, ".tmp-0123456789ab-"+hostName()+"-999999999-5")
 	fixtures.Write(t, filepath.Join(tmp, "lib", "x"), "")
+	fixtures.Write(t, filepath.Join(tmp, buildMark), "")
 	age(t, tmp, 2*time.Hour)
 	lib := filepath.Join(o.Root, "drv", "libcuda.so.535.261.03")
 	fixtures.Must(t, os.Chtimes(lib, time.Now(), time.Now().Add(time.Hour)))
