@@ -937,5 +937,12 @@ func runJobs(n int, f func(int) error) error {
 	}
 	close(next)
 	wg.Wait()
-	return errors.Join(errs...)
+	// The first error only: when the disk is full every job fails the
+	// same way, and the cause is said once.
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

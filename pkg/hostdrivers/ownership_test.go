@@ -2,6 +2,7 @@ package hostdrivers
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -264,4 +265,15 @@ func TestSystemRootRefusedFirst(t *testing.T) {
 func lutimes(p string, when time.Time) error {
 	ts := unix.NsecToTimespec(when.UnixNano())
 	return unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// TestRunJobsOneError: when every job fails the same way (a full disk), the
+// error says so once, not once per file (before: one line per job).
+func TestRunJobsOneError(t *testing.T) {
+	err := runJobs(20, func(i int) error {
+		return fmt.Errorf("copy lib%d.so: %w", i, unix.ENOSPC)
+	})
+	if !isNoSpace(err) || strings.Count(err.Error(), "no space left") != 1 {
+		t.Errorf("runJobs = %q; want one ENOSPC", err)
+	}
 }
