@@ -2,7 +2,6 @@ package drv
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,18 +9,22 @@ import (
 	"strings"
 )
 
-// maxFeatureValue bounds the one environment value Features keeps in
-// memory besides __json: Nix's own feature lists are a few words.
+// maxFeatureValue bounds the one value Features keeps in memory: the
+// requiredSystemFeatures environment entry, or that member of __json.
+// Nix's own feature lists are a few words.
 const maxFeatureValue = 1 << 20
 
 // ReadFeatures returns the requiredSystemFeatures of the .drv file at path
 // (as Derivation.RequiredSystemFeatures does) without building the
 // derivation: it streams the file once, checking the grammar as it goes,
-// and keeps only the entries it needs. Time is linear in the file's size
-// and memory a few kilobytes (plus the __json value of a derivation with
-// structured attributes), whatever the file holds: the pre-build hook
-// runs before every build of every user, so a hostile .drv must cost it
-// nothing. A file larger than MaxSize is an error naming it.
+// and keeps only the features: the __json value of a derivation with
+// structured attributes is checked as it streams by, and only its
+// requiredSystemFeatures member is kept. Time is linear in the file's size
+// and memory bounded whatever the file holds (a 64 KiB read buffer, for
+// __json a nesting stack of at most 10,000 bytes, and the features' own
+// text, at most 1 MiB): the pre-build hook runs before
+// every build of every user, so a hostile .drv must cost it nothing. A
+// file larger than MaxSize is an error naming it.
 func ReadFeatures(path string) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -59,8 +62,9 @@ func Features(r io.Reader) ([]string, error) {
 	if err := s.expect('('); err != nil {
 		return nil, err
 	}
-	var plain, js []byte
-	var hasJSON bool
+	var plain []byte
+	var structured []string
+	var hasPlain, hasJSON bool
 	fields := 0
 	err = s.seq(')', func(i int) error {
 		fields++
@@ -82,18 +86,18 @@ func Features(r io.Reader) ([]string, error) {
 			if err := s.expect(','); err != nil {
 				return err
 			}
+			// The first of each counts, as for Derivation.Getenv.
 			switch k := string(key); {
-			case !long && k == "requiredSystemFeatures":
-				plain = plain[:0]
+			case !long && k == "requiredSystemFeatures" && !hasPlain:
+				hasPlain = true
 				if long, err := s.str(&plain, maxFeatureValue); err != nil {
 					return err
 				} else if long {
 					return s.errorf("requiredSystemFeatures is longer than %d bytes", maxFeatureValue)
 				}
-			case !long && k == "__json":
+			case !long && k == "__json" && !hasJSON:
 				hasJSON = true
-				js = js[:0]
-				if _, err := s.str(&js, MaxSize); err != nil {
+				if structured, err = s.structuredFeatures(); err != nil {
 					return err
 				}
 			default:
@@ -127,44 +131,11 @@ func Features(r io.Reader) ([]string, error) {
 		return nil, fmt.Errorf("larger than %d bytes", MaxSize)
 	}
 	if hasJSON {
-		return jsonFeatures(js)
+		return structured, nil
 	}
 	return strings.FieldsFunc(string(plain), func(r rune) bool {
 		return r == ' ' || r == '\t' || r == '\n' || r == '\r'
 	}), nil
-}
-
-// jsonFeatures returns the "requiredSystemFeatures" list of the __json
-// object, reading its members one at a time.
-func jsonFeatures(js []byte) ([]string, error) {
-	dec := json.NewDecoder(strings.NewReader(string(js)))
-	bad := func(err error) error { return fmt.Errorf("structured attributes (__json): %w", err) }
-	if t, err := dec.Token(); err != nil {
-		return nil, bad(err)
-	} else if t != json.Delim('{') {
-		return nil, bad(fmt.Errorf("not a JSON object"))
-	}
-	var fs []string
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, bad(err)
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, bad(err)
-		}
-		if t == "requiredSystemFeatures" {
-			fs = nil
-			if err := json.Unmarshal(raw, &fs); err != nil {
-				return nil, bad(fmt.Errorf("requiredSystemFeatures is not a list of strings: %w", err))
-			}
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, bad(err)
-	}
-	return fs, nil
 }
 
 // scanner walks a .drv's terms from a stream without keeping them.
@@ -194,11 +165,16 @@ func (s *scanner) peek() (byte, error) {
 
 // next consumes and returns the next byte.
 func (s *scanner) next() (byte, error) {
-	c, err := s.peek()
+	if s.off > MaxSize {
+		return 0, fmt.Errorf("larger than %d bytes", MaxSize)
+	}
+	c, err := s.r.ReadByte()
 	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0, s.errorf("unexpected end of file")
+		}
 		return 0, err
 	}
-	s.r.ReadByte()
 	s.off++
 	return c, nil
 }
@@ -308,36 +284,13 @@ func (s *scanner) str(keep *[]byte, max int) (long bool, err error) {
 	if err := s.expect('"'); err != nil {
 		return false, err
 	}
-	unterminated := func(err error) error {
-		var fe *FormatError
-		if errors.As(err, &fe) {
-			return &FormatError{Off: start, Msg: "unterminated string"}
-		}
-		return err
-	}
 	for {
-		c, err := s.next()
-		if err != nil {
-			return long, unterminated(err)
+		if keep == nil || long {
+			s.skipPlain(&plainATerm)
 		}
-		switch c {
-		case '"':
-			return long, nil
-		case '\\':
-			e, err := s.next()
-			if err != nil {
-				return long, unterminated(err)
-			}
-			switch e {
-			case 'n':
-				c = '\n'
-			case 'r':
-				c = '\r'
-			case 't':
-				c = '\t'
-			default:
-				c = e
-			}
+		c, ok, err := s.strByte(start)
+		if err != nil || !ok {
+			return long, err
 		}
 		if keep != nil {
 			if len(*keep) < max {
@@ -347,4 +300,69 @@ func (s *scanner) str(keep *[]byte, max int) (long bool, err error) {
 			}
 		}
 	}
+}
+
+// strByte consumes and returns the next byte of the quoted string that
+// began at start, decoded as Parse does: a backslash makes the next byte
+// literal, except that \n, \r and \t are control characters. ok is false
+// at the closing quote, which it consumes.
+func (s *scanner) strByte(start int) (c byte, ok bool, err error) {
+	c, err = s.next()
+	if err != nil {
+		return 0, false, unterminated(start, err)
+	}
+	switch c {
+	case '"':
+		return 0, false, nil
+	case '\\':
+		e, err := s.next()
+		if err != nil {
+			return 0, false, unterminated(start, err)
+		}
+		switch e {
+		case 'n':
+			return '\n', true, nil
+		case 'r':
+			return '\r', true, nil
+		case 't':
+			return '\t', true, nil
+		}
+		return e, true, nil
+	}
+	return c, true, nil
+}
+
+// unterminated turns a format error met inside the string that began at
+// start (the end of the file) into "unterminated string" there.
+func unterminated(start int, err error) error {
+	var fe *FormatError
+	if errors.As(err, &fe) {
+		return &FormatError{Off: start, Msg: "unterminated string"}
+	}
+	return err
+}
+
+// plainATerm and plainJSON mark the bytes that stand for themselves in a
+// .drv string, and in a JSON string inside one: all but the quote and the
+// backslash, and for JSON the control characters too.
+var plainATerm, plainJSON = func() (a, j [256]bool) {
+	for c := range 256 {
+		a[c] = c != '"' && c != '\\'
+		j[c] = a[c] && c >= 0x20
+	}
+	return a, j
+}()
+
+// skipPlain consumes the buffered bytes before the first that plain does
+// not mark, without looking at them one call at a time: the bulk of a
+// long string. The read buffer bounds each call, and next checks MaxSize
+// before reading more.
+func (s *scanner) skipPlain(plain *[256]bool) {
+	buf, _ := s.r.Peek(s.r.Buffered())
+	n := 0
+	for n < len(buf) && plain[buf[n]] {
+		n++
+	}
+	s.r.Discard(n)
+	s.off += n
 }
