@@ -147,7 +147,9 @@ func entryPaths(root, dir string) ([]string, error) {
 // nodes of devs (sandbox.Paths), each host file checked again against the
 // entry's manifest: only files the entry was built from are bound into a
 // sandbox or mounted into a container; a link replaced in the entry binds
-// nothing.
+// nothing. Each one's whole path is checked as it is now
+// (hostdrivers.CheckTrustedPath): the sandbox and the container runtime
+// open it by that path.
 func sandboxPaths(root, dir string, devs sandbox.Devices) ([]string, error) {
 	paths, err := sandbox.Paths(root, dir, devs)
 	if err != nil {
@@ -163,6 +165,11 @@ func sandboxPaths(root, dir string, devs sandbox.Devices) ([]string, error) {
 		}
 		if err := m.Covers(l); err != nil {
 			return nil, fmt.Errorf("cache entry %s: %w; remove the entry and run again", dir, err)
+		}
+		// Bound and mounted by this path, later: the whole path must
+		// be root's.
+		if err := hostdrivers.CheckTrustedPath(l); err != nil {
+			return nil, fmt.Errorf("cache entry %s: %w", dir, err)
 		}
 	}
 	return paths, nil

@@ -122,6 +122,11 @@ func (s *systemSetup) prepare(c *config, target elfscan.Ident, seenAt string) (*
 	if filepath.Dir(p.Dir) != s.cacheDir {
 		return nil, fmt.Errorf("cache entry %s: not in the system cache %s", p.Dir, s.cacheDir)
 	}
+	// The hot path trusts the entry; its host files' paths may have
+	// changed hands since it was built.
+	if err := entryTrusted(p.Dir); err != nil {
+		return nil, err
+	}
 	if err := sysentry.ShareTree(p.Dir); err != nil {
 		return nil, err
 	}
@@ -212,6 +217,14 @@ func linkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string) 
 	if err32 != nil {
 		fmt.Fprintf(stderr, "nixglhost: warning: %v\n", err32)
 	}
+	// A linked entry whose host files no longer pass is no longer
+	// served, whatever this run goes on to do.
+	if prev, err = dropUntrusted(stderr, link, prev); err != nil {
+		return err
+	}
+	if prev32, err = dropUntrusted(stderr, link32, prev32); err != nil {
+		return err
+	}
 	p, err := s.prepare(c, elfscan.Ident{}, link)
 	if err != nil {
 		return err
@@ -252,6 +265,49 @@ func linkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string) 
 		fmt.Fprintf(stdout, "removed old entry %s\n", gone)
 	}
 	return nil
+}
+
+// entryTrusted checks again, as they are now, the whole paths of the host
+// files the entry at dir was built from (Manifest.CheckTrusted): its links
+// and the hook's and CDI's mounts are followed by path, so root's modes
+// serve no entry another user could now redirect.
+func entryTrusted(dir string) error {
+	m, err := hostdrivers.ReadManifest(dir)
+	if err != nil {
+		return err
+	}
+	if err := m.CheckTrusted(); err != nil {
+		return fmt.Errorf("cache entry %s: its host files no longer pass: %w", dir, err)
+	}
+	return nil
+}
+
+// dropUntrusted removes link, ours and pointing at the entry cur ("" for
+// none), when that entry's host files no longer pass (entryTrusted), and
+// says so on stderr; it returns the link's target left ("" once removed).
+// An entry whose manifest cannot be read is left to the rest of the run.
+func dropUntrusted(stderr io.Writer, link, cur string) (string, error) {
+	if cur == "" {
+		return "", nil
+	}
+	m, err := hostdrivers.ReadManifest(cur)
+	if err != nil {
+		return cur, nil
+	}
+	bad := m.CheckTrusted()
+	if bad == nil {
+		return cur, nil
+	}
+	if err := os.Remove(link); err != nil {
+		return cur, fmt.Errorf("%s: %w%s", link, err, rootHint(err))
+	}
+	var ue *hostdrivers.UntrustedError
+	if errors.As(bad, &ue) {
+		fmt.Fprintf(stderr, "nixglhost: removed %s: the entry it pointed to, %s, links to host files others could now change: %s %s\n", link, cur, ue.Path, ue.Problem)
+	} else {
+		fmt.Fprintf(stderr, "nixglhost: removed %s: the entry it pointed to, %s, no longer passes: %v\n", link, cur, bad)
+	}
+	return "", nil
 }
 
 // swapRunLink points link (whose current target is prev, "" for none) at

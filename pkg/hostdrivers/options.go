@@ -33,9 +33,10 @@ type Options struct {
 	// EGL and OpenCL vendor files name their libraries by absolute path
 	// there, as NixOS's do. "" keeps bare names.
 	SeenAt string
-	// TrustedFilesOnly refuses a plan holding a driver or dependency file
-	// that a user other than root (or the caller) owns or can write, or
-	// that lies in a directory others can write (sticky or not): root's
+	// TrustedFilesOnly refuses a plan holding a driver, dependency or
+	// vendor file that a user other than root (or the caller) owns or can
+	// write, that lies in a directory others can write (sticky or not),
+	// or below a directory or link another user could change: root's
 	// modes must not hand a user's library to every program
 	// (CheckTrustedFiles).
 	TrustedFilesOnly bool
