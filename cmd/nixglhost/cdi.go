@@ -23,6 +23,11 @@ func writeCDISpec(c *config, stdout, stderr io.Writer, environ []string) error {
 	if err != nil {
 		return fmt.Errorf("--cdi-dir %s: %w", c.cdiDir, err)
 	}
+	// Refuse a CDI directory or spec file that is not ours before the
+	// system cache is made or an entry built (cdi.Write checks again).
+	if err := cdi.Check(dir); err != nil {
+		return fmt.Errorf("%w%s", err, rootHint(err))
+	}
 	s, err := newSystemSetup(c, stderr, environ)
 	if err != nil {
 		return err

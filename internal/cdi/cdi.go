@@ -5,11 +5,14 @@
 // own paths, and the GPU device nodes, per GPU (by index and by UUID) and
 // all together. Podman, Docker 25+, containerd and CRI-O read such specs
 // from /etc/cdi or /var/run/cdi (see docs/DESIGN.md, "Containers").
+//
+// The runtimes read those directories as root. Write trusts only a
+// directory that root or the caller alone controls, path included; it
+// never follows a link there and never replaces a file it did not write
+// (one without GeneratorAnnotation).
 package cdi
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,7 +21,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 
 	specs "tags.cncf.io/container-device-interface/specs-go"
 
@@ -147,7 +149,7 @@ func Build(root, entry string, hostFiles []string, gpus []GPU) (*specs.Spec, err
 	}
 	spec := &specs.Spec{
 		Kind:           Kind,
-		Annotations:    map[string]string{GeneratorAnnotation: "nixglhost", EntryAnnotation: entry},
+		Annotations:    map[string]string{GeneratorAnnotation: generator, EntryAnnotation: entry},
 		ContainerEdits: edits,
 	}
 	var all []string
@@ -171,68 +173,6 @@ func Build(root, entry string, hostFiles []string, gpus []GPU) (*specs.Spec, err
 	}
 	spec.Version = v
 	return spec, nil
-}
-
-// Write writes spec to dir/FileName atomically (a temporary file renamed
-// into place, synced first). A file there that nixglhost did not write
-// (no GeneratorAnnotation) is refused, untouched, and so is a directory
-// another user could write to. changed is false when the
-// file already holds the same spec.
-func Write(dir string, spec *specs.Spec) (changed bool, err error) {
-	b, err := json.MarshalIndent(spec, "", "  ")
-	if err != nil {
-		return false, err
-	}
-	b = append(b, '\n')
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return false, err
-	}
-	// The runtimes read the directory as root: one that another user could
-	// write to (or swap, being a link) is refused before anything is read.
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return false, err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !fi.IsDir() || !ok || int(st.Uid) != os.Geteuid() || fi.Mode().Perm()&0o022 != 0 {
-		return false, fmt.Errorf("CDI directory %s: not a directory of yours that only you can write (mode %v): refusing to write a spec there", dir, fi.Mode())
-	}
-	p := filepath.Join(dir, FileName)
-	if old, err := os.ReadFile(p); err == nil {
-		var prev specs.Spec
-		if json.Unmarshal(old, &prev) != nil || prev.Annotations[GeneratorAnnotation] != "nixglhost" {
-			return false, fmt.Errorf("%s exists and nixglhost did not write it: leaving it alone", p)
-		}
-		if bytes.Equal(old, b) {
-			return false, nil
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return false, err
-	}
-	tmp, err := os.CreateTemp(dir, ".nixglhost-cdi-*")
-	if err != nil {
-		return false, err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Close(); err != nil {
-		return false, err
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		return false, err
-	}
-	return true, nil
 }
 
 // drmNodes returns /dev/dri/<name> for each DRM card and render node named
