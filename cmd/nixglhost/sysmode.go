@@ -127,7 +127,7 @@ func (s *systemSetup) prepare(c *config, target elfscan.Ident, seenAt string) (*
 	if err := entryTrusted(p.Dir); err != nil {
 		return nil, err
 	}
-	if err := sysentry.ShareTree(p.Dir); err != nil {
+	if err := sysentry.ShareTree(s.rootDir, filepath.Base(p.Dir)); err != nil {
 		return nil, err
 	}
 	s.log.Debug("system entry", "entry", p.Dir, "driver", p.Manifest.DriverVersion, "hot", p.Hot)
@@ -174,16 +174,15 @@ func rootHint(err error) string {
 	return ""
 }
 
-// runLink is the link's path: RUN/opengl-driver.
-func runLink(c *config) (string, error) {
+// openRunDir opens and checks --run-dir, where the links go
+// (sysentry.OpenRunDir): a directory others could use to replace them is
+// refused before anything is written.
+func openRunDir(c *config) (*sysentry.RunDir, error) {
 	run, err := filepath.Abs(c.runDir)
 	if err != nil {
-		return "", fmt.Errorf("--run-dir %s: %w", c.runDir, err)
+		return nil, fmt.Errorf("--run-dir %s: %w", c.runDir, err)
 	}
-	if fi, err := os.Stat(run); err != nil || !fi.IsDir() {
-		return "", fmt.Errorf("--run-dir %s: not a directory", c.runDir)
-	}
-	return filepath.Join(run, linkBase), nil
+	return sysentry.OpenRunDir(run)
 }
 
 // linkRunOpenGLDriver is --link-run-opengl-driver: build the system entry
@@ -191,16 +190,18 @@ func runLink(c *config) (string, error) {
 // RUN/opengl-driver it did not make. Runs are serialized by a lock in the
 // system cache; the previous entry is kept, older linked ones are removed.
 func linkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string) error {
-	link, err := runLink(c)
+	rd, err := openRunDir(c)
 	if err != nil {
 		return err
 	}
+	defer rd.Close()
+	link, link32 := rd.Link(linkBase), rd.Link(link32Base)
 	s, err := newSystemSetup(c, stderr, environ)
 	if err != nil {
 		return err
 	}
 	// Refuse before building anything.
-	if _, err := sysentry.OwnTarget(link, s.cacheDir); err != nil {
+	if _, err := rd.OwnTarget(linkBase, s.cacheDir); err != nil {
 		return err
 	}
 	unlock, err := s.lock(unix.LOCK_EX)
@@ -208,28 +209,27 @@ func linkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string) 
 		return err
 	}
 	defer unlock()
-	prev, err := sysentry.OwnTarget(link, s.cacheDir)
+	prev, err := rd.OwnTarget(linkBase, s.cacheDir)
 	if err != nil {
 		return err
 	}
-	link32 := filepath.Join(filepath.Dir(link), link32Base)
-	prev32, err32 := sysentry.OwnTarget(link32, s.cacheDir)
+	prev32, err32 := rd.OwnTarget(link32Base, s.cacheDir)
 	if err32 != nil {
 		fmt.Fprintf(stderr, "nixglhost: warning: %v\n", err32)
 	}
 	// A linked entry whose host files no longer pass is no longer
 	// served, whatever this run goes on to do.
-	if prev, err = dropUntrusted(stderr, link, prev); err != nil {
+	if prev, err = dropUntrusted(stderr, rd, linkBase, s.cacheDir, prev); err != nil {
 		return err
 	}
-	if prev32, err = dropUntrusted(stderr, link32, prev32); err != nil {
+	if prev32, err = dropUntrusted(stderr, rd, link32Base, s.cacheDir, prev32); err != nil {
 		return err
 	}
 	p, err := s.prepare(c, elfscan.Ident{}, link)
 	if err != nil {
 		return err
 	}
-	if err := swapRunLink(stdout, link, prev, p); err != nil {
+	if err := swapRunLink(stdout, rd, linkBase, s.cacheDir, prev, p); err != nil {
 		return err
 	}
 	// The 32-bit driver, where the host has one, as NixOS links it.
@@ -240,28 +240,29 @@ func linkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string) 
 		switch {
 		case errors.As(err, &noDriver):
 			if prev32 != "" {
-				if err := os.Remove(link32); err != nil {
-					return fmt.Errorf("%s: %w%s", link32, err, rootHint(err))
+				if _, err := rd.Unlink(link32Base, s.cacheDir); err != nil {
+					return fmt.Errorf("%w%s", err, rootHint(err))
 				}
 				fmt.Fprintf(stdout, "removed %s: no 32-bit driver any more\n", link32)
 			}
 		case err != nil:
 			return fmt.Errorf("the 32-bit driver: %w", err)
 		default:
-			if err := swapRunLink(stdout, link32, prev32, p32); err != nil {
+			if err := swapRunLink(stdout, rd, link32Base, s.cacheDir, prev32, p32); err != nil {
 				return err
 			}
 			cur32 = p32.Dir
 		}
 	}
-	keep := []string{filepath.Base(prev), filepath.Base(p.Dir)}
-	if prev32 != "" {
-		keep = append(keep, filepath.Base(prev32))
+	// What each link names now, and named just before, stays; so does
+	// whatever another recorded link (another run directory's) names.
+	keep := []sysentry.Linked{{Link: link, Entry: filepath.Base(p.Dir)}}
+	for _, l := range []sysentry.Linked{{Link: link, Entry: prev}, {Link: link32, Entry: prev32}, {Link: link32, Entry: cur32}} {
+		if l.Entry != "" {
+			keep = append(keep, sysentry.Linked{Link: l.Link, Entry: filepath.Base(l.Entry)})
+		}
 	}
-	if cur32 != "" {
-		keep = append(keep, filepath.Base(cur32))
-	}
-	for _, gone := range sysentry.Prune(s.cacheDir, keep, s.log) {
+	for _, gone := range sysentry.Prune(s.rootDir, keep, s.log) {
 		fmt.Fprintf(stdout, "removed old entry %s\n", gone)
 	}
 	return nil
@@ -282,11 +283,12 @@ func entryTrusted(dir string) error {
 	return nil
 }
 
-// dropUntrusted removes link, ours and pointing at the entry cur ("" for
-// none), when that entry's host files no longer pass (entryTrusted), and
-// says so on stderr; it returns the link's target left ("" once removed).
-// An entry whose manifest cannot be read is left to the rest of the run.
-func dropUntrusted(stderr io.Writer, link, cur string) (string, error) {
+// dropUntrusted removes the link base of rd, ours and pointing at the
+// entry cur of cacheDir ("" for none), when that entry's host files no
+// longer pass (entryTrusted), and says so on stderr; it returns the link's
+// target left ("" once removed). An entry whose manifest cannot be read is
+// left to the rest of the run.
+func dropUntrusted(stderr io.Writer, rd *sysentry.RunDir, base, cacheDir, cur string) (string, error) {
 	if cur == "" {
 		return "", nil
 	}
@@ -298,9 +300,10 @@ func dropUntrusted(stderr io.Writer, link, cur string) (string, error) {
 	if bad == nil {
 		return cur, nil
 	}
-	if err := os.Remove(link); err != nil {
-		return cur, fmt.Errorf("%s: %w%s", link, err, rootHint(err))
+	if _, err := rd.Unlink(base, cacheDir); err != nil {
+		return cur, fmt.Errorf("%w%s", err, rootHint(err))
 	}
+	link := rd.Link(base)
 	var ue *hostdrivers.UntrustedError
 	if errors.As(bad, &ue) {
 		fmt.Fprintf(stderr, "nixglhost: removed %s: the entry it pointed to, %s, links to host files others could now change: %s %s\n", link, cur, ue.Path, ue.Problem)
@@ -310,15 +313,16 @@ func dropUntrusted(stderr io.Writer, link, cur string) (string, error) {
 	return "", nil
 }
 
-// swapRunLink points link (whose current target is prev, "" for none) at
-// the entry p and says so.
-func swapRunLink(stdout io.Writer, link, prev string, p *hostdrivers.Prepared) error {
+// swapRunLink points the link base of rd (whose current target is prev, ""
+// for none) at the entry p of cacheDir and says so.
+func swapRunLink(stdout io.Writer, rd *sysentry.RunDir, base, cacheDir, prev string, p *hostdrivers.Prepared) error {
+	link := rd.Link(base)
 	driver := p.Manifest.DriverVersion
 	if prev == p.Dir {
 		fmt.Fprintf(stdout, "%s -> %s (NVIDIA %s): already linked\n", link, p.Dir, driver)
 		return nil
 	}
-	if err := sysentry.SwapLink(link, p.Dir); err != nil {
+	if err := rd.SwapLink(base, p.Dir, cacheDir); err != nil {
 		return fmt.Errorf("%w%s", err, rootHint(err))
 	}
 	fmt.Fprintf(stdout, "%s -> %s (NVIDIA %s)\n", link, p.Dir, driver)
@@ -329,31 +333,36 @@ func swapRunLink(stdout io.Writer, link, prev string, p *hostdrivers.Prepared) e
 }
 
 // unlinkRunOpenGLDriver is --unlink-run-opengl-driver: remove
-// RUN/opengl-driver when it is ours. The cache entries stay.
+// RUN/opengl-driver (and RUN/opengl-driver-32) when it is ours; when
+// either is not, nothing is removed. The cache entries stay.
 func unlinkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string) error {
-	link, err := runLink(c)
+	rd, err := openRunDir(c)
 	if err != nil {
 		return err
 	}
+	defer rd.Close()
 	s, err := newSystemSetup(c, stderr, environ)
 	if err != nil {
 		return err
 	}
-	for _, l := range []string{link, filepath.Join(filepath.Dir(link), link32Base)} {
-		cur, err := sysentry.OwnTarget(l, s.cacheDir)
-		if err != nil {
+	bases := []string{linkBase, link32Base}
+	for _, b := range bases {
+		if _, err := rd.OwnTarget(b, s.cacheDir); err != nil {
 			return err
 		}
+	}
+	for _, b := range bases {
+		cur, err := rd.Unlink(b, s.cacheDir)
+		if err != nil {
+			return fmt.Errorf("%w%s", err, rootHint(err))
+		}
 		if cur == "" {
-			if l == link {
-				fmt.Fprintf(stdout, "%s does not exist: nothing to do\n", l)
+			if b == linkBase {
+				fmt.Fprintf(stdout, "%s does not exist: nothing to do\n", rd.Link(b))
 			}
 			continue
 		}
-		if err := os.Remove(l); err != nil {
-			return fmt.Errorf("%s: %w%s", l, err, rootHint(err))
-		}
-		fmt.Fprintf(stdout, "removed %s (it pointed to %s)\n", l, cur)
+		fmt.Fprintf(stdout, "removed %s (it pointed to %s)\n", rd.Link(b), cur)
 	}
 	return nil
 }

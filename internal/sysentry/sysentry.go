@@ -1,27 +1,29 @@
 // Package sysentry manages what system mode shares with every program on
 // the machine: the /run/opengl-driver link (made, recognised as ours, and
-// swapped atomically), the entries it linked (recorded, and pruned when
-// replaced) and their permissions (readable by every user).
+// swapped atomically, in a run directory held open after it was checked),
+// the entries it linked (recorded with their links, and pruned when no
+// recorded link names them) and their permissions (readable by every
+// user).
+//
+// It changes only what it can prove nixglhost made (docs/DESIGN.md,
+// invariant 4): a link of the caller's to an entry of the system cache,
+// an entry whose manifest names it (hostdrivers.OwnedEntry), its own
+// record and temporary names; and it reaches them relative to a directory
+// descriptor, never following a link. Anything else is refused or left
+// alone, byte for byte.
 package sysentry
 
 import (
 	"errors"
 	"fmt"
-	"io/fs"
-	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
-
-// HistoryBase lists, in the system cache, the entries system mode has
-// linked, oldest first, so that old ones can be removed and nothing else
-// ever is.
-const HistoryBase = ".system-mode.linked"
 
 // IsEntryLib reports whether dir, inside root, is the lib/ of a nixglhost
 // cache entry (a manifest.json beside it).
@@ -34,132 +36,110 @@ func IsEntryLib(root, dir string) bool {
 	return err == nil
 }
 
-// ShareTree makes every directory of the entry 0755 and every file
+// ShareTree makes every directory of the entry name, in the system cache
+// held open as root (its name is its path), 0755 and every regular file
 // readable by all (the builder's temporary directory is 0700, and a
-// service's umask may be strict). Symlinks are left alone.
-func ShareTree(dir string) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			return nil
-		case d.IsDir():
-			return os.Chmod(p, 0o755)
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if m := fi.Mode().Perm(); m&0o444 != 0o444 {
-			return os.Chmod(p, m|0o444)
-		}
-		return nil
-	})
-}
-
-// OwnTarget returns the entry link points at when link is ours (a symlink
-// to a direct child of cacheDir, complete or not), "" when link does not
-// exist, and an error that says why it is left alone otherwise.
-func OwnTarget(link, cacheDir string) (string, error) {
-	fi, err := os.Lstat(link)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
+// service's umask may be strict). It refuses an entry that is not
+// provably nixglhost's (hostdrivers.OwnedEntry). It works through
+// descriptors, never following a link: links, and what they point to, are
+// left alone, and so is anything that is neither a directory nor a
+// regular file.
+func ShareTree(root *os.File, name string) error {
+	cacheDir := root.Name()
+	dir := filepath.Join(cacheDir, name)
+	if !sameDir(root, cacheDir) {
+		return fmt.Errorf("cache entry %s: the system cache %s is no longer the directory checked; run again", dir, cacheDir)
 	}
+	var before unix.Stat_t
+	if err := unix.Fstatat(int(root.Fd()), name, &before, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("cache entry %s: %w", dir, err)
+	}
+	if _, err := hostdrivers.OwnedEntry(cacheDir, name); err != nil {
+		return fmt.Errorf("not sharing %s, not provably an entry nixglhost made: %w", dir, err)
+	}
+	fd, err := openDirAt(int(root.Fd()), name, &before)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", link, err)
+		return fmt.Errorf("cache entry %s: %w", dir, err)
 	}
-	if fi.Mode()&fs.ModeSymlink == 0 {
-		what := "a " + strings.ToLower(fileKind(fi.Mode()))
-		return "", fmt.Errorf("%s is %s, not a link nixglhost made (NixOS manages its own /run/opengl-driver): leaving it alone", link, what)
+	defer unix.Close(fd)
+	return shareDir(fd, dir)
+}
+
+// shareDir makes the directory fd (named dir) and everything below it
+// readable by all (see ShareTree).
+func shareDir(fd int, dir string) error {
+	if err := unix.Fchmod(fd, 0o755); err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
 	}
-	t, err := os.Readlink(link)
+	d, err := unix.Dup(fd)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", link, err)
+		return fmt.Errorf("%s: %w", dir, err)
 	}
-	abs := t
-	if !filepath.IsAbs(abs) {
-		abs = filepath.Join(filepath.Dir(link), abs)
+	f := os.NewFile(uintptr(d), dir)
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
 	}
-	abs = filepath.Clean(abs)
-	caches := []string{cacheDir}
-	if r, err := filepath.EvalSymlinks(cacheDir); err == nil && r != cacheDir {
-		caches = append(caches, r)
-	}
-	for _, cd := range caches {
-		if filepath.Dir(abs) == cd && !strings.HasPrefix(filepath.Base(abs), ".") {
-			return filepath.Join(cacheDir, filepath.Base(abs)), nil
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
 		}
-	}
-	hint := ""
-	if strings.HasPrefix(abs, "/nix/store/") {
-		hint = " (NixOS's own graphics drivers?)"
-	}
-	return "", fmt.Errorf("%s points to %s, outside nixglhost's system cache %s%s: leaving it alone", link, t, cacheDir, hint)
-}
-
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "directory"
-	case m.IsRegular():
-		return "regular file"
-	default:
-		return "special file"
-	}
-}
-
-// SwapLink points link at target: a new symlink beside it, renamed over
-// it, so that link always names a complete entry.
-func SwapLink(link, target string) error {
-	tmp := filepath.Join(filepath.Dir(link), fmt.Sprintf(".%s.nixglhost-%d-%x", filepath.Base(link), os.Getpid(), rand.Uint64()))
-	if err := os.Symlink(target, tmp); err != nil {
-		return fmt.Errorf("%s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, link); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("%s: %w", link, err)
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			sub, err := openDirAt(fd, n, &st)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			err = shareDir(sub, p)
+			unix.Close(sub)
+			if err != nil {
+				return err
+			}
+		case unix.S_IFREG:
+			if st.Mode&0o444 == 0o444 {
+				continue
+			}
+			if err := chmodFileAt(fd, n, &st, st.Mode&0o7777|0o444); err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+		}
 	}
 	return nil
 }
 
-// Prune records the entries named in keep as linked and removes every
-// entry system mode linked before that keep does not name: keep holds the
-// entries linked now and those linked just before (a program that resolved
-// a link a moment ago may still be opening files through it), for
-// opengl-driver and opengl-driver-32. Entries it never linked (the hook's,
-// another --cache-dir user's) are not touched. It returns what it removed;
-// a failure only costs disk space, so it is not an error.
-func Prune(cacheDir string, keep []string, log *slog.Logger) []string {
-	hist := filepath.Join(cacheDir, HistoryBase)
-	b, _ := os.ReadFile(hist)
-	var removed []string
-	for _, name := range strings.Split(string(b), "\n") {
-		if name == "" || slices.Contains(keep, name) || strings.ContainsRune(name, '/') || strings.HasPrefix(name, ".") {
-			continue
-		}
-		dir := filepath.Join(cacheDir, name)
-		if _, err := os.Stat(dir); err != nil {
-			continue
-		}
-		if err := os.RemoveAll(dir); err != nil {
-			log.Debug("old entry not removed", "entry", dir, "err", err)
-			continue
-		}
-		removed = append(removed, dir)
+// errChanged says that a name no longer names the file it was checked as.
+var errChanged = errors.New("changed while it was being checked")
+
+// openDirAt opens the directory name in dirfd without following a link
+// and checks that it is the one st described.
+func openDirAt(dirfd int, name string, st *unix.Stat_t) (int, error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
 	}
-	var kept []string
-	for _, name := range keep {
-		if name != "" && name != "." && !slices.Contains(kept, name) {
-			kept = append(kept, name)
-		}
+	var now unix.Stat_t
+	if err := unix.Fstat(fd, &now); err != nil || now.Dev != st.Dev || now.Ino != st.Ino {
+		unix.Close(fd)
+		return -1, errChanged
 	}
-	tmp := hist + fmt.Sprintf(".tmp-%d", os.Getpid())
-	if err := os.WriteFile(tmp, []byte(strings.Join(kept, "\n")+"\n"), 0o644); err == nil {
-		if err := os.Rename(tmp, hist); err != nil {
-			os.Remove(tmp)
-		}
+	return fd, nil
+}
+
+// chmodFileAt sets the mode of the regular file name in dirfd, opened
+// without following a link (and without blocking), when it is still the
+// one st described.
+func chmodFileAt(dirfd int, name string, st *unix.Stat_t, mode uint32) error {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
 	}
-	return removed
+	defer unix.Close(fd)
+	var now unix.Stat_t
+	if err := unix.Fstat(fd, &now); err != nil || now.Dev != st.Dev || now.Ino != st.Ino || now.Mode&unix.S_IFMT != unix.S_IFREG {
+		return errChanged
+	}
+	return unix.Fchmod(fd, mode)
 }
