@@ -22,7 +22,13 @@ type Manifest struct {
 	// Host is the name of the machine that built the entry: on a home
 	// directory shared by many nodes, only the builder judges whether
 	// the entry's driver files are still there.
-	Host          string        `json:"host,omitempty"`
+	Host string `json:"host,omitempty"`
+	// Mode says which kind of launch built the entry; SeenAt, for a
+	// self-contained one, is where its vendor files say programs see it
+	// (RUN/opengl-driver): a link there to the entry means it is in use.
+	// Both are absent in entries built before they were recorded.
+	Mode          EntryMode     `json:"mode,omitempty"`
+	SeenAt        string        `json:"seen_at,omitempty"`
 	Class         string        `json:"class"`
 	Machine       string        `json:"machine"`
 	DriverVersion string        `json:"driver_version"`
@@ -37,6 +43,29 @@ type Manifest struct {
 	// GlibcNeeds is the highest GLIBC_ version each file needs, for the
 	// launch path's check (LaunchWarnings); absent in older entries.
 	GlibcNeeds []GlibcNeed `json:"glibc_needs,omitempty"`
+}
+
+// EntryMode says which kind of launch built a cache entry. Its values are
+// the words --cache-list and the manifest use.
+type EntryMode string
+
+// The entry modes.
+const (
+	// EntryWrapper is the launch's entry: lib/ goes on LD_LIBRARY_PATH.
+	EntryWrapper EntryMode = "wrapper"
+	// EntrySelfContained is the entry of system mode, the pre-build hook
+	// and the CDI spec: it works with no environment.
+	EntrySelfContained EntryMode = "self-contained"
+	// EntryModeUnknown is an entry built before the mode was recorded.
+	EntryModeUnknown EntryMode = "unknown"
+)
+
+// entryMode is the mode of the entry o builds.
+func (o *Options) entryMode() EntryMode {
+	if o.SelfContained {
+		return EntrySelfContained
+	}
+	return EntryWrapper
 }
 
 // DataOut is a vendor data file written into the entry.
