@@ -50,7 +50,7 @@ func entryOf(t *testing.T, cacheDir string) string {
 	}
 	var out []string
 	for _, e := range ents {
-		if !strings.HasPrefix(e.Name(), ".") {
+		if hostdrivers.IsKeyName(e.Name()) {
 			out = append(out, filepath.Join(cacheDir, e.Name()))
 		}
 	}

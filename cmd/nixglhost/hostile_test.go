@@ -91,7 +91,7 @@ func TestHostileDriverDirs(t *testing.T) {
 			ents, _ := os.ReadDir(cache)
 			var entry string
 			for _, e := range ents {
-				if !strings.HasPrefix(e.Name(), ".") {
+				if hostdrivers.IsKeyName(e.Name()) {
 					entry = filepath.Join(cache, e.Name())
 				}
 			}

@@ -7,9 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,16 +37,79 @@ const cacheTagOwner = "# This file is a cache directory tag created by nixglhost
 const cacheTag = cacheTagSignature + "\n" + cacheTagOwner + "\n" +
 	"# nixglhost removes in this directory only what it made; see nixglhost(1), CACHE.\n"
 
-// Shapes of the names nixglhost gives what it makes in a cache root.
+// Shapes of the names nixglhost gives what it makes in a cache root,
+// matched by hand: the release binary links no regexp.
 var (
-	keyShape     = regexp.MustCompile(`^[0-9a-f]{32}$`)
-	tmpShape     = regexp.MustCompile(`^\.tmp-[0-9a-f]{12}-[^-/]*-[0-9]+-[0-9]+$`)
-	trashShape   = regexp.MustCompile(`^\.trash-[0-9a-f]{32}-[0-9]+$`)
-	lockShape    = regexp.MustCompile(`^\.lock-[0-9a-f]{32}$`)
-	indexShape   = regexp.MustCompile(`^\.index-[0-9a-f]{24}$`)
-	tmpIdxShape  = regexp.MustCompile(`^\.tmpidx-[0-9]+$`)
-	systemShapes = regexp.MustCompile(`^\.system-mode\.(lock|linked|linked\.tmp-[0-9]+)$`)
+	keyShape    = shape(func(n string) bool { return isHex(n, 32) })
+	tmpShape    = shape(isTmpName)
+	trashShape  = shape(func(n string) bool { k, pid, ok := cut2(n, ".trash-", 32); return ok && k != "" && isDigits(pid) })
+	lockShape   = shape(func(n string) bool { r, ok := strings.CutPrefix(n, ".lock-"); return ok && isHex(r, 32) })
+	indexShape  = shape(func(n string) bool { r, ok := strings.CutPrefix(n, ".index-"); return ok && isHex(r, 24) })
+	tmpIdxShape = shape(func(n string) bool { r, ok := strings.CutPrefix(n, ".tmpidx-"); return ok && isDigits(r) })
+	// .system-mode.lock, .system-mode.linked, .system-mode.linked.tmp-PID
+	systemShapes = shape(func(n string) bool {
+		r, ok := strings.CutPrefix(n, ".system-mode.")
+		if !ok {
+			return false
+		}
+		if r == "lock" || r == "linked" {
+			return true
+		}
+		pid, ok := strings.CutPrefix(r, "linked.tmp-")
+		return ok && isDigits(pid)
+	})
 )
+
+// shape is a name matcher with regexp's method name.
+type shape func(string) bool
+
+// MatchString reports whether name has the shape.
+func (s shape) MatchString(name string) bool { return s(name) }
+
+// isHex reports whether s is n lowercase hexadecimal digits.
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// isDigits reports whether s is one or more decimal digits.
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// cut2 splits PREFIX+HEX(n)+"-"+REST into HEX and REST.
+func cut2(name, prefix string, n int) (hex, rest string, ok bool) {
+	r, ok := strings.CutPrefix(name, prefix)
+	if !ok || len(r) < n+1 || r[n] != '-' || !isHex(r[:n], n) {
+		return "", "", false
+	}
+	return r[:n], r[n+1:], true
+}
+
+// isTmpName matches .tmp-KEY12-HOST-PID-N (HOST holds no '-' or '/').
+func isTmpName(name string) bool {
+	_, rest, ok := cut2(name, ".tmp-", 12)
+	if !ok {
+		return false
+	}
+	parts := strings.Split(rest, "-")
+	return len(parts) == 3 && !strings.Contains(parts[0], "/") && isDigits(parts[1]) && isDigits(parts[2])
+}
 
 // IsKeyName reports whether name has the shape of a cache entry's name
 // (a key: 32 lowercase hexadecimal digits).
@@ -222,24 +285,42 @@ const (
 // following a link. A tag that is not a regular file of this user's, or
 // whose first two lines are not ours, is another's.
 func readTag(dirfd int) tagState {
+	// A tag of ours shorter than the whole may be one another launcher
+	// is writing (writeTag creates, then writes): wait for it a little.
+	for range 200 {
+		st, partial := readTagOnce(dirfd)
+		if !partial {
+			return st
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return tagOther
+}
+
+// readTagOnce is one look at the tag; partial reports a regular file of
+// ours that holds a proper prefix of our tag.
+func readTagOnce(dirfd int) (tagState, bool) {
 	fd, err := unix.Openat(dirfd, CacheTagName, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if errors.Is(err, unix.ENOENT) {
-		return tagAbsent
+		return tagAbsent, false
 	}
 	if err != nil {
-		return tagOther
+		return tagOther, false
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
 	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Geteuid() {
-		return tagOther
+		return tagOther, false
 	}
 	var buf [512]byte
 	n, _ := unix.Read(fd, buf[:])
-	if n <= 0 || !bytes.HasPrefix(buf[:n], []byte(cacheTagSignature+"\n"+cacheTagOwner+"\n")) {
-		return tagOther
+	if n < 0 {
+		n = 0
 	}
-	return tagOurs
+	if !bytes.HasPrefix(buf[:n], []byte(cacheTagSignature+"\n"+cacheTagOwner+"\n")) {
+		return tagOther, n < len(cacheTag) && strings.HasPrefix(cacheTag, string(buf[:n]))
+	}
+	return tagOurs, false
 }
 
 // looksTagged is the hot path's check of a root's tag: one fstatat(2) of a

@@ -277,3 +277,36 @@ func TestRunJobsOneError(t *testing.T) {
 		t.Errorf("runJobs = %q; want one ENOSPC", err)
 	}
 }
+
+// TestNameShapes: the hand-written matchers accept exactly the names
+// nixglhost gives.
+func TestNameShapes(t *testing.T) {
+	k := strings.Repeat("a1", 16)
+	tests := []struct {
+		name string
+		m    shape
+		want bool
+	}{
+		{k, keyShape, true},
+		{strings.ToUpper(k), keyShape, false},
+		{k + "0", keyShape, false},
+		{".tmp-" + k[:12] + "-host_1-123-456", tmpShape, true},
+		{".tmp-" + k[:12] + "-host-1-123-456", tmpShape, false},
+		{".tmp-" + k[:12] + "-host-123-x", tmpShape, false},
+		{".trash-" + k + "-77", trashShape, true},
+		{".trash-" + k + "-", trashShape, false},
+		{".lock-" + k, lockShape, true},
+		{".lock-" + k[:30], lockShape, false},
+		{".index-" + k[:24], indexShape, true},
+		{".tmpidx-123", tmpIdxShape, true},
+		{".tmpidx-", tmpIdxShape, false},
+		{".system-mode.lock", systemShapes, true},
+		{".system-mode.linked.tmp-42", systemShapes, true},
+		{".system-mode.linked.tmp-", systemShapes, false},
+	}
+	for _, tt := range tests {
+		if got := tt.m.MatchString(tt.name); got != tt.want {
+			t.Errorf("%q: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
