@@ -40,6 +40,8 @@ type config struct {
 	runDir       string
 	hook         bool
 	hookFeatures string
+	// The cache commands (cachecmd.go).
+	cacheList, cacheGC, cacheClear bool
 }
 
 type dirList []string
@@ -57,7 +59,7 @@ func newFlagSet(c *config, dirs *dirList) (*flag.FlagSet, error) {
 		"p": &c.printPath, "print-env": &c.printEnv, "prime": &c.prime, "mesa": &c.mesa, "doctor": &c.doctor, "json": &c.json,
 		"v": &c.verbose, "verbose": &c.verbose, "version": &c.version, "h": &c.help, "help": &c.help,
 		"link-run-opengl-driver": &c.linkRun, "unlink-run-opengl-driver": &c.unlinkRun, "cdi-spec": &c.cdiSpec,
-		"nix-pre-build-hook": &c.hook,
+		"nix-pre-build-hook": &c.hook, "cache-list": &c.cacheList, "cache-gc": &c.cacheGC, "cache-clear": &c.cacheClear,
 	}
 	strs := map[string]*string{
 		"driver-root": &c.driverRoot, "cache-dir": &c.cacheDir, "run-dir": &c.runDir, "cdi-dir": &c.cdiDir,
@@ -95,13 +97,16 @@ func parseArgs(args []string) (*config, error) {
 	}
 	c.dirs = dirs
 	c.program = fs.Args()
-	if c.json && !c.printEnv && !c.doctor {
-		return nil, errors.New("--json goes with --print-env or --doctor")
+	if c.json && !c.printEnv && !c.doctor && !c.cacheCommand() {
+		return nil, errors.New("--json goes with --print-env, --doctor, --cache-list, --cache-gc or --cache-clear")
+	}
+	if err := checkCacheFlags(c); err != nil {
+		return nil, err
 	}
 	if err := checkSystemFlags(c); err != nil {
 		return nil, err
 	}
-	if !c.help && !c.version && !c.printPath && !c.printEnv && !c.doctor && !c.linkRun && !c.unlinkRun && !c.cdiSpec && !c.hook && len(c.program) == 0 {
+	if !c.help && !c.version && !c.printPath && !c.printEnv && !c.doctor && !c.linkRun && !c.unlinkRun && !c.cdiSpec && !c.hook && !c.cacheCommand() && len(c.program) == 0 {
 		return nil, errors.New("no PROGRAM given")
 	}
 	return c, nil
@@ -130,6 +135,9 @@ func main1(argv []string, stdin io.Reader, stdout, stderr io.Writer, environ []s
 	}
 	if c.doctor {
 		return runDoctor(c, stdout, stderr, environ)
+	}
+	if c.cacheCommand() {
+		return runCacheCommand(c, stdout, stderr, environ)
 	}
 	if code, ok := systemMain(c, stdout, stderr, environ); ok {
 		return code

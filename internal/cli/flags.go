@@ -84,9 +84,10 @@ var Flags = []Flag{
 		Usage: "explain what was found and why PROGRAM would fail, and\nexit (1 when something blocks)",
 	},
 	{
-		Long: "json",
-		Help: "with --print-env or --doctor: print a JSON object instead",
-		Doc:  "With --print-env or --doctor: print one JSON object instead, for tools.",
+		Long:  "json",
+		Help:  "with --print-env, --doctor or a cache command: print a JSON object instead",
+		Doc:   "With --print-env, --doctor, --cache-list, --cache-gc or --cache-clear: print one JSON object instead, for tools.",
+		Usage: "with --print-env, --doctor, --cache-list, --cache-gc or\n--cache-clear: print a JSON object instead",
 	},
 	{
 		Long: "mesa",
@@ -120,6 +121,37 @@ var Flags = []Flag{
 		Doc: "Keep cache entries in DIR. The default is $XDG_CACHE_HOME/nixglhost, " +
 			"then ~/.cache/nixglhost.",
 		Usage: "where cache entries live\n(default $XDG_CACHE_HOME/nixglhost, ~/.cache/nixglhost)",
+	},
+	{
+		Long: "cache-list",
+		Help: "list the cache entries (driver, mode, size, built, last used, state), and exit",
+		Doc: "List the cache entries, then exit: each one's key, driver version, the mode that built it " +
+			"(wrapper, or self-contained for system mode, the pre-build hook and --cdi-spec), size (its own " +
+			"files; its links to the host's files take none), when it was built and last used, whether " +
+			"its host files are unchanged (current) or not (stale), what uses it, and whether --cache-gc " +
+			"would remove it. Last use is the access time the file system keeps, since a launch writes " +
+			"nothing to record one: to within a day under relatime (the usual default), unknown under " +
+			"noatime. Acts on --cache-dir, else the cache and its fallbacks; as root, the system cache too.",
+		Usage: "list the cache entries (key, driver, mode, size, when\nbuilt and last used, current or stale), and exit",
+	},
+	{
+		Long: "cache-gc",
+		Help: "remove stale cache entries and abandoned builds now, saying why, and exit",
+		Doc: "Run the garbage collector a cold launch runs, now, and say what it removes and why: entries " +
+			"whose host driver files changed or are gone (a driver upgrade) once they are a day old, " +
+			"entries another machine built once they are a month old, and temporary directories and " +
+			"locks of launches that died. Then exit. Same caches as --cache-list.",
+		Usage: "remove stale cache entries (a day after a driver\nupgrade) and abandoned builds now, saying why, and exit",
+	},
+	{
+		Long: "cache-clear",
+		Help: "remove every cache entry that nothing uses, and exit",
+		Doc: "Remove every cache entry nixglhost made and its own files (indexes, locks, leftovers), then " +
+			"exit. An entry in use is kept and named: one RUN/opengl-driver points to, one a CDI spec " +
+			"mounts, one a running process or a Nix build's sandbox uses. Anything nixglhost did not make " +
+			"is left alone and named, and CACHEDIR.TAG stays; a directory without nixglhost's " +
+			"CACHEDIR.TAG is refused. Same caches as --cache-list.",
+		Usage: "remove every cache entry that nothing uses (not one\nRUN/opengl-driver points to), and exit; leaves alone\nwhat nixglhost did not make",
 	},
 	{
 		Long: "link-run-opengl-driver",

@@ -11,6 +11,7 @@ var Synopsis = []string{
 	"[-d DIR]... [flags] [--] PROGRAM [ARGS...]",
 	"[-d DIR]... -p | --print-env [--json] [PROGRAM]",
 	"[-d DIR]... --doctor [--json] [PROGRAM]",
+	"[--cache-dir DIR] --cache-list | --cache-gc | --cache-clear [--json]",
 	"[-d DIR]... --link-run-opengl-driver [--run-dir DIR]",
 	"--unlink-run-opengl-driver [--run-dir DIR]",
 	"[-d DIR]... --nix-pre-build-hook [--hook-features LIST] DRV [SANDBOX]",
@@ -58,6 +59,16 @@ var Sections = []Section{
 	{"EXIT STATUS", []string{
 		"PROGRAM's own once it runs; 2 for a usage error; 1 for any other failure before " +
 			"PROGRAM starts, with a message naming the file or flag.",
+	}},
+	{"CACHE", []string{
+		"A cache directory is marked as nixglhost's by a CACHEDIR.TAG (which also tells backup tools " +
+			"to skip it); nixglhost refuses a directory that holds files it did not make. In it, nixglhost " +
+			"removes only what it made: entries whose manifest names their key, and its own indexes, " +
+			"locks and temporary directories. Anything else there is never read, changed or removed.",
+		"A cold launch removes entries whose host driver files changed or are gone (a driver upgrade) " +
+			"once they are a day old, and what launches that died left behind; --cache-gc does the same " +
+			"now. --cache-list shows every entry, and --cache-clear removes every entry that nothing uses. " +
+			"As root they act on the system cache too.",
 	}},
 	{"FILES", []string{
 		"$XDG_CACHE_HOME/nixglhost/, ~/.cache/nixglhost/\tThe cache entries. Each one has " +
