@@ -116,7 +116,8 @@ func snapshotOf(t *testing.T, dir string, names []string) map[string]string {
 // TestOwnershipProperty: a user cache, a system cache and a run directory
 // seeded with random foreign trees survive a long random run of cold and
 // hot launches, driver upgrades, system-mode link and unlink cycles and
-// collector passes (with the clock simulated by setting mtimes back):
+// collector passes, --cache-gc, --cache-list and --cache-clear (with the
+// clock simulated by setting mtimes back):
 // after every step each foreign path is byte for byte what it was, and so
 // is everything outside the cache that a planted link points at. The seed
 // is printed; NIXGLHOST_PROPERTY_SEED replays one, NIXGLHOST_PROPERTY_STEPS
@@ -227,6 +228,19 @@ func TestOwnershipProperty(t *testing.T) {
 			out, errOut, code := nixglhost(t, env, "--cache-dir", user, "-d", drv, "-p")
 			if code != 0 {
 				t.Fatalf("seed %d: gc launch: exit %d %s%s", seed, code, out, errOut)
+			}
+			// And the commands a user runs: collect now, list.
+			cmds := [][]string{{"--cache-gc"}, {"--cache-list"}}
+			if rng.IntN(3) == 0 {
+				cmds = append(cmds, []string{"--cache-clear"})
+			}
+			for _, cmdArgs := range cmds {
+				for _, dir := range []string{user, sys.cache} {
+					out, errOut, code := nixglhost(t, env, append([]string{"--cache-dir", dir}, cmdArgs...)...)
+					if code != 0 {
+						t.Fatalf("seed %d: %s %s: exit %d %s%s", seed, cmdArgs[0], dir, code, out, errOut)
+					}
+				}
 			}
 		}
 		ops[op]++
