@@ -74,7 +74,7 @@ func checkRunDir(path string, fi fs.FileInfo) error {
 	case uid != 0 && uid != os.Geteuid():
 		return fmt.Errorf("run directory %s belongs to uid %d, who could replace the link nixglhost makes there: give a directory owned by root", path, uid)
 	case fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0:
-		return fmt.Errorf("run directory %s is writable by others (mode %s) and not sticky: they could replace the link nixglhost makes there; run chmod go-w %s (or chmod +t %s), or give another run directory", path, modeString(fi.Mode()), path, path)
+		return fmt.Errorf("run directory %s is writable by others (mode %s) and not sticky: they could replace the link nixglhost makes there; run chmod go-w %s (or chmod +t %s), or give another run directory", path, hostdrivers.ModeString(fi.Mode()), path, path)
 	}
 	return nil
 }
@@ -244,20 +244,4 @@ func fileKind(mode uint32) string {
 	default:
 		return "special file"
 	}
-}
-
-// modeString writes a permission mode in octal with its sticky, setgid and
-// setuid bits, as chmod takes it: 1777, not 0777, for /tmp.
-func modeString(m fs.FileMode) string {
-	v := uint32(m.Perm())
-	if m&fs.ModeSticky != 0 {
-		v |= 0o1000
-	}
-	if m&fs.ModeSetgid != 0 {
-		v |= 0o2000
-	}
-	if m&fs.ModeSetuid != 0 {
-		v |= 0o4000
-	}
-	return fmt.Sprintf("%04o", v)
 }

@@ -58,7 +58,7 @@ func CheckCacheRoot(dir string, fi fs.FileInfo) error {
 		return fmt.Errorf("cache directory %s belongs to uid %d, not to you (uid %d); pass --cache-dir with a directory of yours", dir, st.Uid, os.Geteuid())
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("cache directory %s is writable by others (mode %s); run chmod go-w %s", dir, modeString(fi.Mode()), dir)
+		return fmt.Errorf("cache directory %s is writable by others (mode %s); run chmod go-w %s", dir, ModeString(fi.Mode()), dir)
 	}
 	return nil
 }
@@ -353,7 +353,7 @@ func trustedDir(p string, fi fs.FileInfo, uid int) error {
 		return fmt.Errorf("cache directory parent %s is not a directory", p)
 	}
 	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
-		return fmt.Errorf("cache directory parent %s is writable by others (mode %s) and not sticky: they could swap the cache directory; run chmod go-w %s, or use another cache directory", p, modeString(fi.Mode()), p)
+		return fmt.Errorf("cache directory parent %s is writable by others (mode %s) and not sticky: they could swap the cache directory; run chmod go-w %s, or use another cache directory", p, ModeString(fi.Mode()), p)
 	}
 	return nil
 }

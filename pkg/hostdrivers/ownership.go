@@ -434,9 +434,9 @@ func openDirAt(dirfd int, name, shown string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), shown), nil
 }
 
-// modeString writes a permission mode in octal with its sticky, setgid and
+// ModeString writes a permission mode in octal with its sticky, setgid and
 // setuid bits, as chmod takes it: 1777, not 0777, for /tmp.
-func modeString(m fs.FileMode) string {
+func ModeString(m fs.FileMode) string {
 	v := uint32(m.Perm())
 	if m&fs.ModeSticky != 0 {
 		v |= 0o1000
@@ -542,14 +542,6 @@ func sameFile(f *os.File, p string) bool {
 	sa, ok1 := a.Sys().(*syscall.Stat_t)
 	sb, ok2 := b.Sys().(*syscall.Stat_t)
 	return ok1 && ok2 && sa.Dev == sb.Dev && sa.Ino == sb.Ino
-}
-
-// shortList joins at most n names, saying how many more there were.
-func shortList(names []string, n int) string {
-	if len(names) <= n {
-		return strings.Join(names, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
 }
 
 // ownedByMe reports whether fi belongs to the effective user.

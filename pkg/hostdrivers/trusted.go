@@ -213,7 +213,7 @@ func (c *trustChecker) check(p, what string, missingOK bool) error {
 				return err
 			}
 			if fi.Mode().Perm()&0o022 != 0 {
-				return bad(next, fmt.Sprintf("is writable by others (mode %s)", trustModeString(fi.Mode())), "run chmod go-w "+next)
+				return bad(next, fmt.Sprintf("is writable by others (mode %s)", ModeString(fi.Mode())), "run chmod go-w "+next)
 			}
 			return nil
 		}
@@ -268,7 +268,7 @@ func (c *trustChecker) dir(p string, fi fs.FileInfo, bad badFunc) error {
 		return err
 	}
 	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
-		return bad(p, fmt.Sprintf("(a directory on its path) is writable by others (mode %s) and not sticky, so they could swap what is below it", trustModeString(fi.Mode())),
+		return bad(p, fmt.Sprintf("(a directory on its path) is writable by others (mode %s) and not sticky, so they could swap what is below it", ModeString(fi.Mode())),
 			"run chmod go-w "+p)
 	}
 	c.good[p] = true
@@ -286,24 +286,8 @@ func (c *trustChecker) strictDir(p string, bad badFunc) error {
 		return err
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
-		return bad(p, fmt.Sprintf("(its directory) is writable by others (mode %s), so anyone could add a file there, sticky or not", trustModeString(fi.Mode())),
+		return bad(p, fmt.Sprintf("(its directory) is writable by others (mode %s), so anyone could add a file there, sticky or not", ModeString(fi.Mode())),
 			"run chmod go-w "+p)
 	}
 	return nil
-}
-
-// trustModeString is a mode in octal as chmod takes it, the sticky bit
-// included (1777, not 0777).
-func trustModeString(m fs.FileMode) string {
-	perm := uint32(m.Perm())
-	if m&fs.ModeSticky != 0 {
-		perm |= 0o1000
-	}
-	if m&fs.ModeSetgid != 0 {
-		perm |= 0o2000
-	}
-	if m&fs.ModeSetuid != 0 {
-		perm |= 0o4000
-	}
-	return fmt.Sprintf("%04o", perm)
 }
