@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nixglhost/nixglhost/internal/heldfile"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 )
 
@@ -78,7 +79,7 @@ func Write(dir string, spec *specs.Spec) (changed bool, err error) {
 		return false, err
 	}
 	if err := replace(dfd, tmp, p, old); err != nil {
-		removeIfSame(dfd, tmp, &made)
+		heldfile.RemoveIfSame(dfd, tmp, &made)
 		return false, err
 	}
 	if err := d.Sync(); err != nil {
@@ -138,33 +139,11 @@ func writeTemp(dfd int, dir string, b []byte) (string, unix.Stat_t, error) {
 	if fd < 0 {
 		return "", st, fmt.Errorf("CDI directory %s: no free temporary name", dir)
 	}
-	f := os.NewFile(uintptr(fd), filepath.Join(dir, name))
-	err := unix.Fstat(fd, &st)
-	if err == nil {
-		err = unix.Fchmod(fd, 0o644)
-	}
-	if err == nil {
-		_, err = f.Write(b)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	st, err := heldfile.Finish(dfd, fd, name, b, 0o644)
 	if err != nil {
-		removeIfSame(dfd, name, &st)
-		return "", st, fmt.Errorf("%s: %w", f.Name(), err)
+		return "", st, fmt.Errorf("%s: %w", filepath.Join(dir, name), err)
 	}
 	return name, st, nil
-}
-
-// removeIfSame unlinks name in dfd when it is still the file st describes.
-func removeIfSame(dfd int, name string, st *unix.Stat_t) {
-	var now unix.Stat_t
-	if st.Ino != 0 && unix.Fstatat(dfd, name, &now, unix.AT_SYMLINK_NOFOLLOW) == nil && now.Dev == st.Dev && now.Ino == st.Ino {
-		unix.Unlinkat(dfd, name, 0)
-	}
 }
 
 // specFile is a spec nixglhost wrote, as found in the CDI directory.

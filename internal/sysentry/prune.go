@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nixglhost/nixglhost/internal/heldfile"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 )
 
@@ -58,7 +59,7 @@ type history struct {
 // an error.
 func Prune(root *os.File, keep []Linked, log *slog.Logger) []string {
 	cacheDir := root.Name()
-	if !sameDir(root, cacheDir) {
+	if !heldfile.Same(root, cacheDir) {
 		log.Debug("nothing pruned", "cache", cacheDir, "reason", "the path no longer names the directory held open")
 		return nil
 	}
@@ -217,6 +218,6 @@ func writeHistory(rootfd int, cacheDir string, ls []Linked, log *slog.Logger) {
 	}
 	if err := unix.Renameat(rootfd, tmp, rootfd, HistoryBase); err != nil {
 		log.Debug("record not written", "file", p, "err", err)
-		removeIfSame(rootfd, tmp, &made)
+		heldfile.RemoveIfSame(rootfd, tmp, &made)
 	}
 }

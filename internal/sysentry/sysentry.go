@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nixglhost/nixglhost/internal/heldfile"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
@@ -47,7 +48,7 @@ func IsEntryLib(root, dir string) bool {
 func ShareTree(root *os.File, name string) error {
 	cacheDir := root.Name()
 	dir := filepath.Join(cacheDir, name)
-	if !sameDir(root, cacheDir) {
+	if !heldfile.Same(root, cacheDir) {
 		return fmt.Errorf("cache entry %s: the system cache %s is no longer the directory checked; run again", dir, cacheDir)
 	}
 	var before unix.Stat_t

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nixglhost/nixglhost/internal/heldfile"
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
 
@@ -39,7 +40,7 @@ func EnsureCacheRoot(dir string) error {
 	}
 	// Used by name from here on: every component was checked to be
 	// root's or ours and closed to others, so the name still leads here.
-	if !sameFile(f, dir) {
+	if !heldfile.Same(f, dir) {
 		return fmt.Errorf("cache directory %s was replaced while nixglhost was checking it", dir)
 	}
 	return nil

@@ -532,18 +532,6 @@ func openRoot(dir string, perm uint32) (*os.File, error) {
 	return cur, nil
 }
 
-// sameFile reports whether the path p names the directory f holds now.
-func sameFile(f *os.File, p string) bool {
-	a, err1 := f.Stat()
-	b, err2 := os.Lstat(p)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	sa, ok1 := a.Sys().(*syscall.Stat_t)
-	sb, ok2 := b.Sys().(*syscall.Stat_t)
-	return ok1 && ok2 && sa.Dev == sb.Dev && sa.Ino == sb.Ino
-}
-
 // ownedByMe reports whether fi belongs to the effective user.
 func ownedByMe(fi fs.FileInfo) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
