@@ -378,6 +378,12 @@ func adoptable(f *os.File, dir string) (string, bool) {
 	}
 	for _, e := range ents {
 		name := e.Name()
+		if name == CacheTagName {
+			// A tag another launcher created after claimRoot looked:
+			// writeTag finds it and reads it (waiting while it is
+			// written), and takes it only if it is ours.
+			continue
+		}
 		fi, err := e.Info()
 		if err != nil {
 			return name, false
