@@ -41,30 +41,30 @@ func TestRunDirChecked(t *testing.T) {
 		wantErr string
 	}{
 		{"world-writable", false, func(t *testing.T, base string) (string, string) {
-			run := mkdirMode(t, filepath.Join(base, "run"), 0o777)
+			run := fixtures.MkdirMode(t, filepath.Join(base, "run"), 0o777)
 			return run, run
 		}, "writable by others"},
 		{"group-writable", false, func(t *testing.T, base string) (string, string) {
-			run := mkdirMode(t, filepath.Join(base, "run"), 0o775)
+			run := fixtures.MkdirMode(t, filepath.Join(base, "run"), 0o775)
 			return run, run
 		}, "writable by others"},
 		{"a symbolic link", false, func(t *testing.T, base string) (string, string) {
-			real := mkdirMode(t, filepath.Join(base, "real"), 0o755)
+			real := fixtures.MkdirMode(t, filepath.Join(base, "real"), 0o755)
 			run := filepath.Join(base, "run")
 			fixtures.Must(t, os.Symlink(real, run))
 			return run, run
 		}, "symbolic link"},
 		{"below a world-writable parent", false, func(t *testing.T, base string) (string, string) {
-			parent := mkdirMode(t, filepath.Join(base, "open"), 0o777)
-			return mkdirMode(t, filepath.Join(parent, "run"), 0o755), parent
+			parent := fixtures.MkdirMode(t, filepath.Join(base, "open"), 0o777)
+			return fixtures.MkdirMode(t, filepath.Join(parent, "run"), 0o755), parent
 		}, "writable by others"},
 		{"another user's", true, func(t *testing.T, base string) (string, string) {
-			run := mkdirMode(t, filepath.Join(base, "run"), 0o755)
+			run := fixtures.MkdirMode(t, filepath.Join(base, "run"), 0o755)
 			fixtures.Must(t, os.Chown(run, otherUID, otherUID))
 			return run, run
 		}, "belongs to uid"},
 		{"sticky and world-writable", false, func(t *testing.T, base string) (string, string) {
-			return mkdirMode(t, filepath.Join(base, "run"), 0o777|os.ModeSticky), ""
+			return fixtures.MkdirMode(t, filepath.Join(base, "run"), 0o777|os.ModeSticky), ""
 		}, ""},
 	}
 	for _, tt := range tests {
@@ -106,14 +106,6 @@ func TestRunDirChecked(t *testing.T) {
 			}
 		})
 	}
-}
-
-// mkdirMode makes dir with exactly mode (no umask) and returns it.
-func mkdirMode(t *testing.T, dir string, mode os.FileMode) string {
-	t.Helper()
-	fixtures.Must(t, os.Mkdir(dir, 0o700))
-	fixtures.Must(t, os.Chmod(dir, mode))
-	return dir
 }
 
 // TestTwoRunDirsShareCache: two run directories linked from one system
@@ -303,27 +295,27 @@ func TestCDIRefusesBeforeWriting(t *testing.T) {
 		wantErr string
 	}{
 		{"a foreign spec", false, func(t *testing.T, base string) (string, string) {
-			dir := mkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
 			fixtures.Write(t, filepath.Join(dir, cdi.FileName), `{"cdiVersion":"0.6.0","kind":"nvidia.com/gpu","devices":[]}`)
 			return dir, filepath.Join(dir, cdi.FileName)
 		}, "did not write it"},
 		{"the spec's name is a link", false, func(t *testing.T, base string) (string, string) {
-			dir := mkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
 			fixtures.Write(t, filepath.Join(base, "elsewhere.json"), `{"annotations":{"nixglhost.org/generator":"nixglhost"}}`)
 			fixtures.Must(t, os.Symlink(filepath.Join(base, "elsewhere.json"), filepath.Join(dir, cdi.FileName)))
 			return dir, filepath.Join(dir, cdi.FileName)
 		}, "did not write it"},
 		{"the spec's name is a directory", false, func(t *testing.T, base string) (string, string) {
-			dir := mkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
 			fixtures.Write(t, filepath.Join(dir, cdi.FileName, "x"), "x")
 			return dir, filepath.Join(dir, cdi.FileName)
 		}, "did not write it"},
 		{"a missing directory below one others can write", false, func(t *testing.T, base string) (string, string) {
-			open := mkdirMode(t, filepath.Join(base, "open"), 0o777)
+			open := fixtures.MkdirMode(t, filepath.Join(base, "open"), 0o777)
 			return filepath.Join(open, "etc", "cdi"), open
 		}, "writable by others"},
 		{"a parent that is another user's link", true, func(t *testing.T, base string) (string, string) {
-			theirs := mkdirMode(t, filepath.Join(base, "theirs"), 0o755)
+			theirs := fixtures.MkdirMode(t, filepath.Join(base, "theirs"), 0o755)
 			fixtures.Must(t, os.Chown(theirs, otherUID, otherUID))
 			l := filepath.Join(base, "etc")
 			fixtures.Must(t, os.Symlink(theirs, l))
@@ -331,7 +323,7 @@ func TestCDIRefusesBeforeWriting(t *testing.T) {
 			return filepath.Join(l, "cdi"), l
 		}, "belongs to uid"},
 		{"a world-writable sticky CDI directory", false, func(t *testing.T, base string) (string, string) {
-			dir := mkdirMode(t, filepath.Join(base, "cdi"), 0o777|os.ModeSticky)
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o777|os.ModeSticky)
 			return dir, dir
 		}, "writable by others"},
 		{"created two levels deep", false, func(t *testing.T, base string) (string, string) {

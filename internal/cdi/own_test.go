@@ -26,14 +26,6 @@ func testSpec(t *testing.T, entry string) *specs.Spec {
 	return spec
 }
 
-// mkdirMode makes dir with exactly mode and returns it.
-func mkdirMode(t *testing.T, dir string, mode os.FileMode) string {
-	t.Helper()
-	fixtures.Must(t, os.Mkdir(dir, 0o700))
-	fixtures.Must(t, os.Chmod(dir, mode))
-	return dir
-}
-
 // TestWriteRefuses: Check and Write refuse a spec file nixglhost did not
 // write and a CDI directory another user could write to or redirect,
 // naming the path, and leave every file byte for byte (no directory made,
@@ -47,70 +39,70 @@ func TestWriteRefuses(t *testing.T) {
 		wantErr string
 	}{
 		{"a spec without the mark", false, func(t *testing.T, base string) (string, string) {
-			dir := mkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
 			return dir, fixtures.Write(t, filepath.Join(dir, FileName), `{"cdiVersion":"0.6.0","kind":"nvidia.com/gpu","devices":[]}`)
 		}, "did not write it (no nixglhost.org/generator annotation)"},
 		{"another generator's mark", false, func(t *testing.T, base string) (string, string) {
-			dir := mkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
 			return dir, fixtures.Write(t, filepath.Join(dir, FileName), `{"annotations":{"nixglhost.org/generator":"someone"}}`)
 		}, "did not write it"},
 		{"not JSON", false, func(t *testing.T, base string) (string, string) {
-			dir := mkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
 			return dir, fixtures.Write(t, filepath.Join(dir, FileName), "cdiVersion: 0.6.0\n")
 		}, "did not write it"},
 		{"a link to a marked spec", false, func(t *testing.T, base string) (string, string) {
-			dir := mkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
 			target := fixtures.Write(t, filepath.Join(base, "elsewhere.json"), `{"annotations":{"nixglhost.org/generator":"nixglhost"}}`)
 			p := filepath.Join(dir, FileName)
 			fixtures.Must(t, os.Symlink(target, p))
 			return dir, p
 		}, "did not write it (a symbolic link)"},
 		{"a directory", false, func(t *testing.T, base string) (string, string) {
-			dir := mkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
 			fixtures.Write(t, filepath.Join(dir, FileName, "x"), "x")
 			return dir, filepath.Join(dir, FileName)
 		}, "did not write it (a directory)"},
 		{"a fifo", false, func(t *testing.T, base string) (string, string) {
-			dir := mkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
 			p := filepath.Join(dir, FileName)
 			fixtures.Must(t, syscall.Mkfifo(p, 0o644))
 			return dir, p
 		}, "did not write it (not a regular file)"},
 		{"another user's marked spec", true, func(t *testing.T, base string) (string, string) {
-			dir := mkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
 			p := fixtures.Write(t, filepath.Join(dir, FileName), `{"annotations":{"nixglhost.org/generator":"nixglhost"}}`)
 			fixtures.Must(t, os.Chown(p, otherUID, otherUID))
 			return dir, p
 		}, "belongs to uid 64103"},
 		{"a 0777 directory", false, func(t *testing.T, base string) (string, string) {
-			dir := mkdirMode(t, filepath.Join(base, "cdi"), 0o777)
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o777)
 			return dir, dir
 		}, "is writable by others (mode 0777)"},
 		{"a 1777 directory", false, func(t *testing.T, base string) (string, string) {
-			dir := mkdirMode(t, filepath.Join(base, "cdi"), 0o777|os.ModeSticky)
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o777|os.ModeSticky)
 			return dir, dir
 		}, "is writable by others (mode 1777)"},
 		{"a 0775 directory", false, func(t *testing.T, base string) (string, string) {
-			dir := mkdirMode(t, filepath.Join(base, "cdi"), 0o775)
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o775)
 			return dir, dir
 		}, "is writable by others (mode 0775)"},
 		{"another user's directory", true, func(t *testing.T, base string) (string, string) {
-			dir := mkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
 			fixtures.Must(t, os.Chown(dir, otherUID, otherUID))
 			return dir, dir
 		}, "belongs to uid 64103"},
 		{"the directory is a link", false, func(t *testing.T, base string) (string, string) {
-			real := mkdirMode(t, filepath.Join(base, "real"), 0o755)
+			real := fixtures.MkdirMode(t, filepath.Join(base, "real"), 0o755)
 			dir := filepath.Join(base, "cdi")
 			fixtures.Must(t, os.Symlink(real, dir))
 			return dir, dir
 		}, "is a symbolic link"},
 		{"missing, below a 0777 parent", false, func(t *testing.T, base string) (string, string) {
-			open := mkdirMode(t, filepath.Join(base, "open"), 0o777)
+			open := fixtures.MkdirMode(t, filepath.Join(base, "open"), 0o777)
 			return filepath.Join(open, "etc", "cdi"), open
 		}, "writable by others (mode 0777) and not sticky"},
 		{"below another user's link", true, func(t *testing.T, base string) (string, string) {
-			theirs := mkdirMode(t, filepath.Join(base, "theirs"), 0o755)
+			theirs := fixtures.MkdirMode(t, filepath.Join(base, "theirs"), 0o755)
 			fixtures.Must(t, os.Chown(theirs, otherUID, otherUID))
 			l := filepath.Join(base, "etc")
 			fixtures.Must(t, os.Symlink(theirs, l))
@@ -247,7 +239,7 @@ func TestReplaceRaces(t *testing.T) {
 // its target checked: the spec is written where it leads.
 func TestWriteThroughOwnLink(t *testing.T) {
 	base := t.TempDir()
-	run := mkdirMode(t, filepath.Join(base, "run"), 0o755)
+	run := fixtures.MkdirMode(t, filepath.Join(base, "run"), 0o755)
 	fixtures.Must(t, os.Symlink(run, filepath.Join(base, "varrun")))
 	dir := filepath.Join(base, "varrun", "cdi")
 	if changed, err := Write(dir, testSpec(t, "/c/a")); err != nil || !changed {

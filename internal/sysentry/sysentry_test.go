@@ -65,21 +65,21 @@ func TestOpenRunDir(t *testing.T) {
 		wantErr string
 	}{
 		{"0755", false, func(t *testing.T, base string) (string, string) {
-			return mkdirMode(t, filepath.Join(base, "run"), 0o755), ""
+			return fixtures.MkdirMode(t, filepath.Join(base, "run"), 0o755), ""
 		}, ""},
 		{"1777", false, func(t *testing.T, base string) (string, string) {
-			return mkdirMode(t, filepath.Join(base, "run"), 0o777|os.ModeSticky), ""
+			return fixtures.MkdirMode(t, filepath.Join(base, "run"), 0o777|os.ModeSticky), ""
 		}, ""},
 		{"0777", false, func(t *testing.T, base string) (string, string) {
-			d := mkdirMode(t, filepath.Join(base, "run"), 0o777)
+			d := fixtures.MkdirMode(t, filepath.Join(base, "run"), 0o777)
 			return d, d
 		}, "is writable by others (mode 0777) and not sticky"},
 		{"0770", false, func(t *testing.T, base string) (string, string) {
-			d := mkdirMode(t, filepath.Join(base, "run"), 0o770)
+			d := fixtures.MkdirMode(t, filepath.Join(base, "run"), 0o770)
 			return d, d
 		}, "is writable by others (mode 0770) and not sticky"},
 		{"a link", false, func(t *testing.T, base string) (string, string) {
-			real := mkdirMode(t, filepath.Join(base, "real"), 0o755)
+			real := fixtures.MkdirMode(t, filepath.Join(base, "real"), 0o755)
 			l := filepath.Join(base, "run")
 			fixtures.Must(t, os.Symlink(real, l))
 			return l, l
@@ -88,11 +88,11 @@ func TestOpenRunDir(t *testing.T) {
 			return filepath.Join(base, "run"), filepath.Join(base, "run")
 		}, "no such file"},
 		{"below a 0777 parent", false, func(t *testing.T, base string) (string, string) {
-			p := mkdirMode(t, filepath.Join(base, "open"), 0o777)
-			return mkdirMode(t, filepath.Join(p, "run"), 0o755), p
+			p := fixtures.MkdirMode(t, filepath.Join(base, "open"), 0o777)
+			return fixtures.MkdirMode(t, filepath.Join(p, "run"), 0o755), p
 		}, "writable by others"},
 		{"another user's", true, func(t *testing.T, base string) (string, string) {
-			d := mkdirMode(t, filepath.Join(base, "run"), 0o755)
+			d := fixtures.MkdirMode(t, filepath.Join(base, "run"), 0o755)
 			fixtures.Must(t, os.Chown(d, otherUID, otherUID))
 			return d, d
 		}, "belongs to uid 64103"},
@@ -118,14 +118,6 @@ func TestOpenRunDir(t *testing.T) {
 			}
 		})
 	}
-}
-
-// mkdirMode makes dir with exactly mode and returns it.
-func mkdirMode(t *testing.T, dir string, mode os.FileMode) string {
-	t.Helper()
-	fixtures.Must(t, os.Mkdir(dir, 0o700))
-	fixtures.Must(t, os.Chmod(dir, mode))
-	return dir
 }
 
 // foreignLinks are names another user or program may have left where
@@ -175,7 +167,7 @@ func newLinkFixture(t *testing.T) *linkFixture {
 	f := &linkFixture{base: base, cache: filepath.Join(base, "cache"), out: filepath.Join(base, "outside")}
 	fixtures.Must(t, os.Mkdir(f.cache, 0o755))
 	fixtures.Write(t, filepath.Join(f.out, "libcuda.so.1"), "the host's\n")
-	run := mkdirMode(t, filepath.Join(base, "run"), 0o755)
+	run := fixtures.MkdirMode(t, filepath.Join(base, "run"), 0o755)
 	r, err := OpenRunDir(run)
 	fixtures.Must(t, err)
 	t.Cleanup(func() { r.Close() })

@@ -124,9 +124,8 @@ func TestRootTaggedAndAdopted(t *testing.T) {
 
 // TestCollectorLeavesForeign: in a tagged root, the collector removes our
 // stale entry and our abandoned scratch, and leaves every foreign path
-// with the same name shapes (a key-named directory without our manifest,
-// one whose manifest names another key, one that is a link, scratch
-// names of the wrong kind) byte for byte, however old.
+// with the same name shapes (foreignShapes) byte for byte, however old,
+// and the directory outside the root that planted links lead to.
 func TestCollectorLeavesForeign(t *testing.T) {
 	o := sharedHost(t)
 	cache := filepath.Join(t.TempDir(), "cache")
@@ -135,36 +134,7 @@ func TestCollectorLeavesForeign(t *testing.T) {
 		t.Fatal(err)
 	}
 	ours := p.Dir
-	outside := t.TempDir()
-	fixtures.Write(t, filepath.Join(outside, "keep"), "outside\n")
-	key := func(c string) string { return strings.Repeat(c, 32) }
-	foreign := map[string]func(p string){
-		key("0"): func(p string) { fixtures.Write(t, filepath.Join(p, "data"), "mine\n") },
-		key("1"): func(p string) {
-			fixtures.Write(t, filepath.Join(p, "manifest.json"), `{"format":1,"key":"`+key("2")+`"}`)
-		},
-		key("3"):                            func(p string) { fixtures.Must(t, os.Symlink(outside, p)) },
-		key("4"):                            func(p string) { fixtures.Write(t, p, "a file\n") },
-		".tmp-0123456789ab-host-1-2":        func(p string) { fixtures.Write(t, p, "a file\n") },
-		".trash-" + key("5") + "-1":         func(p string) { fixtures.Must(t, os.Symlink(outside, p)) },
-		".lock-" + key("6"):                 func(p string) { fixtures.Write(t, filepath.Join(p, "x"), "a dir\n") },
-		".tmpidx-12":                        func(p string) { fixtures.Must(t, os.Symlink(filepath.Join(outside, "keep"), p)) },
-		".index-" + strings.Repeat("7", 24): func(p string) { fixtures.Write(t, p, "not an index\n") },
-		"photos":                            func(p string) { fixtures.Write(t, filepath.Join(p, "a.jpg"), "x\n") },
-		".tmp-notours":                      func(p string) { fixtures.Write(t, filepath.Join(p, "x"), "x\n") },
-		// Our exact shapes, but no proof inside (no build mark, no
-		// manifest of the key the name gives), and scratch files that
-		// are not empty or not an index.
-		".tmp-0123456789ab-" + hostName() + "-999999999-7": func(p string) { fixtures.Write(t, filepath.Join(p, "x"), "x\n") },
-		".trash-" + key("8") + "-1":                        func(p string) { fixtures.Write(t, filepath.Join(p, "photos", "a.jpg"), "x\n") },
-		".lock-" + key("9"):                                func(p string) { fixtures.Write(t, p, "my notes\n") },
-		".tmpidx-99":                                       func(p string) { fixtures.Write(t, p, "my notes\n") },
-		".tmp-0123456789ab-" + hostName() + "-1-2-ex":      func(p string) { fixtures.Write(t, filepath.Join(p, "x"), "x\n") },
-	}
-	for name, make := range foreign {
-		make(filepath.Join(cache, name))
-		age(t, filepath.Join(cache, name), 90*24*time.Hour)
-	}
+	snapshot, _ := foreignShapes(t, cache)
 	// Ours: an abandoned temporary directory and a stale entry (its
 	// driver was upgraded), both old.
 	tmp := filepath.Join(cache, ".tmp-0123456789ab-"+hostName()+"-999999999-5")
@@ -175,13 +145,7 @@ func TestCollectorLeavesForeign(t *testing.T) {
 	fixtures.Must(t, os.Chtimes(lib, time.Now(), time.Now().Add(time.Hour)))
 	age(t, ours, 48*time.Hour)
 
-	before := map[string]string{}
-	for name := range foreign {
-		for k, v := range fixtures.Snapshot(t, filepath.Join(cache, name)) {
-			before[filepath.Join(name, k)] = v
-		}
-	}
-	outsideBefore := fixtures.Snapshot(t, outside)
+	before := snapshot()
 	removed := collectGarbage(cache, "", discardLog)
 	var got []string
 	for _, r := range removed {
@@ -191,17 +155,8 @@ func TestCollectorLeavesForeign(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("removed (-want +got):\n%s", diff)
 	}
-	after := map[string]string{}
-	for name := range foreign {
-		for k, v := range fixtures.Snapshot(t, filepath.Join(cache, name)) {
-			after[filepath.Join(name, k)] = v
-		}
-	}
-	if diff := cmp.Diff(before, after); diff != "" {
-		t.Errorf("foreign paths changed (-before +after):\n%s", diff)
-	}
-	if diff := cmp.Diff(outsideBefore, fixtures.Snapshot(t, outside)); diff != "" {
-		t.Errorf("a directory outside the cache changed (-before +after):\n%s", diff)
+	if diff := cmp.Diff(before, snapshot()); diff != "" {
+		t.Errorf("foreign paths, or the directory outside they lead to, changed (-before +after):\n%s", diff)
 	}
 }
 
