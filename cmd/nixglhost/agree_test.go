@@ -61,6 +61,29 @@ func TestLaunchAndDoctorAgree(t *testing.T) {
 		{name: "Debian root, -d the multiarch directory", root: func(t *testing.T) string { return fixtures.DebianRoot(t, "amd64") }, args: []string{"-d", multiarch}},
 		{name: "cloud root (real 535 in /usr/local/nvidia)", root: func(t *testing.T) string { return fixtures.CloudRoot(t) }},
 		{name: "Jetson root for an amd64 program", root: func(t *testing.T) string { return fixtures.JetsonRoot(t) }},
+		// The host's EGL vendor file is not JSON: the entry leaves it out
+		// and makes its own, and the doctor says so (it once said the
+		// host's file served EGL).
+		{name: "malformed host vendor file", root: func(t *testing.T) string {
+			root := fakeHost(t, "535.261.03")
+			fixtures.Write(t, filepath.Join(root, "usr/share/glvnd/egl_vendor.d/10_nvidia.json"), "{ not json")
+			return root
+		}},
+		// A Mesa-only host (llvmpipe, no NVIDIA driver).
+		{name: "Mesa only", root: func(t *testing.T) string {
+			root := t.TempDir()
+			lib := filepath.Join(root, "usr/lib/x86_64-linux-gnu")
+			fixtures.Must(t, os.MkdirAll(filepath.Join(lib, "dri"), 0o755))
+			fixtures.FakeStub(t, lib, "libEGL_mesa.so.0", "amd64")
+			fixtures.FakeStub(t, filepath.Join(lib, "dri"), "swrast_dri.so", "amd64")
+			return root
+		}},
+		// The 32-bit companion beside the 64-bit entry.
+		{name: "Debian root with the i386 driver", root: func(t *testing.T) string {
+			root := fixtures.DebianRoot(t, "amd64")
+			fixtures.AddI386Driver(t, root)
+			return root
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,6 +140,59 @@ func TestLaunchAndDoctorAgree(t *testing.T) {
 					t.Errorf("the doctor blocks on the cache (%s) but the launch used it", f.Message)
 				}
 			}
+			// Every vendor file the entry holds is one the doctor names,
+			// as the host's (by its source) or made.
+			var said, holds []string
+			for _, a := range r.APIs {
+				said = append(said, a.Data...)
+				said = append(said, a.Made...)
+			}
+			for _, d := range m.Data {
+				if d.Made != "" {
+					holds = append(holds, d.Dest)
+				} else {
+					holds = append(holds, d.Source)
+				}
+			}
+			slices.Sort(said)
+			slices.Sort(holds)
+			if !slices.Equal(said, holds) {
+				t.Errorf("the doctor names the vendor files %q; the entry holds %q", said, holds)
+			}
+			agreeOnAPIs(t, r, entry)
+			// The companion the doctor reports is the one the launch
+			// prepares (--print-env names its lib/).
+			penv, _, _ := nixglhost(t, env, append(args, "--print-env")...)
+			switch c := r.Companion; {
+			case c == nil:
+				t.Errorf("the doctor reports no 32-bit companion for an x86-64 launch")
+			case c.Entry != "" && !strings.Contains(penv, filepath.Join(c.Entry, "lib")):
+				t.Errorf("the doctor's companion entry %s is not in the launch's environment:\n%s", c.Entry, penv)
+			}
 		})
+	}
+}
+
+// agreeOnAPIs checks the doctor's two views of the APIs against each other
+// and against the entry: each row of the per-API table that finds its
+// library (and the vendor file it needs) makes its API available in the
+// summary, and the library is in the entry's lib/.
+func agreeOnAPIs(t *testing.T, r doctor.Report, entry string) {
+	t.Helper()
+	avail := map[hostdrivers.API]bool{}
+	for _, a := range r.APIs {
+		avail[a.API] = a.Available
+	}
+	for _, c := range r.Capabilities {
+		if !c.Found || c.Vendor == "missing" {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(entry, "lib", c.Library)); err != nil {
+			t.Errorf("the doctor finds %s for %s; the entry lacks it: %v", c.Library, c.Name, err)
+		}
+		api := map[string]hostdrivers.API{"gbm": hostdrivers.APIGBM, "cuda": hostdrivers.APICUDA, "nvml": hostdrivers.APINVML, "glx": hostdrivers.APIGLX, "egl": hostdrivers.APIEGL}[c.Name]
+		if api != "" && !avail[api] {
+			t.Errorf("the per-API table serves %s (%s) but the summary says %s is not available", c.Name, c.Library, api)
+		}
 	}
 }

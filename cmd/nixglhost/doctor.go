@@ -3,7 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/nixglhost/nixglhost/internal/cdi"
+	"github.com/nixglhost/nixglhost/internal/sandbox"
+	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"io"
+	"path/filepath"
 
 	"github.com/nixglhost/nixglhost/internal/program"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
@@ -19,14 +23,11 @@ func runDoctor(c *config, stdout, stderr io.Writer, environ []string) int {
 		fmt.Fprintf(stderr, "nixglhost: %v\n", err)
 		return 1
 	}
-	// The launch's own set-up (its cache root, an explicit symlink
-	// resolved), so that the doctor judges what the launch would use.
-	s, err := newLaunchSetup(c, stderr, environ)
+	o, do, err := doctorInputs(c, stderr, environ)
 	if err != nil {
 		return fail(err)
 	}
-	o, root, cache := s.opts, s.opts.Root, s.cacheDir
-	do := doctor.DoctorOptions{Environ: environ, CacheDir: cache, StoreDir: getenv(environ, "NIX_STORE_DIR")}
+	root := o.HostRoot()
 	if len(c.program) > 0 {
 		prog, err := program.Find(c.program[0], environ)
 		if err != nil {
@@ -53,6 +54,48 @@ func runDoctor(c *config, stdout, stderr io.Writer, environ []string) int {
 		return 1
 	}
 	return 0
+}
+
+// doctorInputs returns the options, cache and doctor options of the mode
+// the doctor is asked about: a launch's by default, or with the flags of
+// a root mode (--link-run-opengl-driver, --cdi-spec, --hook), that mode's
+// own (systemSetup.options), so that the report is the plan that mode
+// would act on, its 32-bit companion included.
+func doctorInputs(c *config, stderr io.Writer, environ []string) (*hostdrivers.Options, doctor.DoctorOptions, error) {
+	do := doctor.DoctorOptions{Environ: environ, StoreDir: getenv(environ, "NIX_STORE_DIR")}
+	var seenAt string
+	switch {
+	case c.linkRun:
+		do.Mode, do.Companion = "system", true
+		run, err := filepath.Abs(c.runDir)
+		if err != nil {
+			return nil, do, fmt.Errorf("--run-dir %s: %w", c.runDir, err)
+		}
+		seenAt = filepath.Join(run, linkBase)
+	case c.hook:
+		do.Mode, seenAt = "hook", sandbox.RunOpenGLDriver
+	case c.cdiSpec:
+		do.Mode, seenAt = "cdi", cdi.RunOpenGLDriver
+	default:
+		// The launch's own set-up (its cache root, an explicit symlink
+		// resolved), so that the doctor judges what the launch would use.
+		s, err := newLaunchSetup(c, stderr, environ)
+		if err != nil {
+			return nil, do, err
+		}
+		do.Mode, do.Companion, do.CacheDir = "launch", !c.printPath, s.cacheDir
+		return s.opts, do, nil
+	}
+	s, err := newSystemSetup(c, stderr, environ)
+	if err != nil {
+		return nil, do, err
+	}
+	o, err := s.options(c, elfscan.Ident{}, seenAt)
+	if err != nil {
+		return nil, do, err
+	}
+	do.CacheDir = s.cacheDir
+	return o, do, nil
 }
 
 // launchWarnings returns the lines the launch path prints before exec, one

@@ -80,33 +80,9 @@ func newLogger(c *config, stderr io.Writer, environ []string) *slog.Logger {
 // target is the programs' identity, zero for this machine's; seenAt is
 // where programs will see the entry (RUN/opengl-driver).
 func (s *systemSetup) prepare(c *config, target elfscan.Ident, seenAt string) (*hostdrivers.Prepared, error) {
-	o := &hostdrivers.Options{Root: s.root, Logger: s.log, SelfContained: true, TrustedFilesOnly: true, Target: target, Mesa: c.mesa, SeenAt: seenAt}
-	dirs, err := driverDirs(c, s.root)
+	o, err := s.options(c, target, seenAt)
 	if err != nil {
 		return nil, err
-	}
-	o.Dirs = dirs
-	if len(o.Dirs) == 0 {
-		// Once linked, /run/opengl-driver/lib is one of our own entries:
-		// never take it (or any other entry) for the host's driver.
-		srcs, err := hostdrivers.Sources(o)
-		if err != nil {
-			return nil, err
-		}
-		var keep []string
-		for _, src := range srcs {
-			if sysentry.IsEntryLib(s.root, src.Dir) {
-				s.log.Debug("directory not searched", "dir", src.Dir, "reason", "a nixglhost cache entry")
-				continue
-			}
-			keep = append(keep, src.Dir)
-		}
-		if len(keep) < len(srcs) {
-			if len(keep) == 0 {
-				return nil, fmt.Errorf("no NVIDIA driver found under %s (run with -v to see where it looked)", s.root)
-			}
-			o.Dirs = keep
-		}
 	}
 	if err := s.mkCacheDir(); err != nil {
 		return nil, err
@@ -132,6 +108,22 @@ func (s *systemSetup) prepare(c *config, target elfscan.Ident, seenAt string) (*
 	}
 	s.log.Debug("system entry", "entry", p.Dir, "driver", p.Manifest.DriverVersion, "hot", p.Hot)
 	return p, nil
+}
+
+// options are the inputs of root's modes (system mode, the hook, CDI):
+// their policy (a self-contained entry, seen at seenAt, built only from
+// files root can trust) over the launch's own discovery, without the
+// caller's LD_LIBRARY_PATH. The doctor takes the same value when asked
+// about one of these modes.
+func (s *systemSetup) options(c *config, target elfscan.Ident, seenAt string) (*hostdrivers.Options, error) {
+	dirs, err := driverDirs(c, s.root)
+	if err != nil {
+		return nil, err
+	}
+	// Discovery is the launch's own (hostdrivers.Resolve): a directory
+	// keeps the origin it was found by, and our own entries, however
+	// reached, are never taken for the host's driver.
+	return &hostdrivers.Options{Root: s.root, Dirs: dirs, Logger: s.log, SelfContained: true, TrustedFilesOnly: true, Target: target, Mesa: c.mesa, SeenAt: seenAt}, nil
 }
 
 // mkCacheDir creates the system cache, readable by all, or checks the one
@@ -390,8 +382,15 @@ func checkSystemFlags(c *config) error {
 		return nil
 	case n > 1:
 		return errors.New("--link-run-opengl-driver, --unlink-run-opengl-driver, --cdi-spec and --nix-pre-build-hook exclude each other")
-	case c.printPath || c.printEnv || c.doctor:
-		return errors.New("-p, --print-env and --doctor do not go with system mode or the pre-build hook")
+	case c.doctor && c.unlinkRun:
+		return errors.New("--doctor reports the plan of --link-run-opengl-driver, --cdi-spec or --nix-pre-build-hook; --unlink-run-opengl-driver has none")
+	case c.doctor && len(c.program) > 0:
+		return fmt.Errorf("--doctor with a root mode's flags takes no PROGRAM (got %q)", c.program[0])
+	case c.doctor:
+		// The doctor of that mode's plan (doctorInputs).
+		return nil
+	case c.printPath || c.printEnv:
+		return errors.New("-p and --print-env do not go with system mode or the pre-build hook")
 	case c.hook && (len(c.program) < 1 || len(c.program) > 2):
 		return errors.New("--nix-pre-build-hook takes DRV [SANDBOX]")
 	case !c.hook && len(c.program) > 0:

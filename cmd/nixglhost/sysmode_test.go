@@ -2,9 +2,11 @@ package main
 
 import (
 	"debug/elf"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/nixglhost/nixglhost/internal/fixtures"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/doctor"
 )
 
 // sysRoot is a fake host root for system-mode tests: a gcc-built driver
@@ -588,4 +591,89 @@ func TestLinkRunOpenGLDriver32(t *testing.T) {
 			t.Errorf("%s still there after unlinking:\n%s", l, stdout)
 		}
 	}
+}
+
+// TestSystemModeChoosesAsLaunch: system mode resolves the host as a launch
+// does. On a host whose ld.so.conf registers a cuda_compat directory and a
+// link to the linked entry, the second --link-run-opengl-driver (that
+// link now an entry of ours) once relabelled every directory as -d, which turns on the
+// cuda_compat preference: its entry took the compat libcuda where a launch
+// takes the host's. The doctor with the system-mode flags reports that
+// same entry.
+func TestSystemModeChoosesAsLaunch(t *testing.T) {
+	s := newSysRoot(t)
+	s.cache = filepath.Join(s.root, "var/cache/nix-gl-host")
+	fixtures.FakeDriver(t, filepath.Join(s.root, "usr/lib/x86_64-linux-gnu"), "535.261.03", "amd64")
+	fixtures.SetModuleVersion(t, s.root, "535.261.03")
+	fixtures.CompatLib(t, filepath.Join(s.root, "usr/local/cuda/compat"), "550.54.14", `{"Format":1,"CUDA Version":"12.4","Driver":[535],"Device":[]}`)
+	// The host registers a link to the linked entry with ldconfig, so
+	// that FHS programs find the driver too (/opt/gl, made below).
+	fixtures.Write(t, filepath.Join(s.root, "etc/ld.so.conf"), "/opt/gl/lib\n/usr/local/cuda/compat\n")
+
+	files := func(entry string) []string {
+		t.Helper()
+		m, err := hostdrivers.ReadManifest(entry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, f := range m.Files {
+			out = append(out, f.Base+" "+f.Real)
+		}
+		return out
+	}
+	cache := t.TempDir()
+	lib, errOut, code := nixglhost(t, baseEnv(t), "--driver-root", s.root, "--cache-dir", cache, "-p")
+	if code != 0 {
+		t.Fatalf("launch: exit %d: %s", code, errOut)
+	}
+	launch := files(filepath.Dir(strings.TrimSpace(lib)))
+	if !slices.Contains(launch, "libcuda.so.535.261.03 /usr/lib/x86_64-linux-gnu/libcuda.so.535.261.03") {
+		t.Fatalf("the launch's files %q lack the host's libcuda", launch)
+	}
+	for run := 1; run <= 2; run++ {
+		if run == 2 {
+			// /opt/gl is now the first run's entry.
+			fixtures.Must(t, os.MkdirAll(filepath.Join(s.root, "opt"), 0o755))
+			fixtures.Must(t, os.Symlink(strings.TrimPrefix(s.linkTarget(t), s.root), filepath.Join(s.root, "opt/gl")))
+			// Make the second run resolve again rather than trust the
+			// index of the first.
+			idx, _ := filepath.Glob(filepath.Join(s.cache, ".index-*"))
+			for _, p := range idx {
+				fixtures.Must(t, os.Remove(p))
+			}
+		}
+		_, stderr, code := nixglhost(t, baseEnv(t), s.args("-v", "--link-run-opengl-driver")...)
+		if code != 0 {
+			t.Fatalf("run %d: exit %d\n%s", run, code, stderr)
+		}
+		if strings.Contains(stderr, "origin=-d") {
+			t.Errorf("run %d: system mode relabels discovered directories as -d:\n%s", run, grepLines(stderr, "origin="))
+		}
+		if got := files(s.linkTarget(t)); !slices.Equal(got, launch) {
+			t.Errorf("run %d: system mode chose\n%q\nthe launch chose\n%q", run, got, launch)
+		}
+	}
+	out, _, code := nixglhost(t, baseEnv(t), s.args("--doctor", "--json", "--link-run-opengl-driver")...)
+	var r doctor.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("--doctor --link-run-opengl-driver (exit %d): %v\n%s", code, err, out)
+	}
+	if r.Mode != "system" || r.Cache.Entry != s.linkTarget(t) {
+		t.Errorf("the doctor of system mode (mode %q) names the entry %q; RUN/opengl-driver is %q", r.Mode, r.Cache.Entry, s.linkTarget(t))
+	}
+	if r.Companion == nil {
+		t.Errorf("the doctor of system mode reports no 32-bit companion")
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -1,19 +1,14 @@
 package hostdrivers
 
 import (
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -147,16 +142,10 @@ func (s *Session) Prepare(o *Options, cacheDir string, fallbacks ...string) (*Pr
 		}
 	}
 	var w watchSet
-	sources, _, err := sources(o, &w)
-	if err != nil {
-		return nil, err
-	}
-	cands, skipped := scan(root, sources, &w)
-	for _, s := range skipped {
-		log.Debug("skipped", "path", s.Path, "reason", s.Reason)
-	}
-	// No driver is remembered too, under the same watches.
-	noDriver := func(nd *NoDriverError) (*Prepared, error) {
+	pl, err := s.resolve(o, &w)
+	var nd *NoDriverError
+	if errors.As(err, &nd) {
+		// No driver is remembered too, under the same watches.
 		s.noneWatches = w.list
 		if len(existing) > 0 && s.owns(existing[0]) {
 			t := o.target()
@@ -165,40 +154,11 @@ func (s *Session) Prepare(o *Options, cacheDir string, fallbacks ...string) (*Pr
 		}
 		return nil, nd
 	}
-	if len(cands) == 0 {
-		log.Debug("no driver files found")
-		return noDriver(&NoDriverError{Target: o.target()})
-	}
-	data := scanData(root, sources, &w)
-	pl, err := NewPlan(o, module, cands)
 	if err != nil {
 		return nil, err
 	}
-	if len(pl.leftOut) > 0 {
-		files := map[string]bool{}
-		for _, c := range pl.leftOut {
-			files[ldpath.HostPath(root, c.Real)] = true
-		}
-		w.drop(files)
-	}
-	if len(pl.Selection.Files) == 0 {
-		log.Debug("no usable driver file found")
-		nd := &NoDriverError{Target: o.target()}
-		for _, s := range pl.Selection.Skipped {
-			if s.Code == SkipWrongArch {
-				nd.WrongArch = append(nd.WrongArch, s)
-			}
-		}
-		return noDriver(nd)
-	}
-	if o.TrustedFilesOnly {
-		// A vendor file names the library every program loads.
-		if err := checkTrustedData(root, data); err != nil {
-			return nil, err
-		}
-	}
-	key := pl.Key(o, module, data)
-	p, err := prepareKey(o, key, module, pl, data, skipped, existing, dirs, warnings)
+	key := pl.Key
+	p, err := prepareKey(o, pl, existing, dirs, warnings)
 	if err == nil {
 		idx := &index{Key: key, Module: module, Summary: summary(p.Manifest), Watches: w.list}
 		s.last, s.lastPath = idx, filepath.Join(filepath.Dir(p.Dir), idxName)
@@ -371,8 +331,9 @@ func (e *NoDriverError) Error() string {
 
 // prepareKey returns the entry key from the first existing cache root that
 // has it, or builds it in the first of dirs that can be written.
-func prepareKey(o *Options, key, module string, pl *Plan, data []dataCand, skipped []Skipped, existing, dirs, warnings []string) (*Prepared, error) {
+func prepareKey(o *Options, pl *Plan, existing, dirs, warnings []string) (*Prepared, error) {
 	log := o.logger()
+	key, skipped := pl.Key, pl.Scanned
 	for _, cd := range existing {
 		if !looksTagged(cd) {
 			// Adopted (tagged) by buildIn, or refused, first.
@@ -402,7 +363,7 @@ func prepareKey(o *Options, key, module string, pl *Plan, data []dataCand, skipp
 	}
 	var errs []error
 	for _, cd := range dirs {
-		p, err := buildIn(o, cd, key, module, pl, data, skipped)
+		p, err := buildIn(o, cd, pl)
 		if err == nil {
 			p.Warnings = warnings
 			for _, e := range errs {
@@ -435,8 +396,9 @@ func (e *unwritableError) Error() string { return e.err.Error() }
 func (e *unwritableError) Unwrap() error { return e.err }
 
 // buildIn builds the entry key under the cache root cd.
-func buildIn(o *Options, cd, key, module string, pl *Plan, data []dataCand, skipped []Skipped) (*Prepared, error) {
+func buildIn(o *Options, cd string, pl *Plan) (*Prepared, error) {
 	log := o.logger()
+	key, skipped := pl.Key, pl.Scanned
 	if err := EnsureCacheRoot(cd); err != nil {
 		return nil, &unwritableError{err}
 	}
@@ -463,7 +425,7 @@ func buildIn(o *Options, cd, key, module string, pl *Plan, data []dataCand, skip
 		return nil, &unwritableError{fmt.Errorf("cache directory %s: %w", cd, err)}
 	}
 	o.hook("tmpdir")
-	m, err := build(o, tmp, key, module, pl, data)
+	m, err := build(o, tmp, pl)
 	if err == nil {
 		// The manifest proves the directory ours from here on.
 		err = os.Remove(filepath.Join(tmp, buildMark))
@@ -543,165 +505,10 @@ func discard(dir string) {
 	}
 }
 
-// planKey fingerprints what the entry will hold, never how the inputs were
-// spelled: the layout version, the root, the program's architecture, the
-// kernel module version, whether it is self-contained and then where it is
-// seen (its vendor files name that place), and every driver file, hidden dependency and
-// vendor file with its name, place, mode and file identity, in order. Two
-// launches whose selections differ (a cuda_compat libcuda preferred under
-// -d and not under LD_LIBRARY_PATH) get two entries, so one shared cache
-// never hands either the other's driver.
-func planKey(root string, t elfscan.Ident, module string, selfContained bool, seenAt string, sel *Selection, cl *Closure, data []dataCand) string {
-	h := fnv.New128a()
-	var num [8]byte
-	str := func(s string) {
-		binary.LittleEndian.PutUint64(num[:], uint64(len(s)))
-		h.Write(num[:])
-		io.WriteString(h, s)
-	}
-	u64 := func(v uint64) {
-		binary.LittleEndian.PutUint64(num[:], v)
-		h.Write(num[:])
-	}
-	id := func(f FileID) { u64(f.Dev); u64(f.Ino); u64(uint64(f.Size)); u64(uint64(f.MtimeNs)) }
-	u64(FormatVersion)
-	str(root)
-	u64(uint64(t.Class))
-	u64(uint64(t.Data))
-	u64(uint64(t.Machine))
-	str(module)
-	if selfContained {
-		// Its vendor files name the libraries where it is seen; 2: its
-		// copies carry a DT_RPATH (1: every driver file was a copy with a
-		// DT_RUNPATH).
-		u64(2)
-		str(seenAt)
-	} else {
-		u64(0)
-	}
-	for _, f := range sel.Files {
-		str(f.Base)
-		str(f.Real)
-		str(string(f.Mode))
-		id(f.ID)
-		u64(uint64(len(f.Links)))
-		for _, l := range f.Links {
-			str(l)
-		}
-	}
-	u64(0xdeb5)
-	for _, d := range cl.Deps {
-		str(d.Name)
-		str(d.Real)
-		str(string(d.Mode))
-		id(d.ID)
-	}
-	u64(0xdada)
-	for _, d := range data {
-		str(d.df.Dest)
-		str(d.src)
-		id(d.id)
-	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
-}
-
-// takeVendors drops Mesa's candidates unless o.Mesa or the candidates
-// hold no NVIDIA file, saying so once per directory.
-func takeVendors(o *Options, cands []Candidate) (keep []Candidate, left []Skipped, leftOut []Candidate) {
-	if o.Mesa || !slices.ContainsFunc(cands, func(c Candidate) bool { return !c.Entry.Mesa }) {
-		return cands, nil, nil
-	}
-	seen := map[string]bool{}
-	for _, c := range cands {
-		if !c.Entry.Mesa {
-			keep = append(keep, c)
-			continue
-		}
-		leftOut = append(leftOut, c)
-		if !seen[c.Dir] {
-			seen[c.Dir] = true
-			left = append(left, Skipped{c.Dir, "Mesa's drivers there are left out: the host has an NVIDIA driver (--mesa takes both)", SkipMesaNotTaken})
-		}
-	}
-	return keep, left, leftOut
-}
-
-// Plan is what a cache entry will hold: the driver files chosen and the
-// generic libraries they load, hidden in deps/. The launch, system mode,
-// the hook and the doctor all start from NewPlan, so the doctor's account
-// is the launch's (see docs/DESIGN.md).
-type Plan struct {
-	// Selection is the driver chosen among the candidates.
-	Selection *Selection
-	// Closure is what the selection loads from the host.
-	Closure *Closure
-
-	// leftOut are the candidates the plan did not consider (Mesa's beside
-	// NVIDIA's): their files need no watch.
-	leftOut []Candidate
-}
-
-// NewPlan selects the driver among cands and computes the closure of its
-// hidden dependencies on the host. It reads the candidates' ELF headers but
-// writes nothing. The launch and the doctor both start from it, so the
-// doctor's account is the launch's. A plan with no files means no
-// candidate was usable. When the host's library search cannot be set up,
-// the plan has the selection and an empty closure, with the error.
-func NewPlan(o *Options, module string, cands []Candidate) (*Plan, error) {
-	log := o.logger()
-	root := o.root()
-	t := o.target()
-	cands, mesaLeft, leftOut := takeVendors(o, cands)
-	sel, err := Select(root, cands, t, module)
-	if err != nil {
-		return nil, err
-	}
-	sel.Skipped = append(sel.Skipped, mesaLeft...)
-	log.Debug("driver version chosen", "version", sel.Version, "reason", sel.Reason, "seen", sel.Versions)
-	for _, s := range sel.Skipped {
-		log.Debug("skipped", "path", s.Path, "reason", s.Reason)
-	}
-	// Data files alone (nvoptix.bin beside an arm64 driver, for an amd64
-	// program) are no driver.
-	if !slices.ContainsFunc(sel.Files, func(f *DriverFile) bool { return f.info != nil }) {
-		sel.Files = nil
-		return &Plan{Selection: sel, Closure: &Closure{}, leftOut: leftOut}, nil
-	}
-	searcher, err := ldpath.NewHostSearcher(root, t.Class, t.Machine)
-	if err != nil {
-		return &Plan{Selection: sel, Closure: &Closure{}, leftOut: leftOut}, fmt.Errorf("host library search: %w", err)
-	}
-	searcher.Accept = func(hp string) bool {
-		id, err := elfscan.ReadIdent(hp)
-		return err == nil && id.Compatible(t)
-	}
-	if len(o.Dirs) > 0 {
-		for _, f := range completeFromHost(root, sel, searcher, t) {
-			log.Debug("driver file from the host's search path", "name", f.Base, "from", f.Real, "needed by the -d driver", true)
-		}
-	}
-	cl := Hidden(root, sel, searcher)
-	if o.SelfContained {
-		if err := markSelfContained(root, sel, cl, log); err != nil {
-			return nil, err
-		}
-	}
-	for _, m := range cl.Missing {
-		log.Debug("dependency not available", "name", m.Path, "reason", m.Reason)
-	}
-	if o.TrustedFilesOnly {
-		if err := CheckTrustedFiles(root, sel, cl); err != nil {
-			return nil, err
-		}
-	}
-	return &Plan{Selection: sel, Closure: cl, leftOut: leftOut}, nil
-}
-
 // build makes the entry in dir (a fresh temporary directory).
-func build(o *Options, dir, key, module string, pl *Plan, data []dataCand) (*Manifest, error) {
+func build(o *Options, dir string, pl *Plan) (*Manifest, error) {
 	log := o.logger()
-	root := o.root()
-	t := o.target()
+	root, t, key, module := pl.Root, pl.Target, pl.Key, pl.Module
 	sel, cl := pl.Selection, pl.Closure
 	lib := filepath.Join(dir, "lib")
 	deps := filepath.Join(dir, "deps")
@@ -804,19 +611,9 @@ func build(o *Options, dir, key, module string, pl *Plan, data []dataCand) (*Man
 		return nil, err
 	}
 	o.hook("patched")
-	seenAt := o.seenAt()
-	outs, dskip, err := writeData(root, dir, data, exposed, seenAt)
+	outs, err := writeVendor(dir, pl.Vendor)
 	if err != nil {
 		return nil, fmt.Errorf("cache entry %s: %w", dir, err)
-	}
-	made, err := makeData(dir, outs, exposed, sel.Version, seenAt)
-	if err != nil {
-		return nil, fmt.Errorf("cache entry %s: %w", dir, err)
-	}
-	outs = append(outs, made...)
-	sort.SliceStable(outs, func(i, j int) bool { return outs[i].Dest < outs[j].Dest })
-	for _, s := range dskip {
-		log.Debug("vendor file left out", "path", s.Path, "reason", s.Reason)
 	}
 	var apiList []API
 	for a := range apis {
@@ -830,11 +627,11 @@ func build(o *Options, dir, key, module string, pl *Plan, data []dataCand) (*Man
 	}
 	sort.Slice(apiList, func(i, j int) bool { return apiList[i] < apiList[j] })
 	m := &Manifest{
-		Format: FormatVersion, Key: key, Root: root, Host: hostName(), Mode: o.entryMode(), SeenAt: o.seenAt(),
+		Format: FormatVersion, Key: key, Root: root, Host: hostName(), Mode: pl.Mode, SeenAt: pl.SeenAt,
 		Class: t.Class.String(), Machine: t.Machine.String(),
 		DriverVersion: sel.Version, ModuleVersion: module, Reason: sel.Reason,
 		APIs: apiList, Files: sel.Files, Deps: cl.Deps, Data: outs,
-		Missing: cl.Missing, Skipped: append(sel.Skipped, dskip...),
+		Missing: cl.Missing, Skipped: append(sel.Skipped, pl.VendorSkipped...),
 		GlibcNeeds: glibcNeeds(sel.Files, cl.Deps),
 	}
 	b, err := json.MarshalIndent(m, "", "  ")

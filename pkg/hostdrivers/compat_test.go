@@ -242,10 +242,7 @@ func TestTakeVendors(t *testing.T) {
 				fixtures.FakeDriver(t, lib, "535.261.03", "amd64")
 			}
 			o := &Options{Root: root, Dirs: []string{"/lib"}, Mesa: tc.mesa}
-			src, err := Sources(o)
-			fixtures.Must(t, err)
-			cands, _ := Scan(root, src)
-			pl, err := NewPlan(o, "", cands)
+			pl, err := Resolve(o)
 			fixtures.Must(t, err)
 			var got []string
 			for _, f := range pl.Selection.Files {

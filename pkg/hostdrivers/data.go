@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -82,11 +83,36 @@ func scanData(root string, sources []Source, w *watchSet) []dataCand {
 	return out
 }
 
-// writeData writes the vendor data files into the entry at dir, pointing
-// them at the entry's lib/. A file whose library the entry lacks is left
-// out (a Vulkan layer naming a missing library drops that layer only).
-func writeData(root, dir string, cands []dataCand, exposed map[string]bool, seenAt string) ([]DataOut, []Skipped, error) {
-	var outs []DataOut
+// VendorFile is one vendor file the entry will hold, decided by Resolve:
+// a host file rewritten to name the entry's libraries, or one nixglhost
+// makes because the host has none for a library the entry holds. Building
+// writes Content as it is; the doctor reads the same value.
+type VendorFile struct {
+	// API is the API the file leads its loader to.
+	API API
+	// Dest is the file's place in the entry ("share/glvnd/egl_vendor.d/10_nvidia.json").
+	Dest string
+	// Source is the host file's path inside the root, "" for a made file.
+	Source string
+	// Made says why nixglhost makes the file, "" for a host file.
+	Made string
+	// Content is what the entry's file will hold.
+	Content []byte
+}
+
+// out is the manifest's account of the file.
+func (v VendorFile) out() DataOut {
+	return DataOut{API: v.API, Dest: v.Dest, Source: v.Source, Made: v.Made}
+}
+
+// decideVendor decides the entry's vendor files: each host file (cands)
+// rewritten to point at the entry's lib/ (exposed: the names lib/ will
+// hold), or left out with the reason (unreadable, invalid, or naming a
+// library the entry lacks: a Vulkan layer naming a missing library drops
+// that layer only); then the files nixglhost makes for libraries no kept
+// file names. The result is sorted by Dest.
+func decideVendor(root string, cands []dataCand, exposed map[string]bool, version, seenAt string) ([]VendorFile, []Skipped, error) {
+	var files []VendorFile
 	var skipped []Skipped
 	for _, c := range cands {
 		b, err := os.ReadFile(ldpath.HostPath(root, c.src))
@@ -104,18 +130,31 @@ func writeData(root, dir string, cands []dataCand, exposed map[string]bool, seen
 			skipped = append(skipped, Skipped{c.src, err.Error(), CodeOf(err)})
 			continue
 		}
-		dest := path.Join(c.df.Dest, c.base)
-		p := filepath.Join(dir, dest)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return nil, nil, err
-		}
-		if err := os.WriteFile(p, content, 0o644); err != nil {
-			return nil, nil, err
-		}
-		outs = append(outs, DataOut{API: c.df.API, Dest: dest, Source: c.src})
+		files = append(files, VendorFile{API: c.df.API, Dest: path.Join(c.df.Dest, c.base), Source: c.src, Content: content})
 	}
-	sort.SliceStable(outs, func(i, j int) bool { return outs[i].Dest < outs[j].Dest })
-	return outs, skipped, nil
+	made, err := makeVendor(files, exposed, version, seenAt)
+	if err != nil {
+		return nil, nil, err
+	}
+	files = append(files, made...)
+	sort.SliceStable(files, func(i, j int) bool { return files[i].Dest < files[j].Dest })
+	return files, skipped, nil
+}
+
+// writeVendor writes the decided vendor files into the entry at dir.
+func writeVendor(dir string, files []VendorFile) ([]DataOut, error) {
+	outs := make([]DataOut, 0, len(files))
+	for _, f := range files {
+		p := filepath.Join(dir, f.Dest)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p, f.Content, 0o644); err != nil {
+			return nil, err
+		}
+		outs = append(outs, f.out())
+	}
+	return outs, nil
 }
 
 // libRef turns a library_path from a host JSON file into the entry's: the
@@ -240,23 +279,19 @@ var madeFiles = []madeFile{
 	{"etc/OpenCL/vendors", "nvidia.icd", "libnvidia-opencl.so.1", APIOpenCL},
 }
 
-// makeData writes the vendor files the host lacks for libraries the entry
-// holds (Apptainer --nv binds only libraries; so do the container toolkit
-// in compute mode, cloud images and a flat -d directory): a file is made
-// when no host file of its directory names the same library.
-func makeData(dir string, outs []DataOut, exposed map[string]bool, version, seenAt string) ([]DataOut, error) {
-	var made []DataOut
-	written := func(sub string) []string {
-		var paths []string
-		for _, o := range outs {
-			if path.Dir(o.Dest) == sub {
-				paths = append(paths, filepath.Join(dir, o.Dest))
-			}
+// makeVendor returns the vendor files the host lacks for libraries the
+// entry holds (Apptainer --nv binds only libraries; so do the container
+// toolkit in compute mode, cloud images and a flat -d directory): a file is
+// made when no kept host file of its directory (kept) names the same
+// library.
+func makeVendor(kept []VendorFile, exposed map[string]bool, version, seenAt string) ([]VendorFile, error) {
+	var made []VendorFile
+	for _, f := range madeFiles {
+		if !exposed[f.lib] || slices.ContainsFunc(kept, func(k VendorFile) bool {
+			return path.Dir(k.Dest) == f.dir && bytes.Contains(k.Content, []byte(f.lib))
+		}) {
+			continue
 		}
-		return paths
-	}
-	for _, f := range neededMadeFiles(exposed, written) {
-		dest := f.dest()
 		ref, err := libRef(f.lib, f.dir, exposed, seenAt)
 		if err != nil {
 			return nil, err
@@ -272,47 +307,9 @@ func makeData(dir string, outs []DataOut, exposed map[string]bool, version, seen
 		default:
 			content = vendorJSON(ref, "")
 		}
-		p := filepath.Join(dir, dest)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(p, content, 0o644); err != nil {
-			return nil, err
-		}
-		made = append(made, f.out())
+		made = append(made, VendorFile{API: f.api, Dest: path.Join(f.dir, f.name), Made: "the host has no vendor file for " + f.lib, Content: content})
 	}
 	return made, nil
-}
-
-// neededMadeFiles returns the vendor files to make: those whose library is
-// among have (the names in lib/) while no vendor file of their directory
-// (files(dir) gives the paths to read) names it.
-func neededMadeFiles(have map[string]bool, files func(dir string) []string) []madeFile {
-	var out []madeFile
-	for _, m := range madeFiles {
-		if !have[m.lib] {
-			continue
-		}
-		covered := false
-		for _, p := range files(m.dir) {
-			if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(m.lib)) {
-				covered = true
-				break
-			}
-		}
-		if !covered {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// dest is the made file's place in the entry.
-func (m madeFile) dest() string { return path.Join(m.dir, m.name) }
-
-// out is the manifest's account of the made file.
-func (m madeFile) out() DataOut {
-	return DataOut{API: m.api, Dest: m.dest(), Made: "the host has no vendor file for " + m.lib}
 }
 
 // vendorJSON is an ICD-style vendor file naming lib, with the Vulkan API
@@ -360,20 +357,6 @@ func vulkanAPIVersion(driverVersion string) string {
 		return "1.2.0"
 	}
 	return "1.3.0"
-}
-
-// wouldMake returns the vendor files makeData will write for sel, given the
-// host's data files: the doctor's account of them.
-func wouldMake(root string, sel *Selection, data []dataCand) []madeFile {
-	return neededMadeFiles(exposedNames(sel), func(sub string) []string {
-		var paths []string
-		for _, d := range data {
-			if d.df.Dest == sub {
-				paths = append(paths, ldpath.HostPath(root, d.src))
-			}
-		}
-		return paths
-	})
 }
 
 // exposedNames returns the names lib/ holds for sel: each file's name and

@@ -130,10 +130,12 @@ func sources(o *Options, w *watchSet) ([]Source, []Skipped, error) {
 	var out []Source
 	for _, k := range kept {
 		c := cands[k.Index]
-		if c.Origin == OriginLibraryPath || c.Origin == OriginNixOS {
+		if c.Origin != OriginFlag && path.Base(k.Dir) == "lib" {
 			// A nixglhost entry's lib/ (system mode's /run/opengl-driver,
-			// or a parent launch's entry on LD_LIBRARY_PATH) holds
-			// copies and links of the driver, not the driver itself.
+			// however it is reached: the NixOS path, LD_LIBRARY_PATH, or
+			// ld.so.conf and its cache on a host that registered it)
+			// holds copies and links of the driver, not the driver
+			// itself. Every mode skips it here, so none filters again.
 			m := ldpath.HostPath(root, path.Join(path.Dir(k.Dir), "manifest.json"))
 			w.addNoFollow(m)
 			if _, err := os.Lstat(m); err == nil {

@@ -205,16 +205,46 @@ func summary(m *Manifest) *Manifest {
 	return s
 }
 
-// inputsName names the index file for o.
-func inputsName(o *Options) string {
+// inputs is the canonical value of everything the decisions of Resolve
+// depend on besides the host's files: each Options field that is an input,
+// spelled one way (Root "" and "/" are one root; a zero Target is this
+// machine's). The hot path's index is named from it, so two launches share
+// an index only when Resolve would decide alike for them. Every Options
+// field is either here or named in TestInputsKeyed's list of non-inputs
+// (Logger, BuildHook): a field added to Options fails that test until it is
+// keyed.
+type inputs struct {
+	Format           int
+	Host             string
+	Root             string
+	Dirs             []string
+	LibraryPath      string
+	Target           [3]int
+	SelfContained    bool
+	SeenAt           string
+	TrustedFilesOnly bool
+	Mesa             bool
+}
+
+// inputs returns o's canonical inputs.
+func (o *Options) inputs() inputs {
 	t := o.target()
-	h := fnv.New128a()
-	// The watches hold device and inode numbers, which differ between
-	// machines sharing a home directory: each machine keeps its own index.
-	fmt.Fprintf(h, "%d\x00%s\x00%s\x00%d/%d/%d\x00%v\x00%s\x00%v\x00%s\x00", indexFormat, hostName(), o.root(), t.Class, t.Data, t.Machine, o.SelfContained, o.seenAt(), o.Mesa, o.LibraryPath)
-	for _, d := range o.Dirs {
-		fmt.Fprintf(h, "%s\x00", d)
+	return inputs{
+		// The watches hold device and inode numbers, which differ between
+		// machines sharing a home directory: each machine keeps its own
+		// index.
+		Format: indexFormat, Host: hostName(), Root: o.root(), Dirs: o.Dirs, LibraryPath: o.LibraryPath,
+		Target:        [3]int{int(t.Class), int(t.Data), int(t.Machine)},
+		SelfContained: o.SelfContained, SeenAt: o.SeenAt, TrustedFilesOnly: o.TrustedFilesOnly, Mesa: o.Mesa,
 	}
+}
+
+// inputsName names the index file for o: a hash of its canonical inputs.
+func inputsName(o *Options) string {
+	h := fnv.New128a()
+	// Go syntax names every field and quotes every string: one spelling
+	// per value, whatever fields are added.
+	fmt.Fprintf(h, "%#v", o.inputs())
 	return ".index-" + hex.EncodeToString(h.Sum(nil)[:12])
 }
 

@@ -3,6 +3,7 @@ package hostdrivers
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/nixglhost/nixglhost/internal/rawfile"
@@ -297,6 +298,8 @@ func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion 
 		}
 	}
 	switch {
+	case len(sel.Versions) == 0 && len(reals) > 0 && !slices.ContainsFunc(reals, func(r *real) bool { return !r.c.Entry.Mesa }):
+		sel.Reason = "Mesa's drivers (Mesa's files carry no driver version)"
 	case len(sel.Versions) == 0:
 		sel.Reason = "no versioned driver files (an unversioned driver, as on WSL or Jetson)"
 	case moduleVersion != "" && seen[moduleVersion]:

@@ -3,11 +3,9 @@ package doctor
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path"
 
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
-	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
 
 // CapabilityReport is one row of the doctor's per-API table: what a
@@ -37,50 +35,64 @@ type CapabilityReport struct {
 
 // capability is what the table knows of an API: the library its loader
 // opens, the entry directory of the vendor file that leads there ("" when
-// the library is found on the library path), and how the loader is led.
+// the library is found on the library path), how the loader is led, the
+// catalogue API it belongs to, and whether it is Mesa's.
 type capability struct {
 	name, lib, vendorDir, how string
+	api                       hostdrivers.API
+	mesa                      bool
 }
 
 var capabilities = []capability{
-	{"cuda", "libcuda.so.1", "", "found on the library path"},
-	{"nvml", "libnvidia-ml.so.1", "", "found on the library path"},
-	{"glx", "libGLX_nvidia.so.0", "", "libglvnd loads it when the X server names NVIDIA, or with --prime (__GLX_VENDOR_LIBRARY_NAME)"},
-	{"egl", "libEGL_nvidia.so.0", "share/glvnd/egl_vendor.d", "libglvnd's libEGL loads it through __EGL_VENDOR_LIBRARY_DIRS"},
-	{"vulkan", "libGLX_nvidia.so.0", "share/vulkan/icd.d", "the Vulkan loader loads it through VK_DRIVER_FILES"},
-	{"opencl", "libnvidia-opencl.so.1", "etc/OpenCL/vendors", "ocl-icd loads it through OCL_ICD_VENDORS"},
-	{"gbm", "gbm/nvidia-drm_gbm.so", "", "libgbm loads it through GBM_BACKENDS_PATH"},
-	{"vdpau", "vdpau/libvdpau_nvidia.so.1", "", "libvdpau loads it through VDPAU_DRIVER_PATH"},
-	{"nvenc", "libnvidia-encode.so.1", "", "found on the library path"},
-	{"nvdec", "libnvcuvid.so.1", "", "found on the library path"},
-	{"egl-mesa", "libEGL_mesa.so.0", "share/glvnd/egl_vendor.d", "libglvnd's libEGL loads it through __EGL_VENDOR_LIBRARY_DIRS, after NVIDIA's"},
-	{"glx-mesa", "libGLX_mesa.so.0", "", "libglvnd loads it when the X server names Mesa"},
-	{"dri", "swrast_dri.so", "", "Mesa's EGL and GLX load the DRI drivers through LIBGL_DRIVERS_PATH (swrast: llvmpipe)"},
-	{"vulkan-mesa", "libvulkan_lvp.so", "share/vulkan/icd.d", "the Vulkan loader loads lavapipe through VK_DRIVER_FILES"},
+	{"cuda", "libcuda.so.1", "", "found on the library path", hostdrivers.APICUDA, false},
+	{"nvml", "libnvidia-ml.so.1", "", "found on the library path", hostdrivers.APINVML, false},
+	{"glx", "libGLX_nvidia.so.0", "", "libglvnd loads it when the X server names NVIDIA, or with --prime (__GLX_VENDOR_LIBRARY_NAME)", hostdrivers.APIGLX, false},
+	{"egl", "libEGL_nvidia.so.0", "share/glvnd/egl_vendor.d", "libglvnd's libEGL loads it through __EGL_VENDOR_LIBRARY_DIRS", hostdrivers.APIEGL, false},
+	{"vulkan", "libGLX_nvidia.so.0", "share/vulkan/icd.d", "the Vulkan loader loads it through VK_DRIVER_FILES", hostdrivers.APIVulkan, false},
+	{"opencl", "libnvidia-opencl.so.1", "etc/OpenCL/vendors", "ocl-icd loads it through OCL_ICD_VENDORS", hostdrivers.APIOpenCL, false},
+	{"gbm", "gbm/nvidia-drm_gbm.so", "", "libgbm loads it through GBM_BACKENDS_PATH", hostdrivers.APIGBM, false},
+	{"vdpau", "vdpau/libvdpau_nvidia.so.1", "", "libvdpau loads it through VDPAU_DRIVER_PATH", hostdrivers.APIVideo, false},
+	{"nvenc", "libnvidia-encode.so.1", "", "found on the library path", hostdrivers.APIVideo, false},
+	{"nvdec", "libnvcuvid.so.1", "", "found on the library path", hostdrivers.APIVideo, false},
+	{"egl-mesa", "libEGL_mesa.so.0", "share/glvnd/egl_vendor.d", "libglvnd's libEGL loads it through __EGL_VENDOR_LIBRARY_DIRS, after NVIDIA's", hostdrivers.APIEGL, true},
+	{"glx-mesa", "libGLX_mesa.so.0", "", "libglvnd loads it when the X server names Mesa", hostdrivers.APIGLX, true},
+	{"dri", "swrast_dri.so", "", "Mesa's EGL and GLX load the DRI drivers through LIBGL_DRIVERS_PATH (swrast: llvmpipe)", hostdrivers.APIDRI, true},
+	{"vulkan-mesa", "libvulkan_lvp.so", "share/vulkan/icd.d", "the Vulkan loader loads lavapipe through VK_DRIVER_FILES", hostdrivers.APIVulkan, true},
 }
 
 // capabilityReports fills the per-API table from the plan: the names lib/
-// will hold, the host's vendor files (data) and those nixglhost will make.
-func capabilityReports(root string, pl *hostdrivers.Plan, data []hostdrivers.DataCandidate, made []hostdrivers.DataOut, kernel hostdrivers.Kernel) []CapabilityReport {
+// will hold and the vendor files the plan decided (the host's, rewritten,
+// or made). A plan holding only Mesa's drivers gets Mesa's rows, one
+// holding only NVIDIA's (or nothing) NVIDIA's: a Mesa host is not a list
+// of NVIDIA misses.
+func capabilityReports(pl *hostdrivers.Plan, kernel hostdrivers.Kernel) []CapabilityReport {
 	exposed := pl.Exposed()
+	var nvidia, mesa bool
+	for _, f := range pl.Selection.Files {
+		if f.CatalogEntry().Mesa {
+			mesa = true
+		} else {
+			nvidia = true
+		}
+	}
 	out := make([]CapabilityReport, 0, len(capabilities))
 	for _, c := range capabilities {
+		if c.mesa && !mesa || !c.mesa && mesa && !nvidia {
+			continue
+		}
 		cr := CapabilityReport{Name: c.name, Library: c.lib, Found: exposed[c.lib]}
 		if c.vendorDir != "" && cr.Found {
 			cr.Vendor, cr.VendorFile = "missing", ""
-			for _, d := range data {
-				if d.Dest() != c.vendorDir {
+			for _, v := range pl.Vendor {
+				if path.Dir(v.Dest) != c.vendorDir || !bytes.Contains(v.Content, []byte(c.lib)) {
 					continue
 				}
-				if b, err := os.ReadFile(ldpath.HostPath(root, d.Source())); err == nil && bytes.Contains(b, []byte(c.lib)) {
-					cr.Vendor, cr.VendorFile = "host", d.Source()
-					break
+				if v.Made != "" {
+					cr.Vendor, cr.VendorFile = "made", v.Dest
+				} else {
+					cr.Vendor, cr.VendorFile = "host", v.Source
 				}
-			}
-			for _, m := range made {
-				if cr.Vendor == "missing" && path.Dir(m.Dest) == c.vendorDir {
-					cr.Vendor, cr.VendorFile = "made", m.Dest
-				}
+				break
 			}
 		}
 		switch {

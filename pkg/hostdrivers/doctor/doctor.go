@@ -10,6 +10,7 @@ package doctor
 
 import (
 	"debug/elf"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -86,6 +87,12 @@ type Report struct {
 	Environment []EnvVar `json:"environment"`
 	// Cache describes the cache directory.
 	Cache CacheReport `json:"cache"`
+	// Companion is the 32-bit companion entry, when the mode makes one
+	// and the program is x86-64.
+	Companion *CompanionReport `json:"companion,omitempty"`
+	// Mode names the mode whose plan this is ("launch", "system",
+	// "hook", "cdi").
+	Mode string `json:"mode"`
 }
 
 // DirReport is one directory searched for driver files.
@@ -172,6 +179,9 @@ type APIReport struct {
 	// Made are the vendor files the entry will get from nixglhost because
 	// the host has none for a library it holds (their place in the entry).
 	Made []string `json:"made,omitempty"`
+	// Backends are the backends in lib/'s subdirectories serving it
+	// ("gbm/nvidia-drm_gbm.so"), relative to lib/.
+	Backends []string `json:"backends,omitempty"`
 }
 
 // ProgramReport describes PROGRAM as the loader will see it.
@@ -270,6 +280,29 @@ type DoctorOptions struct {
 	Environ []string
 	// CacheDir is the cache directory, "" to skip the cache checks.
 	CacheDir string
+	// Mode names the mode whose plan is reported ("launch" when empty).
+	Mode string
+	// Companion says the mode prepares the 32-bit companion entry beside
+	// a 64-bit program's (the launch and system mode do): the report then
+	// says what that entry will hold.
+	Companion bool
+}
+
+// CompanionReport is what the 32-bit companion entry will hold, resolved
+// as the mode resolves it (hostdrivers.Resolve for the 32-bit target).
+type CompanionReport struct {
+	// Class and Machine are the companion's target ("ELFCLASS32", "EM_386").
+	Class   string `json:"class"`
+	Machine string `json:"machine"`
+	// Version and Files describe the 32-bit driver chosen; Files is 0
+	// when there is none.
+	Version string `json:"version,omitempty"`
+	Files   int    `json:"files"`
+	// Entry is the companion entry's directory in the cache ("" without
+	// a cache or a driver).
+	Entry string `json:"entry,omitempty"`
+	// None says why there is no companion entry ("" when there is one).
+	None string `json:"none,omitempty"`
 }
 
 // Doctor runs discovery, scan, selection and the hidden closure as Prepare
@@ -288,6 +321,10 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 		Root: root, Findings: []Finding{}, Dirs: []DirReport{}, Skipped: []hostdrivers.Skipped{},
 		Compat: []CompatReport{}, APIs: []APIReport{}, Capabilities: []CapabilityReport{}, GPUs: []GPUReport{}, Environment: []EnvVar{},
 		Driver: DriverReport{Versions: []VersionSeen{}, Missing: []hostdrivers.Skipped{}},
+	}
+	r.Mode = do.Mode
+	if r.Mode == "" {
+		r.Mode = "launch"
 	}
 	add := func(sev, topic, msg, fix string) {
 		r.Findings = append(r.Findings, Finding{sev, topic, msg, fix})
@@ -318,36 +355,36 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 		}
 		opts.Dirs = keep
 	}
-	var sources []hostdrivers.Source
-	var dropped []hostdrivers.Skipped
+	// The launch's own plan (hostdrivers.Resolve), so that what is
+	// reported is what the entry will hold, and the entry named is the
+	// one it will use.
+	pl := &hostdrivers.Plan{Root: root, Target: t, Module: hostdrivers.ModuleVersion(root), Kernel: hostdrivers.ReadKernel(root),
+		Selection: &hostdrivers.Selection{}, Closure: &hostdrivers.Closure{}}
 	if !explicit || len(opts.Dirs) > 0 {
-		var err error
-		if sources, dropped, err = hostdrivers.SourcesSkipped(&opts); err != nil {
+		got, err := hostdrivers.Resolve(&opts)
+		var nd *hostdrivers.NoDriverError
+		switch {
+		case got == nil:
 			add(SeverityBlocking, "driver", err.Error(), "")
+		case err != nil && !errors.As(err, &nd):
+			add(SeverityWarning, "driver", "host library search unavailable: "+err.Error(), "")
+		}
+		if got != nil {
+			pl = got
 		}
 	}
-	for _, d := range dropped {
+	for _, d := range pl.Dropped {
 		if s, bad := dirProblem(root, d.Path); bad {
 			d = s
 		}
 		r.Skipped = append(r.Skipped, d)
 	}
-
-	cands, scanSkips := hostdrivers.Scan(root, sources)
-	for _, s := range scanSkips {
+	sources, cands := pl.Sources, pl.Candidates
+	for _, s := range pl.Scanned {
 		r.Skipped = append(r.Skipped, tidy(s))
 	}
-	r.Module = hostdrivers.ReadKernel(root)
-	module := hostdrivers.ModuleVersion(root)
-	// The launch's own plan (hostdrivers.NewPlan), so that what is reported is what
-	// the entry will hold, and the entry named is the one it will use.
-	pl, err := hostdrivers.NewPlan(&opts, module, cands)
-	if pl == nil {
-		return nil, err
-	}
-	if err != nil {
-		add(SeverityWarning, "driver", "host library search unavailable: "+err.Error(), "")
-	}
+	r.Module = pl.Kernel
+	module := pl.Module
 	sel, cl := pl.Selection, pl.Closure
 	r.Skipped = append(r.Skipped, sel.Skipped...)
 	r.Driver.Missing = append(r.Driver.Missing, cl.Missing...)
@@ -426,10 +463,8 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 	}
 
 	// APIs.
-	data := hostdrivers.ScanData(root, sources)
-	made := pl.MadeFiles(root, data)
-	r.APIs = apiReports(sel, data, made)
-	r.Capabilities = capabilityReports(root, pl, data, made, r.Module)
+	r.Capabilities = capabilityReports(pl, r.Module)
+	r.APIs = apiReports(pl, r.Capabilities)
 	r.GPUs = gpuReports(root, pl.Exposed())
 	gpuFindings(r.GPUs, slices.ContainsFunc(sel.Skipped, func(s hostdrivers.Skipped) bool { return s.Code == hostdrivers.SkipMesaNotTaken }), add)
 
@@ -439,6 +474,10 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 	// The inherited environment.
 	envHazards(r, do.Environ, progLibcDir, nixProg, do.ProgramPath != "")
 
+	if do.Companion {
+		r.Companion = companionReport(&opts, do.CacheDir)
+	}
+
 	// The cache.
 	if do.CacheDir != "" {
 		r.Cache = cacheReport(do.CacheDir)
@@ -446,7 +485,7 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 			add(SeverityBlocking, "cache", r.Cache.Refused, "pass --cache-dir DIR with a directory of yours that only you can write")
 		}
 		if len(cands) > 0 && r.Cache.Refused == "" {
-			key := pl.Key(&opts, module, data)
+			key := pl.Key
 			r.Cache.Entry = filepath.Join(do.CacheDir, key)
 			if m, err := hostdrivers.ReadManifest(r.Cache.Entry); err == nil && m.Key == key {
 				r.Cache.Built = true
@@ -467,6 +506,30 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 		}
 	}
 	return r, nil
+}
+
+// companionReport resolves the 32-bit companion of o's target as the
+// launch does (hostdrivers.Companion, then Resolve); nil when the target
+// has none (not an x86-64 program).
+func companionReport(o *hostdrivers.Options, cacheDir string) *CompanionReport {
+	t32, ok := hostdrivers.Companion(o.TargetIdent())
+	if !ok {
+		return nil
+	}
+	o32 := *o
+	o32.Target = t32
+	cr := &CompanionReport{Class: t32.Class.String(), Machine: t32.Machine.String()}
+	pl, err := hostdrivers.Resolve(&o32)
+	switch {
+	case err != nil:
+		cr.None = err.Error()
+	default:
+		cr.Version, cr.Files = pl.Selection.Version, len(pl.Selection.Files)
+		if cacheDir != "" {
+			cr.Entry = filepath.Join(cacheDir, pl.Key)
+		}
+	}
+	return cr
 }
 
 // dirReports says, for each directory searched, how many distinct driver
@@ -562,28 +625,40 @@ func compatReports(root string, kernel hostdrivers.Kernel, cands []hostdrivers.C
 	return out, covers
 }
 
-// apiReports says, per API, which chosen files and vendor files (the
-// host's, or made) serve it.
-func apiReports(sel *hostdrivers.Selection, data []hostdrivers.DataCandidate, made []hostdrivers.DataOut) []APIReport {
+// apiReports says, per API, which chosen files, vendor files (the host's,
+// or made) and backends serve it. An API is available when a file of its
+// own serves it, when a vendor file leads to a driver file, or when a row
+// of the per-API table (caps) finds its library with the vendor file it
+// needs: the summary and the table read one plan and cannot disagree.
+func apiReports(pl *hostdrivers.Plan, caps []CapabilityReport) []APIReport {
 	out := []APIReport{}
 	for _, a := range hostdrivers.APIs() {
 		ar := APIReport{API: a, Files: []string{}, Data: []string{}}
-		for _, f := range sel.Files {
+		for _, f := range pl.Selection.Files {
 			if f.API == a {
 				ar.Files = append(ar.Files, f.Real)
 			}
 		}
-		for _, d := range data {
-			if d.API() == a {
-				ar.Data = append(ar.Data, d.Source())
+		for _, v := range pl.Vendor {
+			switch {
+			case v.API != a:
+			case v.Made != "":
+				ar.Made = append(ar.Made, v.Dest)
+			default:
+				ar.Data = append(ar.Data, v.Source)
 			}
 		}
-		for _, m := range made {
-			if m.API == a {
-				ar.Made = append(ar.Made, m.Dest)
+		for _, c := range capabilities {
+			if c.api != a || !strings.Contains(c.lib, "/") {
+				continue
+			}
+			for _, cr := range caps {
+				if cr.Name == c.name && cr.Found {
+					ar.Backends = append(ar.Backends, c.lib)
+				}
 			}
 		}
-		ar.Available = len(ar.Files) > 0 || (len(ar.Data) > 0 || len(ar.Made) > 0) && len(sel.Files) > 0
+		ar.Available = len(ar.Files) > 0 || len(ar.Backends) > 0 || (len(ar.Data) > 0 || len(ar.Made) > 0) && len(pl.Selection.Files) > 0
 		out = append(out, ar)
 	}
 	return out
@@ -1206,6 +1281,13 @@ func (r *Report) Text() string {
 		}
 		p("  not on the host (optional unless an API below needs it): %s\n", strings.Join(names, ", "))
 	}
+	if c := r.Companion; c != nil {
+		if c.None != "" {
+			p("32-bit companion none: %s\n", c.None)
+		} else {
+			p("32-bit companion %s, %d files, %s %s\n", orUnknown(c.Version), c.Files, c.Class, c.Machine)
+		}
+	}
 	for _, c := range r.Compat {
 		p("cuda_compat      %s (CUDA %s, branches %v): usable=%t chosen=%t: %s\n", c.Path, orUnknown(c.CUDA), c.Branches, c.Usable, c.Chosen, c.Reason)
 	}
@@ -1227,6 +1309,8 @@ func (r *Report) Text() string {
 			from += " in " + path.Dir(a.Files[0])
 		case len(a.Data) > 0:
 			from = a.Data[0]
+		case len(a.Backends) > 0:
+			from = "backend lib/" + strings.Join(a.Backends, ", lib/")
 		}
 		if len(a.Made) > 0 {
 			if from != "" {

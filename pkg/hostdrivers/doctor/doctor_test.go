@@ -148,7 +148,7 @@ func doctorCases() []doctorCase {
 				if r.Driver.Version != v535 || r.Module.Version != v535 || r.Module.Source != "/sys/module/nvidia/version" {
 					t.Errorf("driver %q, module %+v", r.Driver.Version, r.Module)
 				}
-				want := map[hostdrivers.API]bool{hostdrivers.APICUDA: true, hostdrivers.APINVML: true, hostdrivers.APIGLX: true, hostdrivers.APIEGL: true, hostdrivers.APIGBM: false, hostdrivers.APICore: true, hostdrivers.APIOptiX: false}
+				want := map[hostdrivers.API]bool{hostdrivers.APICUDA: true, hostdrivers.APINVML: true, hostdrivers.APIGLX: true, hostdrivers.APIEGL: true, hostdrivers.APIGBM: true, hostdrivers.APICore: true, hostdrivers.APIOptiX: false}
 				for _, a := range r.APIs {
 					if w, ok := want[a.API]; ok && (a.Available != w) {
 						t.Errorf("API %s available = %t, want %t (%v)", a.API, a.Available, w, a.Files)
