@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -101,17 +102,37 @@ func TestLaunchWarnsBlocking(t *testing.T) {
 	self := testBinary(t)
 	for _, tt := range []struct {
 		name, module string
-		want         []string
+		// compat adds a cuda_compat libcuda for the module's branch,
+		// given with -d before the host's driver: it bridges the
+		// mismatch, for the launch's warning as for the doctor (one
+		// rule: hostdrivers.ModuleMismatch).
+		compat bool
+		want   []string
 	}{
-		{"mismatch", "550.54.14", []string{"nixglhost: warning: kernel module 550.54.14 is loaded but the userspace driver is 535.261.03: expect \"Driver/library version mismatch\" (run nixglhost --doctor)"}},
-		{"clean", "535.261.03", nil},
+		{"mismatch", "550.54.14", false, []string{"nixglhost: warning: kernel module 550.54.14 is loaded but the userspace driver is 535.261.03: expect \"Driver/library version mismatch\" (run nixglhost --doctor)"}},
+		{"clean", "535.261.03", false, nil},
+		{"cuda_compat bridges", "470.256.02", true, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			root := fakeHost(t, tt.module)
+			args := []string{"--cache-dir", filepath.Join(filepath.Dir(root), "cache"), "--driver-root", root}
+			if tt.compat {
+				fixtures.CompatLib(t, filepath.Join(root, "compat"), "550.54.14", `{"Format":1,"CUDA Version":"12.4","Driver":[470],"Device":[]}`)
+				args = append(args, "-d", "/compat", "-d", "/usr/lib/x86_64-linux-gnu")
+			}
 			env := baseEnv(t, asEchoEnv+"=1", "NIXGLHOST_TEST_EXIT=3")
+			out, _, _ := nixglhost(t, baseEnv(t), append(args, "--doctor", "--json")...)
+			var r doctor.Report
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatalf("--doctor --json: %v\n%s", err, out)
+			}
+			moduleBlocks := slices.ContainsFunc(r.Findings, func(f doctor.Finding) bool { return f.Topic == "module" && f.Severity == doctor.SeverityBlocking })
+			if moduleBlocks != (tt.want != nil) {
+				t.Errorf("the doctor blocks on the module: %t; the launch warns: %t", moduleBlocks, tt.want != nil)
+			}
 			// Twice: the cold launch builds the entry, the hot one reads it.
 			for _, run := range []string{"cold", "hot"} {
-				cmd := execSelf(t, self, env, "--cache-dir", filepath.Join(filepath.Dir(root), "cache"), "--driver-root", root, "--", self, "arg")
+				cmd := execSelf(t, self, env, append(args, "--", self, "arg")...)
 				var stdout, stderr bytes.Buffer
 				cmd.Stdout, cmd.Stderr = &stdout, &stderr
 				err := cmd.Run()

@@ -629,7 +629,7 @@ func build(o *Options, dir string, pl *Plan) (*Manifest, error) {
 	m := &Manifest{
 		Format: FormatVersion, Key: key, Root: root, Host: hostName(), Mode: pl.Mode, SeenAt: pl.SeenAt,
 		Class: t.Class.String(), Machine: t.Machine.String(),
-		DriverVersion: sel.Version, ModuleVersion: module, Reason: sel.Reason,
+		DriverVersion: sel.Version, ModuleVersion: module, Reason: sel.Reason, Compat: sel.Compat,
 		APIs: apiList, Files: sel.Files, Deps: cl.Deps, Data: outs,
 		Missing: cl.Missing, Skipped: append(sel.Skipped, pl.VendorSkipped...),
 		GlibcNeeds: glibcNeeds(sel.Files, cl.Deps),

@@ -80,6 +80,14 @@ func glibcNeeds(files []*DriverFile, deps []*Dep) []GlibcNeed {
 	return out
 }
 
+// ModuleMismatch says whether the loaded NVIDIA kernel module (module)
+// cannot serve the chosen userspace driver (driver): both known and
+// different, with no usable cuda_compat libcuda chosen to bridge them. It
+// is the one rule the launch's warning and the doctor's finding follow.
+func ModuleMismatch(module, driver string, compatChosen bool) bool {
+	return module != "" && driver != "" && module != driver && !compatChosen
+}
+
 // LaunchWarnings returns one line per blocking finding that the launch path
 // can see cheaply, without reading any driver file: the kernel module
 // against the entry's driver version, LD_PRELOAD entries naming a glibc
@@ -92,7 +100,7 @@ func LaunchWarnings(m *Manifest, interp string, environ []string) []string {
 		return nil
 	}
 	var out []string
-	if m.ModuleVersion != "" && m.DriverVersion != "" && m.ModuleVersion != m.DriverVersion {
+	if ModuleMismatch(m.ModuleVersion, m.DriverVersion, m.Compat != "") {
 		out = append(out, fmt.Sprintf("kernel module %s is loaded but the userspace driver is %s: expect \"Driver/library version mismatch\" (run nixglhost --doctor)", m.ModuleVersion, m.DriverVersion))
 	}
 	libcDir := ""

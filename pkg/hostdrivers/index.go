@@ -190,7 +190,7 @@ const noDriverKey = "none"
 func summary(m *Manifest) *Manifest {
 	s := &Manifest{
 		Format: m.Format, Key: m.Key, Root: m.Root, Class: m.Class, Machine: m.Machine,
-		DriverVersion: m.DriverVersion, ModuleVersion: m.ModuleVersion, Reason: m.Reason,
+		DriverVersion: m.DriverVersion, ModuleVersion: m.ModuleVersion, Reason: m.Reason, Compat: m.Compat,
 		APIs: m.APIs, GlibcNeeds: m.GlibcNeeds,
 	}
 	for _, d := range m.Data {
@@ -306,6 +306,8 @@ func parseIndex(b []byte) *index {
 			sum().DriverVersion = rest
 		case "reason":
 			sum().Reason = rest
+		case "compat":
+			sum().Compat = rest
 		case "api":
 			sum().APIs = append(sum().APIs, API(rest))
 		case "data":
@@ -375,7 +377,7 @@ func parseIndex(b []byte) *index {
 func (idx *index) encode() ([]byte, bool) {
 	var b strings.Builder
 	m := idx.Summary
-	fields := []string{idx.Module, m.Root, m.Class, m.Machine, m.DriverVersion, m.Reason}
+	fields := []string{idx.Module, m.Root, m.Class, m.Machine, m.DriverVersion, m.Reason, m.Compat}
 	for _, d := range m.Data {
 		fields = append(fields, string(d.API), d.Dest)
 	}
@@ -400,6 +402,9 @@ func (idx *index) encode() ([]byte, bool) {
 	}
 	fmt.Fprintf(&b, "%s %d\nkey %s\nmodule %s\nroot %s\nclass %s\nmachine %s\ndriver %s\nreason %s\n",
 		indexMagic, indexFormat, idx.Key, idx.Module, m.Root, m.Class, m.Machine, m.DriverVersion, m.Reason)
+	if m.Compat != "" {
+		fmt.Fprintf(&b, "compat %s\n", m.Compat)
+	}
 	for _, a := range m.APIs {
 		if strings.Contains(string(a), " ") {
 			return nil, false

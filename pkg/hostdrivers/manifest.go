@@ -27,19 +27,22 @@ type Manifest struct {
 	// self-contained one, is where its vendor files say programs see it
 	// (RUN/opengl-driver): a link there to the entry means it is in use.
 	// Both are absent in entries built before they were recorded.
-	Mode          EntryMode     `json:"mode,omitempty"`
-	SeenAt        string        `json:"seen_at,omitempty"`
-	Class         string        `json:"class"`
-	Machine       string        `json:"machine"`
-	DriverVersion string        `json:"driver_version"`
-	ModuleVersion string        `json:"module_version,omitempty"`
-	Reason        string        `json:"reason"`
-	APIs          []API         `json:"apis"`
-	Files         []*DriverFile `json:"files"`
-	Deps          []*Dep        `json:"deps"`
-	Data          []DataOut     `json:"data,omitempty"`
-	Missing       []Skipped     `json:"missing,omitempty"`
-	Skipped       []Skipped     `json:"skipped,omitempty"`
+	Mode          EntryMode `json:"mode,omitempty"`
+	SeenAt        string    `json:"seen_at,omitempty"`
+	Class         string    `json:"class"`
+	Machine       string    `json:"machine"`
+	DriverVersion string    `json:"driver_version"`
+	ModuleVersion string    `json:"module_version,omitempty"`
+	// Compat is the cuda_compat libcuda the entry uses in place of the
+	// host's (inside the root), "" for none (Selection.Compat).
+	Compat  string        `json:"compat,omitempty"`
+	Reason  string        `json:"reason"`
+	APIs    []API         `json:"apis"`
+	Files   []*DriverFile `json:"files"`
+	Deps    []*Dep        `json:"deps"`
+	Data    []DataOut     `json:"data,omitempty"`
+	Missing []Skipped     `json:"missing,omitempty"`
+	Skipped []Skipped     `json:"skipped,omitempty"`
 	// GlibcNeeds is the highest GLIBC_ version each file needs, for the
 	// launch path's check (LaunchWarnings); absent in older entries.
 	GlibcNeeds []GlibcNeed `json:"glibc_needs,omitempty"`

@@ -237,7 +237,7 @@ func (pl *Plan) choose(o *Options, module string, cands []Candidate) error {
 	root := o.root()
 	t := o.target()
 	cands, mesaLeft, leftOut := takeVendors(o, cands)
-	sel, err := Select(root, cands, t, module)
+	sel, err := selectWith(root, cands, t, module, &pl.Kernel)
 	if err != nil {
 		return err
 	}

@@ -49,10 +49,29 @@ type Selection struct {
 	// Compat is the cuda_compat libcuda used in place of the host's, inside
 	// the root, or "".
 	Compat string
+	// CompatChecks are the verdicts on every cuda_compat libcuda given
+	// with -d (CompatUsable against the kernel driver), in the order they
+	// were weighed: the doctor reports these, it does not judge again.
+	CompatChecks []CompatCheck
 	// Files are the chosen files, in discovery order.
 	Files []*DriverFile
 	// Skipped lists what was left out and why.
 	Skipped []Skipped
+}
+
+// CompatCheck is the verdict on one cuda_compat libcuda.
+type CompatCheck struct {
+	// Path is the libcuda inside the root; Version its driver version.
+	Path    string
+	Version string
+	// Note is its forward-compatibility note (nil when unreadable: Err).
+	Note *CompatNote
+	Err  error
+	// Usable and Reason are CompatUsable's answer; Chosen says the
+	// selection took it.
+	Usable bool
+	Reason string
+	Chosen bool
 }
 
 // ModuleVersion returns the version of the loaded NVIDIA kernel module under
@@ -182,6 +201,14 @@ func versionAfterSpace(s string) (string, bool) {
 // DriverFile per real file with the names it is known by. moduleVersion may
 // be "".
 func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion string) (*Selection, error) {
+	return selectWith(root, cands, target, moduleVersion, nil)
+}
+
+// selectWith is Select judging cuda_compat against kernel (the Plan's
+// reading of the kernel driver, which the doctor reports); nil takes the
+// NVIDIA module of moduleVersion, or reads the kernel driver when that is
+// "".
+func selectWith(root string, cands []Candidate, target elfscan.Ident, moduleVersion string, kernel *Kernel) (*Selection, error) {
 	sel := &Selection{}
 	type real struct {
 		c     Candidate
@@ -237,13 +264,16 @@ func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion 
 	// unversioned files of its directory.
 	var compat *real
 	var rejected []*real
-	var kernel *Kernel
 	for _, r := range reals {
 		if r.c.Origin != OriginFlag || r.c.Entry.Name != "libcuda" {
 			continue
 		}
 		note, err := ReadCompatNote(ldpath.HostPath(root, r.c.Real))
-		if err != nil || note == nil {
+		if err != nil {
+			sel.CompatChecks = append(sel.CompatChecks, CompatCheck{Path: r.c.Real, Version: r.c.Version, Err: err, Reason: "unreadable forward-compatibility note"})
+			continue
+		}
+		if note == nil {
 			continue
 		}
 		if kernel == nil {
@@ -253,14 +283,19 @@ func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion 
 			}
 			kernel = &k
 		}
-		if ok, why := CompatUsable(*kernel, note, r.c.Version); !ok {
+		ok, why := CompatUsable(*kernel, note, r.c.Version)
+		sel.CompatChecks = append(sel.CompatChecks, CompatCheck{Path: r.c.Real, Version: r.c.Version, Note: note, Usable: ok, Reason: why, Chosen: ok && compat == nil})
+		if compat != nil {
+			// Judged for the report; the first usable one is taken.
+			continue
+		}
+		if !ok {
 			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "cuda_compat libcuda " + compatName(r.c) + " not used: " + why, SkipCompatUnusable})
 			rejected = append(rejected, r)
 			continue
 		}
 		compat = r
 		sel.Compat = r.c.Real
-		break
 	}
 	// sameDriver: b belongs to the driver of the compat libcuda a.
 	sameDriver := func(a, b *real) bool {

@@ -442,7 +442,7 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 
 	// cuda_compat in explicit directories.
 	var compatCovers bool
-	r.Compat, compatCovers = compatReports(root, r.Module, cands, chosen, add)
+	r.Compat, compatCovers = compatReports(sel, add)
 
 	// The kernel module against the chosen userspace driver (a Mesa-only
 	// entry needs no NVIDIA module).
@@ -452,7 +452,7 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 		add(SeverityWarning, "module",
 			"no NVIDIA kernel module is loaded (no /sys/module/nvidia/version, /proc/driver/nvidia/version or /sys/module/nvgpu/version, and no WSL2 /dev/dxg): CUDA will report no device",
 			"load the driver (modprobe nvidia) or, in a container, expose the host's GPU")
-	case module != "" && sel.Version != "" && module != sel.Version && !compatCovers:
+	case hostdrivers.ModuleMismatch(module, sel.Version, compatCovers):
 		fix := "point -d at the directory of the " + module + " userspace driver, or install it"
 		if hostdrivers.CompareVersions(module, sel.Version) < 0 {
 			fix = "the userspace driver was upgraded but the old kernel module is still loaded: reboot (or reload the nvidia module); or " + fix
@@ -591,32 +591,21 @@ func dirReports(sources []hostdrivers.Source, cands []hostdrivers.Candidate, sel
 	return out
 }
 
-// compatReports reads the forward-compatibility note of each libcuda given
-// with -d and says whether the kernel driver can use it, by the launch's own
-// rule (hostdrivers.CompatUsable: the launch never chooses one it cannot
-// use); covers is true when a chosen one can (the module then need not
-// match the driver version).
-func compatReports(root string, kernel hostdrivers.Kernel, cands []hostdrivers.Candidate, chosen map[string]bool, add func(sev, topic, msg, fix string)) (out []CompatReport, covers bool) {
+// compatReports renders the selection's verdicts on the cuda_compat
+// libcudas given with -d (hostdrivers.Selection.CompatChecks: the launch's
+// own, against the plan's kernel reading); covers is true when a chosen
+// one is usable (the module then need not match the driver version).
+func compatReports(sel *hostdrivers.Selection, add func(sev, topic, msg, fix string)) (out []CompatReport, covers bool) {
 	out = []CompatReport{}
-	seenCompat := map[string]bool{}
-	for _, c := range cands {
-		if c.Entry.Name != "libcuda" || c.Origin != hostdrivers.OriginFlag || seenCompat[c.Real] {
+	for _, c := range sel.CompatChecks {
+		if c.Err != nil {
+			add(SeverityWarning, "cuda_compat", fmt.Sprintf("%s: unreadable forward-compatibility note: %v", c.Path, c.Err), "")
 			continue
 		}
-		seenCompat[c.Real] = true
-		note, err := hostdrivers.ReadCompatNote(ldpath.HostPath(root, c.Real))
-		if err != nil {
-			add(SeverityWarning, "cuda_compat", fmt.Sprintf("%s: unreadable forward-compatibility note: %v", c.Real, err), "")
-			continue
-		}
-		if note == nil {
-			continue
-		}
-		cr := CompatReport{Path: c.Real, Version: c.Version, CUDA: note.CUDA, Branches: note.Driver, Chosen: chosen[c.Real]}
+		cr := CompatReport{Path: c.Path, Version: c.Version, CUDA: c.Note.CUDA, Branches: c.Note.Driver, Usable: c.Usable, Reason: c.Reason, Chosen: c.Chosen}
 		if cr.Branches == nil {
 			cr.Branches = []int{}
 		}
-		cr.Usable, cr.Reason = hostdrivers.CompatUsable(kernel, note, c.Version)
 		if cr.Chosen && cr.Usable {
 			covers = true
 		}
