@@ -242,25 +242,35 @@ func (s *Session) usableRoots(candidates []string) (dirs, existing, warnings []s
 // each one refused. A root is refused when another user could have planted
 // it or can write into it or swap it (CheckCacheRoot, CheckAncestors); it is
 // never read then. A fallback is used only when the roots before it are
-// unusable: one that exists and is writable, or that does not exist and
-// can be created, ends the list, so a later fallback (the per-user
-// directory under /tmp, which another user may have squatted or be racing)
-// is not even looked at.
+// unusable: one that exists and is writable ends the list, so a later
+// fallback (the per-user directory under /tmp, which another user may have
+// squatted or be racing) is not even looked at. One that does not exist
+// and can be created is where the entry will be built, but EnsureCacheRoot
+// may still refuse it then (another user created its missing parent in
+// between: TestMissingParentRace): the next usable fallback follows it, as
+// a place to build only, never read.
 func usableRoots(candidates []string) (dirs, existing, warnings []string) {
+	buildOnly := false
 	for _, cd := range candidates {
 		if err := CheckAncestors(cd); err != nil {
-			warnings = append(warnings, err.Error())
+			if !buildOnly {
+				warnings = append(warnings, err.Error())
+			}
 			continue
 		}
 		fi, err := os.Lstat(cd)
 		switch {
 		case err == nil:
 			if err := CheckCacheRoot(cd, fi); err != nil {
-				warnings = append(warnings, err.Error())
+				if !buildOnly {
+					warnings = append(warnings, err.Error())
+				}
 				continue
 			}
 			dirs = append(dirs, cd)
-			existing = append(existing, cd)
+			if !buildOnly {
+				existing = append(existing, cd)
+			}
 			if unix.Access(cd, unix.W_OK|unix.X_OK) == nil {
 				return dirs, existing, warnings
 			}
@@ -269,10 +279,16 @@ func usableRoots(candidates []string) (dirs, existing, warnings []string) {
 			// not read); it is a place to build if it can be made, and
 			// EnsureCacheRoot checks it again when it is.
 			if creatable(cd) {
-				return append(dirs, cd), existing, warnings
+				if buildOnly {
+					return append(dirs, cd), existing, warnings
+				}
+				dirs = append(dirs, cd)
+				buildOnly = true
 			}
 		default:
-			warnings = append(warnings, fmt.Sprintf("cache directory %s: %v", cd, err))
+			if !buildOnly {
+				warnings = append(warnings, fmt.Sprintf("cache directory %s: %v", cd, err))
+			}
 		}
 	}
 	return dirs, existing, warnings
