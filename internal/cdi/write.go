@@ -102,6 +102,10 @@ func Write(dir string, spec *specs.Spec) (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	// The record's rename reaches the disk before the spec's.
+	if err := d.Sync(); err != nil {
+		return false, fmt.Errorf("CDI directory %s: %w", d.Name(), err)
+	}
 	if err := writeReplacing(dfd, d.Name(), FileName, b, old.spec); err != nil {
 		return false, err
 	}
