@@ -110,7 +110,7 @@ func cacheCommandRoots(c *config, environ []string) ([]cacheRoot, error) {
 
 // cacheOutside is where the cache commands look for uses of an entry:
 // RUN/opengl-driver and -32 (each entry's own SeenAt is looked at too),
-// the CDI specs nixglhost wrote in the runtimes' directories, and the
+// the specs of nixglhost's kind in the runtimes' CDI directories, and the
 // processes of /proc.
 func cacheOutside(c *config) hostdrivers.Outside {
 	refs := map[string]string{}
@@ -120,11 +120,8 @@ func cacheOutside(c *config) hostdrivers.Outside {
 		if err != nil {
 			continue
 		}
-		var spec struct{ Annotations map[string]string }
-		if json.Unmarshal(b, &spec) != nil || spec.Annotations[cdi.GeneratorAnnotation] != "nixglhost" {
-			continue
-		}
-		if e := spec.Annotations[cdi.EntryAnnotation]; e != "" && refs[e] == "" {
+		// Any spec of the kind keeps the entry it mounts: keeping is safe.
+		if e, ok := cdi.Entry(b); ok && refs[e] == "" {
 			refs[e] = "the CDI spec " + p + " mounts it"
 		}
 	}

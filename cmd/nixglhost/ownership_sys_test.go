@@ -280,9 +280,11 @@ func TestForeignLinkInStickyRunDir(t *testing.T) {
 }
 
 // TestCDIRefusesBeforeWriting: --cdi-spec refuses a spec file it did not
-// write (a foreign spec, a link, a directory of that name) and a CDI
-// directory that others could redirect (a parent others can write, a
-// parent that is another user's link), before anything is written: no
+// write (a foreign spec, of another kind or of its own with no record of
+// it, a link, a directory of that name), a foreign file at its record's
+// name, and a CDI directory that others could redirect (a parent others
+// can write, a parent that is another user's link), before anything is
+// written: no
 // system cache, no directory created, every planted file byte for byte.
 // A CDI directory two levels below an existing one is created, 0755.
 func TestCDIRefusesBeforeWriting(t *testing.T) {
@@ -298,6 +300,16 @@ func TestCDIRefusesBeforeWriting(t *testing.T) {
 			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
 			fixtures.Write(t, filepath.Join(dir, cdi.FileName), `{"cdiVersion":"0.6.0","kind":"nvidia.com/gpu","devices":[]}`)
 			return dir, filepath.Join(dir, cdi.FileName)
+		}, "did not write it"},
+		{"a foreign spec of nixglhost's kind", false, func(t *testing.T, base string) (string, string) {
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			fixtures.Write(t, filepath.Join(dir, cdi.FileName), `{"cdiVersion":"0.5.0","kind":"nixglhost.org/gpu","devices":[{"name":"all","containerEdits":{"deviceNodes":[{"path":"/dev/nvidia0"}]}}]}`)
+			return dir, filepath.Join(dir, cdi.FileName)
+		}, "no record " + cdi.RecordName},
+		{"a foreign file at the record's name", false, func(t *testing.T, base string) (string, string) {
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			fixtures.Write(t, filepath.Join(dir, cdi.RecordName), "someone's\n")
+			return dir, filepath.Join(dir, cdi.RecordName)
 		}, "did not write it"},
 		{"the spec's name is a link", false, func(t *testing.T, base string) (string, string) {
 			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)

@@ -6,13 +6,19 @@
 // all together. Podman, Docker 25+, containerd and CRI-O read such specs
 // from /etc/cdi or /var/run/cdi (see docs/DESIGN.md, "Containers").
 //
+// The spec's cdiVersion is the lowest its content needs (0.5.0: Debian
+// 12's Podman 4.3.1 reads nothing newer), so it carries no annotations; the
+// entry it serves is named by its mount at /run/opengl-driver.
+//
 // The runtimes read those directories as root. Write trusts only a
 // directory that root or the caller alone controls, path included; it
-// never follows a link there and never replaces a file it did not write
-// (one without GeneratorAnnotation).
+// never follows a link there and never replaces a file it did not write:
+// the spec file is nixglhost's when it is of Kind and its bytes are those
+// that nixglhost's record beside it (RecordName) lists.
 package cdi
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -34,12 +40,10 @@ const (
 	Kind = "nixglhost.org/gpu"
 	// FileName is the spec's file name in the CDI directory.
 	FileName = "nixglhost.org-gpu.json"
-	// GeneratorAnnotation marks a spec nixglhost wrote: only such a file
-	// is ever replaced.
-	GeneratorAnnotation = "nixglhost.org/generator"
-	// EntryAnnotation names the cache entry the spec mounts, so that a
-	// stale spec is seen and replaced.
-	EntryAnnotation = "nixglhost.org/entry"
+	// RecordName is nixglhost's record, in the CDI directory, of the spec
+	// bytes it wrote as FileName: the proof that the file there is its
+	// own. The runtimes read only *.json and *.yaml files there.
+	RecordName = ".nixglhost.org-gpu.record"
 	// RunOpenGLDriver is where the entry goes in the container: where it
 	// goes in the build sandbox too.
 	RunOpenGLDriver = sandbox.RunOpenGLDriver
@@ -149,7 +153,6 @@ func Build(root, entry string, hostFiles []string, gpus []GPU) (*specs.Spec, err
 	}
 	spec := &specs.Spec{
 		Kind:           Kind,
-		Annotations:    map[string]string{GeneratorAnnotation: generator, EntryAnnotation: entry},
 		ContainerEdits: edits,
 	}
 	var all []string
@@ -166,13 +169,29 @@ func Build(root, entry string, hostFiles []string, gpus []GPU) (*specs.Spec, err
 	}
 	spec.Devices = append(spec.Devices, specs.Device{Name: "all", ContainerEdits: specs.ContainerEdits{DeviceNodes: nodes(all)}})
 	// The lowest version that carries what the spec uses, so that the
-	// oldest runtimes that can read it do.
+	// oldest runtimes that can read it do: 0.5.0 for device names that
+	// start with a digit (and a node's HostPath under another root).
 	v, err := specs.MinimumRequiredVersion(spec)
 	if err != nil {
 		return nil, err
 	}
 	spec.Version = v
 	return spec, nil
+}
+
+// Entry returns the host path a spec's bytes mount at RunOpenGLDriver when
+// the spec is of Kind: the cache entry it serves, whoever wrote it.
+func Entry(b []byte) (string, bool) {
+	var s specs.Spec
+	if json.Unmarshal(b, &s) != nil || s.Kind != Kind {
+		return "", false
+	}
+	for _, m := range s.ContainerEdits.Mounts {
+		if m != nil && m.ContainerPath == RunOpenGLDriver && m.HostPath != "" {
+			return m.HostPath, true
+		}
+	}
+	return "", false
 }
 
 // drmNodes returns /dev/dri/<name> for each DRM card and render node named

@@ -25,7 +25,7 @@ func TestReadGPUs(t *testing.T) {
 }
 
 // TestBuildMesaHost: without an NVIDIA GPU, =all carries the /dev/dri
-// nodes, and the spec names its entry and its generator.
+// nodes.
 func TestBuildMesaHost(t *testing.T) {
 	root := t.TempDir()
 	for _, n := range []string{"card0", "renderD128", "by-path"} {
@@ -44,8 +44,61 @@ func TestBuildMesaHost(t *testing.T) {
 	if !slices.Equal(got, []string{"/dev/dri/card0", "/dev/dri/renderD128"}) {
 		t.Errorf("=all nodes %v", got)
 	}
-	if spec.Annotations[EntryAnnotation] != "/var/cache/nix-gl-host/x" || spec.Annotations[GeneratorAnnotation] != "nixglhost" || spec.Version == "" {
-		t.Errorf("spec %+v", spec)
+}
+
+// TestBuildVersion: the spec's cdiVersion is the lowest its content needs
+// and never 0.6.0 or later (Debian 12's Podman 4.3.1 reads up to 0.5.0, and
+// at 0.5.0 not the top-level annotations field): 0.4.0 on a Mesa host
+// (mount types), 0.5.0 with GPUs (device names that start with a digit).
+// It carries no annotations, and Entry finds its entry from the mount.
+func TestBuildVersion(t *testing.T) {
+	tests := []struct {
+		name        string
+		gpus        []GPU
+		wantVersion string
+	}{
+		{"mesa host", nil, "0.4.0"},
+		{"two GPUs", []GPU{{Minor: "0", UUID: "GPU-a", Nodes: []string{"/dev/nvidia0"}}, {Minor: "1", UUID: "GPU-b", Nodes: []string{"/dev/nvidia1"}}}, "0.5.0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const entry = "/var/cache/nix-gl-host/0123456789abcdef0123456789abcdef"
+			spec, err := Build(t.TempDir(), entry, []string{"/usr/lib/x86_64-linux-gnu/libnvidia-glcore.so.535.261.03"}, tt.gpus)
+			fixtures.Must(t, err)
+			if spec.Version != tt.wantVersion || spec.Annotations != nil {
+				t.Errorf("cdiVersion %s, annotations %v; want %s and none", spec.Version, spec.Annotations, tt.wantVersion)
+			}
+			b, err := marshal(spec)
+			fixtures.Must(t, err)
+			if strings.Contains(string(b), "annotations") {
+				t.Errorf("the spec's JSON has annotations:\n%s", b)
+			}
+			if got, ok := Entry(b); !ok || got != entry {
+				t.Errorf("Entry: %q, %t; want %s", got, ok, entry)
+			}
+		})
+	}
+}
+
+// TestEntry: Entry reads the mount at /run/opengl-driver of a spec of
+// nixglhost's kind only.
+func TestEntry(t *testing.T) {
+	tests := []struct {
+		name, spec, want string
+		ok               bool
+	}{
+		{"ours", `{"kind":"nixglhost.org/gpu","containerEdits":{"mounts":[{"hostPath":"/h/lib","containerPath":"/h/lib"},{"hostPath":"/c/e","containerPath":"/run/opengl-driver"}]}}`, "/c/e", true},
+		{"another kind", `{"kind":"nvidia.com/gpu","containerEdits":{"mounts":[{"hostPath":"/c/e","containerPath":"/run/opengl-driver"}]}}`, "", false},
+		{"no such mount", `{"kind":"nixglhost.org/gpu","containerEdits":{"mounts":[{"hostPath":"/c/e","containerPath":"/run/other"}]}}`, "", false},
+		{"not JSON", `kind: nixglhost.org/gpu`, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := Entry([]byte(tt.spec))
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("Entry: %q, %t; want %q, %t", got, ok, tt.want, tt.ok)
+			}
+		})
 	}
 }
 

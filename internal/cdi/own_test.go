@@ -26,10 +26,30 @@ func testSpec(t *testing.T, entry string) *specs.Spec {
 	return spec
 }
 
+// foreignOfKind is a spec of nixglhost's kind that nixglhost did not
+// write: an administrator's, or another tool's.
+const foreignOfKind = `{"cdiVersion":"0.5.0","kind":"nixglhost.org/gpu","devices":[{"name":"all","containerEdits":{"deviceNodes":[{"path":"/dev/nvidia0"}]}}]}`
+
+// legacySpec is the mark of a spec an earlier nixglhost wrote (cdiVersion
+// 0.6.0, before the record).
+const legacySpec = `{"cdiVersion":"0.6.0","kind":"nixglhost.org/gpu","annotations":{"nixglhost.org/generator":"nixglhost"},"devices":[]}`
+
+// writeOurs writes the spec for entry into dir with Write and returns its
+// path.
+func writeOurs(t *testing.T, dir, entry string) string {
+	t.Helper()
+	if _, err := Write(dir, testSpec(t, entry)); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	return filepath.Join(dir, FileName)
+}
+
 // TestWriteRefuses: Check and Write refuse a spec file nixglhost did not
-// write and a CDI directory another user could write to or redirect,
-// naming the path, and leave every file byte for byte (no directory made,
-// no temporary file left).
+// write (another kind; nixglhost's kind with no record, beside a record of
+// other bytes, or edited since it was written), a file at the record's
+// name that is not nixglhost's record, and a CDI directory another user
+// could write to or redirect, naming the path, and leave every file byte
+// for byte (no directory made, no temporary file left).
 func TestWriteRefuses(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -38,21 +58,59 @@ func TestWriteRefuses(t *testing.T) {
 		setup   func(t *testing.T, base string) (dir, named string)
 		wantErr string
 	}{
-		{"a spec without the mark", false, func(t *testing.T, base string) (string, string) {
+		{"a spec of another kind", false, func(t *testing.T, base string) (string, string) {
 			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
 			return dir, fixtures.Write(t, filepath.Join(dir, FileName), `{"cdiVersion":"0.6.0","kind":"nvidia.com/gpu","devices":[]}`)
-		}, "did not write it (no nixglhost.org/generator annotation)"},
+		}, `did not write it (kind "nvidia.com/gpu")`},
+		{"a spec of our kind, no record", false, func(t *testing.T, base string) (string, string) {
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			return dir, fixtures.Write(t, filepath.Join(dir, FileName), foreignOfKind)
+		}, "did not write it (of kind nixglhost.org/gpu, but no record " + RecordName + " of it)"},
+		{"a spec of our kind beside our record of another", false, func(t *testing.T, base string) (string, string) {
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			writeOurs(t, dir, "/c/a")
+			return dir, fixtures.Write(t, filepath.Join(dir, FileName), foreignOfKind)
+		}, "did not write it (of kind nixglhost.org/gpu, but not the spec " + RecordName + " records)"},
+		{"our spec, edited", false, func(t *testing.T, base string) (string, string) {
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			p := writeOurs(t, dir, "/c/a")
+			b, err := os.ReadFile(p)
+			fixtures.Must(t, err)
+			return dir, fixtures.Write(t, p, strings.Replace(string(b), `"ro"`, `"rw"`, 1))
+		}, "not the spec " + RecordName + " records"},
 		{"another generator's mark", false, func(t *testing.T, base string) (string, string) {
 			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
-			return dir, fixtures.Write(t, filepath.Join(dir, FileName), `{"annotations":{"nixglhost.org/generator":"someone"}}`)
+			return dir, fixtures.Write(t, filepath.Join(dir, FileName), `{"kind":"nixglhost.org/gpu","annotations":{"nixglhost.org/generator":"someone"}}`)
 		}, "did not write it"},
+		{"the old mark on another kind", false, func(t *testing.T, base string) (string, string) {
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			return dir, fixtures.Write(t, filepath.Join(dir, FileName), `{"kind":"nvidia.com/gpu","annotations":{"nixglhost.org/generator":"nixglhost"}}`)
+		}, `did not write it (kind "nvidia.com/gpu")`},
 		{"not JSON", false, func(t *testing.T, base string) (string, string) {
 			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
 			return dir, fixtures.Write(t, filepath.Join(dir, FileName), "cdiVersion: 0.6.0\n")
-		}, "did not write it"},
+		}, "did not write it (not a JSON spec)"},
+		{"a foreign file at the record's name", false, func(t *testing.T, base string) (string, string) {
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			return dir, fixtures.Write(t, filepath.Join(dir, RecordName), "someone's notes\n")
+		}, "did not write it (it does not start as nixglhost's record)"},
+		{"the record's name is a link to a record", false, func(t *testing.T, base string) (string, string) {
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			target := fixtures.Write(t, filepath.Join(base, "elsewhere"), recordHeader)
+			p := filepath.Join(dir, RecordName)
+			fixtures.Must(t, os.Symlink(target, p))
+			return dir, p
+		}, "did not write it (a symbolic link)"},
+		{"another user's record", true, func(t *testing.T, base string) (string, string) {
+			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
+			writeOurs(t, dir, "/c/a")
+			p := filepath.Join(dir, RecordName)
+			fixtures.Must(t, os.Chown(p, otherUID, otherUID))
+			return dir, p
+		}, "belongs to uid 64103"},
 		{"a link to a marked spec", false, func(t *testing.T, base string) (string, string) {
 			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
-			target := fixtures.Write(t, filepath.Join(base, "elsewhere.json"), `{"annotations":{"nixglhost.org/generator":"nixglhost"}}`)
+			target := fixtures.Write(t, filepath.Join(base, "elsewhere.json"), legacySpec)
 			p := filepath.Join(dir, FileName)
 			fixtures.Must(t, os.Symlink(target, p))
 			return dir, p
@@ -70,7 +128,7 @@ func TestWriteRefuses(t *testing.T) {
 		}, "did not write it (not a regular file)"},
 		{"another user's marked spec", true, func(t *testing.T, base string) (string, string) {
 			dir := fixtures.MkdirMode(t, filepath.Join(base, "cdi"), 0o755)
-			p := fixtures.Write(t, filepath.Join(dir, FileName), `{"annotations":{"nixglhost.org/generator":"nixglhost"}}`)
+			p := fixtures.Write(t, filepath.Join(dir, FileName), legacySpec)
 			fixtures.Must(t, os.Chown(p, otherUID, otherUID))
 			return dir, p
 		}, "belongs to uid 64103"},
@@ -185,8 +243,78 @@ func TestWriteOurs(t *testing.T) {
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
-	if d := cmp.Diff([]string{filepath.Base(planted), FileName}, names); d != "" {
+	if d := cmp.Diff([]string{filepath.Base(planted), RecordName, FileName}, names); d != "" {
 		t.Errorf("the CDI directory holds (-want +got):\n%s", d)
+	}
+}
+
+// TestWriteOverRecorded: Write replaces a spec it can prove its own in
+// each state a run leaves, stopped or finished (the record listing the
+// spec there and a pending one, before and after the spec's rename), and
+// a spec of an earlier nixglhost (the old generator annotation, no
+// record); afterwards the spec holds the new bytes, with no annotations,
+// and the record lists those alone.
+func TestWriteOverRecorded(t *testing.T) {
+	specBytes := func(t *testing.T, entry string) []byte {
+		t.Helper()
+		b, err := marshal(testSpec(t, entry))
+		fixtures.Must(t, err)
+		return b
+	}
+	record := func(bs ...[]byte) string {
+		r := recordHeader
+		for _, b := range bs {
+			r += FileName + " " + digest(b) + "\n"
+		}
+		return r
+	}
+	tests := []struct {
+		name string
+		// setup fills the CDI directory dir.
+		setup func(t *testing.T, dir string)
+	}{
+		{"finished", func(t *testing.T, dir string) {
+			writeOurs(t, dir, "/c/a")
+		}},
+		{"stopped before the spec's rename", func(t *testing.T, dir string) {
+			a, b := specBytes(t, "/c/a"), specBytes(t, "/c/b")
+			fixtures.Write(t, filepath.Join(dir, FileName), string(a))
+			fixtures.Write(t, filepath.Join(dir, RecordName), record(a, b))
+		}},
+		{"stopped after the spec's rename", func(t *testing.T, dir string) {
+			a, b := specBytes(t, "/c/a"), specBytes(t, "/c/b")
+			fixtures.Write(t, filepath.Join(dir, FileName), string(b))
+			fixtures.Write(t, filepath.Join(dir, RecordName), record(a, b))
+		}},
+		{"written by an earlier nixglhost", func(t *testing.T, dir string) {
+			fixtures.Write(t, filepath.Join(dir, FileName), legacySpec)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := fixtures.MkdirMode(t, filepath.Join(t.TempDir(), "cdi"), 0o755)
+			tt.setup(t, dir)
+			if err := Check(dir); err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			if changed, err := Write(dir, testSpec(t, "/c/new")); err != nil || !changed {
+				t.Fatalf("Write: %t, %v; want the spec replaced", changed, err)
+			}
+			want := specBytes(t, "/c/new")
+			got, err := os.ReadFile(filepath.Join(dir, FileName))
+			fixtures.Must(t, err)
+			if d := cmp.Diff(string(want), string(got)); d != "" {
+				t.Errorf("the spec (-want +got):\n%s", d)
+			}
+			if strings.Contains(string(got), "annotations") {
+				t.Errorf("the spec carries annotations:\n%s", got)
+			}
+			rec, err := os.ReadFile(filepath.Join(dir, RecordName))
+			fixtures.Must(t, err)
+			if d := cmp.Diff(record(want), string(rec)); d != "" {
+				t.Errorf("the record (-want +got):\n%s", d)
+			}
+		})
 	}
 }
 
@@ -208,11 +336,12 @@ func TestReplaceRaces(t *testing.T) {
 			d, err := os.Open(dir)
 			fixtures.Must(t, err)
 			defer d.Close()
-			var old *specFile
+			var old *ownFile
 			if tt.checked {
-				fixtures.Write(t, filepath.Join(dir, FileName), `{"annotations":{"nixglhost.org/generator":"nixglhost"}}`)
-				old, err = readOurs(d)
+				writeOurs(t, dir, "/c/a")
+				f, err := readOurs(d)
 				fixtures.Must(t, err)
+				old = f.spec
 				// Moved away, not removed: its inode stays taken.
 				fixtures.Must(t, os.Rename(filepath.Join(dir, FileName), filepath.Join(dir, "away")))
 			}
