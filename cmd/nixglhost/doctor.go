@@ -94,6 +94,9 @@ func doctorInputs(c *config, stderr io.Writer, environ []string) (*hostdrivers.O
 	if err != nil {
 		return nil, do, err
 	}
+	if c.linkRun {
+		o.CompanionSeenAt = filepath.Join(filepath.Dir(seenAt), link32Base)
+	}
 	do.CacheDir = s.cacheDir
 	return o, do, nil
 }

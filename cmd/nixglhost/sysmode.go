@@ -87,7 +87,12 @@ func (s *systemSetup) prepare(c *config, target elfscan.Ident, seenAt string) (*
 	if err := s.mkCacheDir(); err != nil {
 		return nil, err
 	}
-	p, err := hostdrivers.Prepare(o, s.cacheDir)
+	return s.serve(hostdrivers.Prepare(o, s.cacheDir))
+}
+
+// serve checks an entry Prepare (or PrepareCompanion) gave in the system
+// cache and makes it readable by every user.
+func (s *systemSetup) serve(p *hostdrivers.Prepared, err error) (*hostdrivers.Prepared, error) {
 	var noDriver *hostdrivers.NoDriverError
 	if errors.As(err, &noDriver) {
 		return nil, fmt.Errorf("%w under %s (run with -v to see where it looked)", noDriver, s.root)
@@ -217,17 +222,27 @@ func linkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string) 
 	if prev32, err = dropUntrusted(stderr, rd, link32Base, s.cacheDir, prev32); err != nil {
 		return err
 	}
-	p, err := s.prepare(c, elfscan.Ident{}, link)
+	o, err := s.options(c, elfscan.Ident{}, link)
+	if err != nil {
+		return err
+	}
+	// The 32-bit driver, where the host has one, as NixOS links it: the
+	// library's companion (hostdrivers.CompanionOptions), seen there.
+	o.CompanionSeenAt = link32
+	if err := s.mkCacheDir(); err != nil {
+		return err
+	}
+	sess := new(hostdrivers.Session)
+	p, err := s.serve(sess.Prepare(o, s.cacheDir))
 	if err != nil {
 		return err
 	}
 	if err := swapRunLink(stdout, rd, linkBase, s.cacheDir, prev, p); err != nil {
 		return err
 	}
-	// The 32-bit driver, where the host has one, as NixOS links it.
 	cur32 := ""
-	if t32, ok := hostdrivers.Companion(hostdrivers.NativeIdent()); ok && err32 == nil {
-		p32, err := s.prepare(c, t32, link32)
+	if _, ok := hostdrivers.CompanionOptions(o); ok && err32 == nil {
+		p32, err := s.serve(sess.PrepareCompanion(o, s.cacheDir))
 		var noDriver *hostdrivers.NoDriverError
 		switch {
 		case errors.As(err, &noDriver):

@@ -178,19 +178,17 @@ func (s *Session) Prepare(o *Options, cacheDir string, fallbacks ...string) (*Pr
 // library directories, present or not), so the next launch reads no
 // second index, and a 32-bit driver appearing invalidates both.
 func (s *Session) PrepareCompanion(o *Options, cacheDir string, fallbacks ...string) (*Prepared, error) {
-	t, ok := Companion(o.target())
+	o32, ok := CompanionOptions(o)
 	if !ok {
 		return nil, &NoDriverError{Target: o.target()}
 	}
 	main, mainPath := s.last, s.lastPath
 	if main != nil && main.CompanionNone {
 		o.logger().Debug("no 32-bit driver (the program's index)", "index", mainPath)
-		return nil, &NoDriverError{Target: t}
+		return nil, &NoDriverError{Target: o32.Target}
 	}
-	o32 := *o
-	o32.Target = t
 	s.noneWatches = nil
-	p, err := s.Prepare(&o32, cacheDir, fallbacks...)
+	p, err := s.Prepare(o32, cacheDir, fallbacks...)
 	var nd *NoDriverError
 	if errors.As(err, &nd) && main != nil && main.Key != noDriverKey && s.noneWatches != nil && s.owns(filepath.Dir(mainPath)) {
 		m := *main
@@ -199,6 +197,22 @@ func (s *Session) PrepareCompanion(o *Options, cacheDir string, fallbacks ...str
 		writeIndex(mainPath, &m)
 	}
 	return p, err
+}
+
+// CompanionOptions returns the inputs of the 32-bit companion entry of
+// o's entry: o for the companion's target (Companion), seen at
+// CompanionSeenAt. Every mode that makes a companion (the launch, system
+// mode) and the doctor take it from here. ok is false when o's target has
+// no companion.
+func CompanionOptions(o *Options) (*Options, bool) {
+	t, ok := Companion(o.target())
+	if !ok {
+		return nil, false
+	}
+	o32 := *o
+	o32.Target = t
+	o32.SeenAt, o32.CompanionSeenAt = o.CompanionSeenAt, ""
+	return &o32, true
 }
 
 // unionWatches returns ws followed by the watches of more it lacks. Two

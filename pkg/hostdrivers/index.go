@@ -222,6 +222,7 @@ type inputs struct {
 	Target           [3]int
 	SelfContained    bool
 	SeenAt           string
+	CompanionSeenAt  string
 	TrustedFilesOnly bool
 	Mesa             bool
 }
@@ -235,7 +236,7 @@ func (o *Options) inputs() inputs {
 		// index.
 		Format: indexFormat, Host: hostName(), Root: o.root(), Dirs: o.Dirs, LibraryPath: o.LibraryPath,
 		Target:        [3]int{int(t.Class), int(t.Data), int(t.Machine)},
-		SelfContained: o.SelfContained, SeenAt: o.SeenAt, TrustedFilesOnly: o.TrustedFilesOnly, Mesa: o.Mesa,
+		SelfContained: o.SelfContained, SeenAt: o.SeenAt, CompanionSeenAt: o.CompanionSeenAt, TrustedFilesOnly: o.TrustedFilesOnly, Mesa: o.Mesa,
 	}
 }
 

@@ -33,6 +33,10 @@ type Options struct {
 	// EGL and OpenCL vendor files name their libraries by absolute path
 	// there, as NixOS's do. "" keeps bare names.
 	SeenAt string
+	// CompanionSeenAt is where the 32-bit companion entry of a
+	// SelfContained entry is seen (RUN/opengl-driver-32, as NixOS has
+	// it); see CompanionOptions.
+	CompanionSeenAt string
 	// TrustedFilesOnly refuses a plan holding a driver, dependency or
 	// vendor file that a user other than root (or the caller) owns or can
 	// write, that lies in a directory others can write (sticky or not),

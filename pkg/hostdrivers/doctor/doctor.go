@@ -512,14 +512,13 @@ func Doctor(o *hostdrivers.Options, do DoctorOptions) (*Report, error) {
 // launch does (hostdrivers.Companion, then Resolve); nil when the target
 // has none (not an x86-64 program).
 func companionReport(o *hostdrivers.Options, cacheDir string) *CompanionReport {
-	t32, ok := hostdrivers.Companion(o.TargetIdent())
+	o32, ok := hostdrivers.CompanionOptions(o)
 	if !ok {
 		return nil
 	}
-	o32 := *o
-	o32.Target = t32
+	t32 := o32.TargetIdent()
 	cr := &CompanionReport{Class: t32.Class.String(), Machine: t32.Machine.String()}
-	pl, err := hostdrivers.Resolve(&o32)
+	pl, err := hostdrivers.Resolve(o32)
 	switch {
 	case err != nil:
 		cr.None = err.Error()
