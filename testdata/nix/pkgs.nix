@@ -1,0 +1,103 @@
+# A stand-in for the few parts of nixpkgs that nix/wrap.nix and
+# nix/nixglhost-wrap-hook.sh use, so that Debian's nix-bin can build them
+# with no nixpkgs and no network (cmd/nixglhost's TestNixWrap; nix/modules-check.nix
+# evaluates the modules with it). Its limits, against the real thing:
+#   - runCommand's builder is the host's /bin/bash with PATH=/usr/bin:/bin,
+#     so it needs an unsandboxed build (nixpkgs' uses stdenv's bash and
+#     coreutils from the store); it runs what stdenv's genericBuild would
+#     for a buildCommand: the setup hooks of nativeBuildInputs, the
+#     command, then postFixupHooks (stdenv runs those only in its fixup
+#     phase, which runCommand skips; mkDerivation packages have one);
+#   - passthru and meta are kept on the result (passthru's attributes
+#     too), not passed to the builder, as mkDerivation does; a list of
+#     strings goes to the builder space-separated (no structured attributes);
+#   - runtimeShell is /bin/sh (dash on Debian), not bash;
+#   - lib has only what those files and the modules call.
+{
+  system ? builtins.currentSystem,
+}:
+let
+  lib = {
+    escapeShellArg =
+      arg:
+      let
+        s = toString arg;
+      in
+      if builtins.match "[[:alnum:],._+:@%/-]+" s == null then
+        "'${builtins.replaceStrings [ "'" ] [ "'\\''" ] s}'"
+      else
+        s;
+    escapeShellArgs = args: builtins.concatStringsSep " " (map lib.escapeShellArg args);
+    getExe = d: "${d}/bin/${d.meta.mainProgram}";
+  };
+
+  runCommand =
+    name: env: buildCommand:
+    let
+      drv = derivation (
+        builtins.removeAttrs env [
+          "passthru"
+          "meta"
+        ]
+        // {
+          inherit name system buildCommand;
+          builder = "/bin/bash";
+          PATH = "/usr/bin:/bin";
+          args = [
+            "-e"
+            "-c"
+            ''
+              postFixupHooks=()
+              for p in ''${nativeBuildInputs-}; do
+                if [ -f "$p/nix-support/setup-hook" ]; then
+                  . "$p/nix-support/setup-hook"
+                fi
+              done
+              eval "$buildCommand"
+              for h in "''${postFixupHooks[@]}"; do
+                "$h"
+              done
+            ''
+          ];
+        }
+      );
+    in
+    drv
+    // (env.passthru or { })
+    // {
+      meta = env.meta or { };
+      passthru = env.passthru or { };
+    };
+
+  makeSetupHook =
+    {
+      name,
+      substitutions ? { },
+    }:
+    script:
+    runCommand name { } ''
+      mkdir -p $out/nix-support
+      sed ${
+        builtins.concatStringsSep " " (
+          map (k: "-e 's|@${k}@|${substitutions.${k}}|g'") (builtins.attrNames substitutions)
+        )
+      } ${script} > $out/nix-support/setup-hook
+    '';
+
+  pkgs = {
+    inherit
+      lib
+      system
+      runCommand
+      makeSetupHook
+      ;
+    runtimeShell = "/bin/sh";
+    callPackage =
+      fn: over:
+      let
+        f = if builtins.isFunction fn then fn else import fn;
+      in
+      f (builtins.intersectAttrs (builtins.functionArgs f) pkgs // over);
+  };
+in
+pkgs
