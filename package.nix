@@ -120,7 +120,11 @@ buildGo126Module (finalAttrs: {
           ln -s "libnvidia-ptxjitcompiler.so.$v" "$root/drv/libnvidia-ptxjitcompiler.so.1"
           cc -o "$TMPDIR/cuinit" "$src/testdata/nix/cuinit.c" -ldl
 
-          res=$(nixglhost --driver-root "$root" -d /drv --cache-dir "$TMPDIR/cache" -- "$TMPDIR/cuinit")
+          if ! res=$(nixglhost --driver-root "$root" -d /drv --cache-dir "$TMPDIR/cache" -- "$TMPDIR/cuinit"); then
+            echo "$res"
+            echo "cuinit failed through nixglhost" >&2
+            exit 1
+          fi
           echo "$res"
           lib=$(echo "$res" | sed -n 's/^libcuda //p')
           case $lib in

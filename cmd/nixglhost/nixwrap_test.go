@@ -246,3 +246,67 @@ func TestNixWrap(t *testing.T) {
 		t.Errorf("passthru (-want +got):\n%s", diff)
 	}
 }
+
+// TestPackageFakeRootTest builds package.nix's passthru.tests.fake-root
+// with the real Nix, testdata/nix/pkgs.nix standing in for nixpkgs (its
+// buildGo126Module installs a given program instead of building Go), so
+// that the test's own script runs here: with nixglhost (this test binary
+// as main) it must pass; with a launcher that runs the program without
+// the driver it must fail, or the test proves nothing.
+func TestPackageFakeRootTest(t *testing.T) {
+	fixtures.SkipShort(t, "the Nix build of package.nix's passthru test")
+	nixBuild, err := exec.LookPath("nix-build")
+	if err != nil {
+		fixtures.Unavailable(t, "nix-build not installed (Debian: nix-bin): %v", err)
+	}
+	if _, err := exec.LookPath("cc"); err != nil {
+		fixtures.Unavailable(t, "no cc to build the fakes (Debian: gcc): %v", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		launcher string
+		ok       bool
+		// out is a line the build's output must hold.
+		out string
+	}{
+		{"nixglhost", fmt.Sprintf("#!/bin/sh\n%s=1 exec %q \"$@\"\n", asMainEnv, self), true, "cuInit 100"},
+		// Drops every flag and runs the program as it is.
+		{"no driver", "#!/bin/sh\nwhile [ \"$1\" != -- ]; do shift; done\nshift\nexec \"$@\"\n", false, "dlopen libcuda.so.1: cannot open shared object file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			work := t.TempDir()
+			launcher := filepath.Join(work, "launcher")
+			if err := os.WriteFile(launcher, []byte(tc.launcher), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			n := nixEnv{
+				dir:  work,
+				file: filepath.Join(work, "default.nix"),
+				env:  []string{"PATH=/usr/bin:/bin", "HOME=" + work, "NIX_CONF_DIR=" + work, "XDG_CACHE_HOME=" + filepath.Join(work, "cache")},
+			}
+			expr := fmt.Sprintf(`let
+  pkgs = import %q { nixglhostBinary = %q; };
+in
+(pkgs.callPackage %q { }).passthru.tests.fake-root
+`, filepath.Join(fixtures.RepoRoot(), "testdata/nix/pkgs.nix"), launcher, filepath.Join(fixtures.RepoRoot(), "package.nix"))
+			if err := os.WriteFile(n.file, []byte(expr), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := n.args(nixBuild, "--no-out-link")
+			out, err := cmd.CombinedOutput()
+			if tc.ok && err != nil {
+				t.Fatalf("passthru.tests.fake-root failed with nixglhost: %v\n%s", err, out)
+			}
+			if !tc.ok && err == nil {
+				t.Fatalf("passthru.tests.fake-root passed without the driver: it proves nothing\n%s", out)
+			}
+			if !strings.Contains(string(out), tc.out) {
+				t.Errorf("the build's output lacks %q:\n%s", tc.out, out)
+			}
+		})
+	}
+}

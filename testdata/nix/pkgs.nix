@@ -5,8 +5,8 @@
 #   - runCommand's builder is the host's /bin/bash with PATH=/usr/bin:/bin,
 #     so it needs an unsandboxed build (nixpkgs' uses stdenv's bash and
 #     coreutils from the store); it runs what stdenv's genericBuild would
-#     for a buildCommand: the setup hooks of nativeBuildInputs, the
-#     command, then postFixupHooks (stdenv runs those only in its fixup
+#     for a buildCommand: nativeBuildInputs' bin/ on PATH and their setup
+#     hooks sourced, the command, then postFixupHooks (stdenv runs those only in its fixup
 #     phase, which runCommand skips; mkDerivation packages have one);
 #   - passthru and meta are kept on the result (passthru's attributes
 #     too), not passed to the builder, as mkDerivation does; a list of
@@ -74,6 +74,9 @@ let
             ''
               postFixupHooks=()
               for p in ''${nativeBuildInputs-}; do
+                if [ -d "$p/bin" ]; then
+                  PATH=$p/bin:$PATH
+                fi
                 if [ -f "$p/nix-support/setup-hook" ]; then
                   . "$p/nix-support/setup-hook"
                 fi
