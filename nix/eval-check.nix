@@ -112,5 +112,15 @@ let
       (check (hm.imports == [ ./home-manager.nix ] && hm.programs.nixglhost.package.content == pkg) "homeManagerModules.default")
       (check (sm.imports == [ ./system-manager.nix ] && sm.services.nixglhost.package.content == pkg) "systemManagerModules.default")
     ];
+  # default.nix, the plain-Nix entry.
+  plain = import ../default.nix { pkgs = mkPkgs "x86_64-linux"; };
+  plainApp = (mkPkgs "x86_64-linux").runCommand "app-1.0" { } "mkdir $out";
+  plainChecks = [
+    (check (plain.nixglhost.attrs.pname == "nixglhost") "default.nix: nixglhost")
+    (check ((plain.wrap plainApp).nixglhost == "${plain.nixglhost}/bin/nixglhost") "default.nix: wrap uses its nixglhost")
+    (check ((plain.wrapOffload plainApp).nixglhostFlags == "--prime") "default.nix: wrapOffload")
+    (check (plain.hook.name == "nixglhost-wrap-hook") "default.nix: hook")
+    (check (plain.homeManagerModule == ./home-manager.nix && plain.systemManagerModule == ./system-manager.nix) "default.nix: modules")
+  ];
 in
-builtins.all forSystem systems
+builtins.all forSystem systems && builtins.all (x: x) plainChecks
