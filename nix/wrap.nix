@@ -12,9 +12,11 @@
 # TryExec= lines of share/applications/*.desktop name the wrappers (a path
 # into the original's bin/, or a bare name of a program the output wraps);
 # everything else is a symlink into the original, so the wrapper costs a
-# few inodes, not a copy. Programs the original runs by their store path
-# (a bin/ program calling another by absolute path) are not wrapped: the
-# first one's environment carries the driver to its children anyway.
+# few inodes, not a copy. Not rewritten: programs the original runs by
+# their store path (a bin/ program calling another by absolute path: the
+# first one's environment carries the driver to its children anyway), an
+# Exec= line that starts with another command (`env VAR=1 prog`), D-Bus
+# service files and systemd units that name the original's bin/.
 #
 # flake.nix (lib.wrap, the overlay), default.nix and the home-manager
 # module use this file; testdata/nix/pkgs.nix is the stand-in for nixpkgs
@@ -122,9 +124,11 @@ let
           if [ -d "$src/bin" ]; then
             mkdir -p "$dest/bin"
             for p in "$src"/bin/* "$src"/bin/.[!.]*; do
-              [ -e "$p" ] || continue
+              [ -e "$p" ] || [ -L "$p" ] || continue
               n=''${p##*/}
-              if [ -f "$p" ] && [ -x "$p" ]; then
+              # Hidden files (makeWrapper's .NAME-wrapped) are what the
+              # visible programs run: linked, not wrapped.
+              if [ -f "$p" ] && [ -x "$p" ] && [ "''${n#.}" = "$n" ]; then
                 {
                   printf '#!%s\n' "$wrapperShell"
                   printf 'exec %s %s -- %s "$@"\n' "$(quote "$nixglhost")" "$nixglhostFlags" "$(quote "$src/bin/$n")"

@@ -39,6 +39,7 @@ let
     mkdir -p $out/bin $out/lib $out/share/applications $out/share/icons $man/share/man/man1
     cp %[3]q $out/bin/probe
     ln -s probe $out/bin/probe-link
+    cp %[3]q $out/bin/.probe-wrapped
     echo data > $out/bin/notes.txt
     echo icon > $out/share/icons/probe.png
     echo lib > $out/lib/libprobe.so
@@ -195,6 +196,7 @@ func TestNixWrap(t *testing.T) {
 		{"wrapper", filepath.Join(wrapped, "bin/probe"), "#!/bin/sh (555)"},
 		{"link in bin wrapped", filepath.Join(wrapped, "bin/probe-link"), "#!/bin/sh (555)"},
 		{"not executable", filepath.Join(wrapped, "bin/notes.txt"), "-> " + filepath.Join(app, "bin/notes.txt")},
+		{"hidden program", filepath.Join(wrapped, "bin/.probe-wrapped"), "-> " + filepath.Join(app, "bin/.probe-wrapped")},
 		{"other directory", filepath.Join(wrapped, "lib"), "-> " + filepath.Join(app, "lib")},
 		{"share", filepath.Join(wrapped, "share"), "dir"},
 		{"share entry", filepath.Join(wrapped, "share/icons"), "-> " + filepath.Join(app, "share/icons")},

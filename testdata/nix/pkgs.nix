@@ -4,7 +4,8 @@
 # evaluates the modules with it). Its limits, against the real thing:
 #   - runCommand's builder is the host's /bin/bash with PATH=/usr/bin:/bin,
 #     so it needs an unsandboxed build (nixpkgs' uses stdenv's bash and
-#     coreutils from the store); it runs what stdenv's genericBuild would
+#     coreutils from the store); with stdenv's `set -eu -o pipefail`, it
+#     runs what stdenv's genericBuild would
 #     for a buildCommand: nativeBuildInputs' bin/ on PATH and their setup
 #     hooks sourced, the command, then postFixupHooks (stdenv runs those only in its fixup
 #     phase, which runCommand skips; mkDerivation packages have one);
@@ -72,6 +73,7 @@ let
             "-e"
             "-c"
             ''
+              set -eu -o pipefail
               postFixupHooks=()
               for p in ''${nativeBuildInputs-}; do
                 if [ -d "$p/bin" ]; then
