@@ -1,8 +1,12 @@
 {
   description = "Run Nix-built programs with the host's NVIDIA driver on any Linux";
 
-  # A released branch with Go 1.26 (go.mod's go line). The lock file is
-  # written by the first `nix build`/`nix flake lock` run with network access.
+  # A released branch with Go 1.26 (go.mod's go line). There is no
+  # flake.lock: it pins a nixpkgs revision and its NAR hash, which only a
+  # fetch of nixpkgs gives, and the repository is built and tested where
+  # none can be fetched. `nix flake lock` writes one; a flake that has
+  # nixglhost as an input locks it in its own flake.lock (or follows its
+  # own nixpkgs: inputs.nixglhost.inputs.nixpkgs.follows = "nixpkgs").
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";
 
   outputs =
@@ -18,20 +22,30 @@
       version = "0-unstable-" + builtins.substring 0 8 (self.lastModifiedDate or "19700101");
       commit = self.rev or self.dirtyRev or "unknown";
 
-      # The package from default.nix, built with Go 1.26 where the default
-      # Go is older.
+      # package.nix, the file nixpkgs would hold, stamped with this
+      # checkout's date and revision. Go 1.26 where the default is older.
       nixglhostFor =
         pkgs:
-        pkgs.callPackage ./default.nix {
-          buildGoModule = pkgs.buildGo126Module or pkgs.buildGoModule;
-          inherit version commit;
-        };
+        (pkgs.callPackage ./package.nix {
+          buildGo126Module = pkgs.buildGo126Module or pkgs.buildGoModule;
+        }).overrideAttrs
+          (_: {
+            inherit version commit;
+          });
+
+      # nix/wrap.nix with this flake's nixglhost.
+      wrapFor = pkgs: pkgs.callPackage ./nix/wrap.nix { nixglhost = nixglhostFor pkgs; };
+
+      # The nixpkgs of a package's platform, for lib.wrap without pkgs.
+      pkgsOf = pkg: nixpkgs.legacyPackages.${pkg.stdenv.hostPlatform.system or pkg.system};
     in
     {
       packages = forAllSystems (
         system: pkgs: {
           nixglhost = nixglhostFor pkgs;
           default = self.packages.${system}.nixglhost;
+          # The wrapProgram-style setup hook (nix/nixglhost-wrap-hook.sh).
+          nixglhost-wrap-hook = (wrapFor pkgs).hook;
         }
       );
 
@@ -45,9 +59,45 @@
         }
       );
 
+      # nixglhost.lib.wrap pkgs.blender: a package with blender's outputs
+      # and meta whose bin/* (and .desktop Exec lines) run through
+      # nixglhost (nix/wrap.nix). wrapWith takes flags, and the pkgs to
+      # build the wrapper with (default: this flake's nixpkgs for the
+      # package's platform).
+      lib = {
+        wrapWith =
+          {
+            flags ? [ ],
+            pkgs ? null,
+          }:
+          pkg: (wrapFor (if pkgs == null then pkgsOf pkg else pkgs)).wrapWith { inherit flags; } pkg;
+        wrap = pkg: self.lib.wrapWith { } pkg;
+        wrapOffload = pkg: self.lib.wrapWith { flags = [ "--prime" ]; } pkg;
+      };
+
       overlays.default = final: prev: {
         nixglhost = nixglhostFor final;
+        # wrap, wrapWith, wrapOffload and hook, as in nix/wrap.nix.
+        nixglhostWrap = final.callPackage ./nix/wrap.nix { inherit (final) nixglhost; };
       };
+
+      # home-manager: programs.nixglhost and config.lib.nixglhost.wrap
+      # (nix/home-manager.nix), its package this flake's build.
+      homeManagerModules.default =
+        { pkgs, ... }:
+        {
+          imports = [ ./nix/home-manager.nix ];
+          programs.nixglhost.package = lib.mkDefault (nixglhostFor pkgs);
+        };
+
+      # system-manager: services.nixglhost, system mode at boot and the
+      # pre-build hook's nix.conf lines (nix/system-manager.nix).
+      systemManagerModules.default =
+        { pkgs, ... }:
+        {
+          imports = [ ./nix/system-manager.nix ];
+          services.nixglhost.package = lib.mkDefault (nixglhostFor pkgs);
+        };
 
       devShells = forAllSystems (
         system: pkgs: {
@@ -70,9 +120,11 @@
       # The unit tests that need no network and no real driver: tests whose
       # fixtures are missing in the build sandbox skip themselves
       # (NIXGLHOST_REQUIRE_FIXTURES unset), -short drops the slow corpus walks.
+      # fake-root is package.nix's passthru test.
       checks = forAllSystems (
         system: pkgs: {
           package = self.packages.${system}.default;
+          inherit (self.packages.${system}.default.passthru.tests) fake-root;
           unit = self.packages.${system}.default.overrideAttrs (old: {
             pname = "nixglhost-unit-tests";
             doCheck = true;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # vendorhash.sh: check (default) or refresh (--update) the vendorHash in
-# default.nix, the hash Nix's buildGoModule pins for the vendored Go
+# package.nix, the hash Nix's buildGoModule pins for the vendored Go
 # dependencies.
 #
 # buildGoModule runs `go mod vendor` on the source and takes the NAR sha256
@@ -15,7 +15,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-nixfile=$root/default.nix
+nixfile=$root/package.nix
 mode=check
 case ${1:-} in
 '') ;;
@@ -50,22 +50,22 @@ line=$(grep -E '^\s*vendorHash = ' "$nixfile") || {
 have=$(sed -E 's/^\s*vendorHash = (.*);\s*$/\1/' <<<"$line")
 
 if [[ $have == "$want" ]]; then
-  echo "vendorhash.sh: default.nix vendorHash = $want is current"
+  echo "vendorhash.sh: package.nix vendorHash = $want is current"
   exit 0
 fi
 if [[ $mode == update ]]; then
   sed -i -E "s|^(\s*vendorHash = ).*;\s*$|\1$want;|" "$nixfile"
-  echo "vendorhash.sh: default.nix vendorHash updated: $have -> $want"
+  echo "vendorhash.sh: package.nix vendorHash updated: $have -> $want"
   exit 0
 fi
 cat >&2 <<MSG
-vendorhash.sh: default.nix vendorHash is stale:
-  default.nix says   $have
+vendorhash.sh: package.nix vendorHash is stale:
+  package.nix says   $have
   go.mod/go.sum give $want
 go.mod, go.sum or the set of imported dependency packages changed. Refresh it
 with:
   scripts/vendorhash.sh --update
-and commit default.nix with the change. (With Nix at hand, 'nix build' would
+and commit package.nix with the change. (With Nix at hand, 'nix build' would
 say the same: set vendorHash = lib.fakeHash; and copy the 'got:' hash.)
 MSG
 exit 1
