@@ -1,5 +1,5 @@
 // Package doctor is nixglhost --doctor: a view of the launch's own plan
-// (hostdrivers.NewPlan), never a second decision. It runs the launcher's
+// (hostdrivers.Resolve), never a second decision. It runs the launcher's
 // discovery, selection and closure without building anything, and explains
 // up front why a GPU program would fail: the kernel module against the
 // driver, the program's glibc and libstdc++ against what the driver needs,
