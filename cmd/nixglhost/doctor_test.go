@@ -67,7 +67,7 @@ func TestDoctorCommand(t *testing.T) {
 			var blocking []string
 			for _, f := range r.Findings {
 				if f.Severity == doctor.SeverityBlocking {
-					blocking = append(blocking, f.Topic)
+					blocking = append(blocking, string(f.Topic))
 				}
 			}
 			if diff := cmp.Diff(tt.blocking, blocking); diff != "" {

@@ -392,9 +392,9 @@ func TestDoctor(t *testing.T) {
 			var blocking, warnings []string
 			for _, f := range r.Findings {
 				if f.Severity == SeverityBlocking {
-					blocking = append(blocking, f.Topic)
+					blocking = append(blocking, string(f.Topic))
 				} else {
-					warnings = append(warnings, f.Topic)
+					warnings = append(warnings, string(f.Topic))
 				}
 			}
 			if diff := cmp.Diff(tc.blocking, blocking); diff != "" {
@@ -408,6 +408,15 @@ func TestDoctor(t *testing.T) {
 			}
 			if tc.check != nil {
 				tc.check(t, r)
+			}
+			// The JSON contract: every finding has a known severity and
+			// topic.
+			known := map[Topic]bool{TopicDriver: true, TopicModule: true, TopicCompat: true, TopicArchitecture: true, TopicInterpreter: true,
+				TopicGlibc: true, TopicLibstdcxx: true, TopicGPU: true, TopicMesa: true, TopicEnvironment: true, TopicCache: true}
+			for _, f := range r.Findings {
+				if !known[f.Topic] || f.Severity != SeverityBlocking && f.Severity != SeverityWarning {
+					t.Errorf("finding %+v: severity or topic outside the contract", f)
+				}
 			}
 			got := normalize(r.Text(), names)
 			golden := filepath.Join("testdata", "doctor", tc.name+".txt")
@@ -621,7 +630,7 @@ func TestDoctorRealDrivers(t *testing.T) {
 			var blocking []string
 			for _, f := range r.Findings {
 				if f.Severity == SeverityBlocking {
-					blocking = append(blocking, f.Topic)
+					blocking = append(blocking, string(f.Topic))
 				}
 			}
 			if r.Driver.Version != tt.chosen || !cmp.Equal(tt.blocking, blocking) {
@@ -653,7 +662,7 @@ func TestDoctorRealDrivers(t *testing.T) {
 			var blocking []string
 			for _, f := range r.Findings {
 				if f.Severity == SeverityBlocking {
-					blocking = append(blocking, f.Topic)
+					blocking = append(blocking, string(f.Topic))
 				}
 			}
 			if !cmp.Equal(tt.blocking, blocking) {

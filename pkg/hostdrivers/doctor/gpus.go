@@ -103,7 +103,7 @@ func anyExposed(group string, exposed map[string]bool) bool {
 }
 
 // gpuFindings warns for each GPU the entry holds no userspace driver for.
-func gpuFindings(gpus []GPUReport, mesaLeftOut bool, add func(sev, topic, msg, fix string)) {
+func gpuFindings(gpus []GPUReport, mesaLeftOut bool, add func(sev Severity, topic Topic, msg, fix string)) {
 	for _, g := range gpus {
 		if len(g.Missing) == 0 || len(g.Wants) == 0 {
 			continue
@@ -112,7 +112,7 @@ func gpuFindings(gpus []GPUReport, mesaLeftOut bool, add func(sev, topic, msg, f
 		if mesaLeftOut && g.Kernel != "nvidia" && g.Kernel != "nvidia-drm" {
 			fix = "pass --mesa to take Mesa's drivers beside NVIDIA's"
 		}
-		add(SeverityWarning, "gpu", fmt.Sprintf("%s (%s %s, kernel driver %s): the entry holds none of %s",
+		add(SeverityWarning, TopicGPU, fmt.Sprintf("%s (%s %s, kernel driver %s): the entry holds none of %s",
 			g.Card, orUnknown(g.VendorName), g.Vendor, g.Kernel, strings.Join(g.Missing, ", ")), fix)
 	}
 }
