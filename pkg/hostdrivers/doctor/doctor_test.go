@@ -672,3 +672,38 @@ func TestDoctorRealDrivers(t *testing.T) {
 		})
 	}
 }
+
+// TestMesaOnlyReport: on a host whose only driver is Mesa's, the doctor
+// reports Mesa, not a list of NVIDIA misses: no NVIDIA rows in the per-API
+// table, no finding about NVIDIA, and the driver is not called "an
+// unversioned driver, as on WSL or Jetson".
+func TestMesaOnlyReport(t *testing.T) {
+	root := t.TempDir()
+	lib := filepath.Join(root, "usr/lib/x86_64-linux-gnu")
+	fixtures.Must(t, os.MkdirAll(filepath.Join(lib, "dri"), 0o755))
+	fixtures.FakeStub(t, lib, "libEGL_mesa.so.0", "amd64")
+	fixtures.FakeStub(t, lib, "libGLX_mesa.so.0", "amd64")
+	fixtures.FakeStub(t, filepath.Join(lib, "dri"), "swrast_dri.so", "amd64")
+	r, err := Doctor(&hostdrivers.Options{Root: root}, DoctorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, c := range r.Capabilities {
+		rows = append(rows, c.Name)
+	}
+	if want := []string{"egl-mesa", "glx-mesa", "dri", "vulkan-mesa"}; !cmp.Equal(rows, want) {
+		t.Errorf("per-API rows %q, want Mesa's %q", rows, want)
+	}
+	for _, f := range r.Findings {
+		if strings.Contains(f.Message, "NVIDIA") || strings.Contains(f.Message, "cuda") {
+			t.Errorf("an NVIDIA finding on a Mesa host: %+v", f)
+		}
+	}
+	if strings.Contains(r.Driver.Reason, "WSL") || !strings.Contains(r.Driver.Reason, "Mesa") {
+		t.Errorf("driver reason %q, want it to say Mesa", r.Driver.Reason)
+	}
+	if r.Blocking != 0 {
+		t.Errorf("%d blocking findings on a working Mesa host:\n%s", r.Blocking, r.Text())
+	}
+}
