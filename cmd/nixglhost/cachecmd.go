@@ -37,34 +37,6 @@ func (c *config) cacheFlagName() string {
 	return "--cache-clear"
 }
 
-// checkCacheFlags checks the cache commands against the rest of the
-// command line: they exclude each other and every other mode, and take
-// only --cache-dir, --json and -v.
-func checkCacheFlags(c *config) error {
-	n := 0
-	for _, on := range []bool{c.cacheList, c.cacheGC, c.cacheClear} {
-		if on {
-			n++
-		}
-	}
-	name := c.cacheFlagName()
-	switch {
-	case n == 0:
-		return nil
-	case n > 1:
-		return errors.New("--cache-list, --cache-gc and --cache-clear exclude each other")
-	case c.printPath || c.printEnv || c.doctor:
-		return fmt.Errorf("%s does not go with -p, --print-env or --doctor", name)
-	case c.linkRun || c.unlinkRun || c.cdiSpec || c.hook:
-		return fmt.Errorf("%s does not go with system mode, --cdi-spec or the pre-build hook", name)
-	case len(c.dirs) > 0 || c.driverRoot != "/" || c.mesa || c.prime:
-		return fmt.Errorf("%s acts on every entry of the cache: -d, --driver-root, --mesa and --prime do not go with it", name)
-	case len(c.program) > 0:
-		return fmt.Errorf("%s takes no PROGRAM (got %q)", name, c.program[0])
-	}
-	return nil
-}
-
 // cacheRoot is one root a cache command acts on.
 type cacheRoot struct {
 	dir string

@@ -34,13 +34,13 @@ func TestCacheFlagsRefused(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--cache-gc", "-p"}, "--cache-gc does not go with -p"},
-		{[]string{"--cache-list", "--doctor"}, "--cache-list does not go with -p, --print-env or --doctor"},
+		{[]string{"--cache-gc", "-p"}, "-p and --cache-gc exclude each other"},
+		{[]string{"--cache-list", "--doctor"}, "--doctor and --cache-list exclude each other"},
 		{[]string{"--cache-clear", "--", "prog"}, `--cache-clear takes no PROGRAM (got "prog")`},
 		{[]string{"--cache-gc", "--cache-clear"}, "exclude each other"},
-		{[]string{"--cache-clear", "--link-run-opengl-driver"}, "does not go with system mode"},
-		{[]string{"--cache-list", "--nix-pre-build-hook", "x.drv"}, "does not go with system mode"},
-		{[]string{"--cache-list", "-d", "/drv"}, "acts on every entry"},
+		{[]string{"--cache-clear", "--link-run-opengl-driver"}, "--link-run-opengl-driver and --cache-clear exclude each other"},
+		{[]string{"--cache-list", "--nix-pre-build-hook", "x.drv"}, "--nix-pre-build-hook and --cache-list exclude each other"},
+		{[]string{"--cache-list", "-d", "/drv"}, "-d does not go with --cache-list"},
 		{[]string{"--cache-gc", "--run-dir", "/x"}, "--run-dir goes with"},
 	}
 	for _, tt := range tests {

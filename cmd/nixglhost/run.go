@@ -42,6 +42,9 @@ type config struct {
 	hookFeatures string
 	// The cache commands (cachecmd.go).
 	cacheList, cacheGC, cacheClear bool
+	// mode is what the command line asks for, and doctorOf the mode whose
+	// plan --doctor shows (mode.go).
+	mode, doctorOf mode
 }
 
 type dirList []string
@@ -81,72 +84,6 @@ func newFlagSet(c *config, dirs *dirList) (*flag.FlagSet, error) {
 		}
 	}
 	return fs, nil
-}
-
-// parseArgs parses the flags before PROGRAM; everything from PROGRAM on is
-// PROGRAM's, untouched.
-func parseArgs(args []string) (*config, error) {
-	c := &config{}
-	var dirs dirList
-	fs, err := newFlagSet(c, &dirs)
-	if err != nil {
-		return nil, err
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	c.dirs = dirs
-	c.program = fs.Args()
-	if c.json && !c.printEnv && !c.doctor && !c.cacheCommand() {
-		return nil, errors.New("--json goes with --print-env, --doctor, --cache-list, --cache-gc or --cache-clear")
-	}
-	if err := checkCacheFlags(c); err != nil {
-		return nil, err
-	}
-	if err := checkSystemFlags(c); err != nil {
-		return nil, err
-	}
-	if !c.help && !c.version && !c.printPath && !c.printEnv && !c.doctor && !c.linkRun && !c.unlinkRun && !c.cdiSpec && !c.hook && !c.cacheCommand() && len(c.program) == 0 {
-		return nil, errors.New("no PROGRAM given")
-	}
-	return c, nil
-}
-
-// main1 is the whole command without the process exit, so tests can run it:
-// argv is the whole command line (argv[0] says whether nixglhost runs as
-// the pre-build hook), environ the environment, whose TMPDIR places the
-// last fallback cache. It returns only when it does not exec.
-func main1(argv []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
-	if len(argv) == 0 {
-		argv = []string{"nixglhost"}
-	}
-	c, err := parseArgs(hookArgs(argv[0], argv[1:]))
-	if err != nil {
-		fmt.Fprintf(stderr, "nixglhost: %v\n\n%s", err, cli.Usage())
-		return 2
-	}
-	if c.help {
-		fmt.Fprint(stdout, cli.Usage())
-		return 0
-	}
-	if c.version {
-		fmt.Fprintf(stdout, "nixglhost %s (commit %s)\n", version, commit)
-		return 0
-	}
-	if c.doctor {
-		return runDoctor(c, stdout, stderr, environ)
-	}
-	if c.cacheCommand() {
-		return runCacheCommand(c, stdout, stderr, environ)
-	}
-	if code, ok := systemMain(c, stdout, stderr, environ); ok {
-		return code
-	}
-	if err := run(c, stdout, stderr, environ); err != nil {
-		fmt.Fprintf(stderr, "nixglhost: %v\n", err)
-		return 1
-	}
-	return 0
 }
 
 // getenv is hostdrivers.LookupEnv's value: "" for a variable not set.

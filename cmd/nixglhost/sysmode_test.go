@@ -526,8 +526,8 @@ func TestSystemModeUsage(t *testing.T) {
 	}{
 		{"run-dir-alone", []string{"--run-dir", "/tmp", "/bin/true"}, "--run-dir goes with"},
 		{"link-and-hook", []string{"--link-run-opengl-driver", "--nix-pre-build-hook", "x.drv"}, "exclude each other"},
-		{"link-with-program", []string{"--link-run-opengl-driver", "/bin/true"}, "system mode takes no PROGRAM"},
-		{"link-print-env", []string{"--link-run-opengl-driver", "--print-env"}, "do not go with system mode"},
+		{"link-with-program", []string{"--link-run-opengl-driver", "/bin/true"}, "--link-run-opengl-driver takes no PROGRAM"},
+		{"link-print-env", []string{"--link-run-opengl-driver", "--print-env"}, "--print-env and --link-run-opengl-driver exclude each other"},
 		{"hook-no-drv", []string{"--nix-pre-build-hook"}, "takes DRV [SANDBOX]"},
 		{"hook-three-args", []string{"--nix-pre-build-hook", "a", "b", "c"}, "takes DRV [SANDBOX]"},
 		{"features-alone", []string{"--hook-features", "cuda", "/bin/true"}, "--hook-features goes with"},
