@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 
@@ -193,5 +194,36 @@ func TestVersionText(t *testing.T) {
 	if code := main1([]string{"nixglhost", "--version"}, nil, &out, io.Discard, nil); code != 0 ||
 		!strings.HasPrefix(out.String(), "nixglhost "+version+" (commit ") || !strings.Contains(out.String(), "\ngo1.") {
 		t.Errorf("--version: exit %d, printed %q", code, out.String())
+	}
+}
+
+// TestSynopsisHasEveryMode: every mode but --help and --version has a form
+// of its own in the synopsis (usage and man page), and every flag a form
+// names goes with that form's mode.
+func TestSynopsisHasEveryMode(t *testing.T) {
+	for m := modeLaunch + 1; m < numModes; m++ {
+		if m == modeHelp || m == modeVersion {
+			continue
+		}
+		found := false
+		for _, s := range cli.Synopsis {
+			found = found || slices.Contains(strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(" []|.", r) }), m.String())
+		}
+		if !found {
+			t.Errorf("no synopsis line names %s", m)
+		}
+	}
+}
+
+// TestHookFeatureValues: the completions offer for --hook-features the
+// features the hook gives the GPU by default.
+func TestHookFeatureValues(t *testing.T) {
+	f, _ := cli.Lookup(cli.Flags, "hook-features")
+	var want []string
+	for _, x := range defaultHookFeatures {
+		want = append(want, string(x))
+	}
+	if d := cmp.Diff(want, f.Values); d != "" {
+		t.Errorf("--hook-features Values vs defaultHookFeatures (-hook +table):\n%s", d)
 	}
 }

@@ -156,6 +156,9 @@ var completionCases = []struct {
 	{name: "program after flags", line: "nixglhost -d dirA -v ech", want: []string{"echo"}},
 	{name: "program after --", line: "nixglhost -- ech", want: []string{"echo"}},
 	{name: "no flags after program", line: "nixglhost echo --dr", notWant: []string{"--driver-root"}},
+	{name: "list argument", line: "nixglhost --hook-features cu", want: []string{"cuda"}, notWant: []string{"opengl", "dirA"}},
+	{name: "list argument, all values", line: "nixglhost --nix-pre-build-hook --hook-features ", want: []string{"cuda", "opengl", "nvidia-gpu", "rocm"}, notWant: []string{"dirA"}},
+	{name: "list argument after a comma", line: "nixglhost --hook-features cuda,op", want: []string{"cuda,opengl"}, notWant: []string{"opengl"}},
 }
 
 // TestBashCompletion runs the generated bash completion function on command
@@ -174,6 +177,7 @@ func TestBashCompletion(t *testing.T) {
 				script := src + `
 source "$1"
 read -ra COMP_WORDS <<<"$2"
+[[ $2 == *" " ]] && COMP_WORDS+=("") # the word being completed is empty
 COMP_LINE=$2 COMP_POINT=${#2} COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
 _nixglhost
 printf '%s\n' "${COMPREPLY[@]}"
@@ -243,6 +247,9 @@ func TestZshSyntax(t *testing.T) {
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, "_nixglhost"))
 	for _, f := range Flags {
+		if want := "_values -s , " + strings.ToLower(f.Arg) + " " + strings.Join(f.Values, " ") + "' \\\n"; f.Complete == List && !bytes.Contains(b, []byte(want)) {
+			t.Errorf("_nixglhost does not complete %s's values: no %q", f.Spec(), want)
+		}
 		for _, n := range f.Names() {
 			if !bytes.Contains(b, []byte("'"+n)) && !bytes.Contains(b, []byte(")"+n)) && !bytes.Contains(b, []byte("*"+n)) {
 				t.Errorf("_nixglhost does not offer %s", n)
@@ -270,6 +277,23 @@ func TestManPage(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("rendered page lacks %q", want)
 		}
+	}
+	// The synopsis: one line per form, in order, as the usage gives them.
+	_, syn, _ := strings.Cut(text, "SYNOPSIS\n")
+	syn, _, _ = strings.Cut(syn, "DESCRIPTION")
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(syn), "\n") {
+		lines = append(lines, strings.Join(strings.Fields(l), " "))
+	}
+	var want []string
+	for _, s := range Synopsis {
+		want = append(want, "nixglhost "+s)
+	}
+	if d := cmp.Diff(want, lines); d != "" {
+		t.Errorf("rendered synopsis (-Synopsis +page):\n%s", d)
+	}
+	if !slices.Contains(lines, "nixglhost [-d DIR]... --cdi-spec [--cdi-dir DIR]") {
+		t.Errorf("rendered synopsis lacks the --cdi-spec form:\n%s", syn)
 	}
 	for _, f := range Flags {
 		for _, n := range f.Names() {

@@ -18,6 +18,7 @@ func WriteBash(w io.Writer, flags []Flag) error {
 		names = append(names, f.Names()...)
 	}
 	var dirFlags, fileFlags, otherArgFlags []string
+	var listFlags []Flag
 	for _, f := range flags {
 		if f.Arg == "" {
 			continue
@@ -28,6 +29,8 @@ func WriteBash(w io.Writer, flags []Flag) error {
 			dirFlags = append(dirFlags, spell...)
 		case File:
 			fileFlags = append(fileFlags, spell...)
+		case List:
+			listFlags = append(listFlags, f)
 		default:
 			otherArgFlags = append(otherArgFlags, spell...)
 		}
@@ -93,6 +96,13 @@ func WriteBash(w io.Writer, flags []Flag) error {
 	if len(fileFlags) > 0 {
 		fmt.Fprintf(&b, "    %s)\n        compopt -o filenames 2>/dev/null\n        mapfile -t COMPREPLY < <(compgen -f -- \"$cur\")\n        return\n        ;;\n", strings.Join(fileFlags, " | "))
 	}
+	for _, f := range listFlags {
+		// The word after the last comma, from the values.
+		fmt.Fprintf(&b, "    %s)\n        local pre=\"\"\n        [[ $cur == *,* ]] && pre=${cur%%,*},\n"+
+			"        compopt -o nospace 2>/dev/null\n"+
+			"        mapfile -t COMPREPLY < <(compgen -P \"$pre\" -W '%s' -- \"${cur##*,}\")\n        return\n        ;;\n",
+			strings.Join(argFlags([]Flag{f}), " | "), strings.Join(f.Values, " "))
+	}
 	if len(otherArgFlags) > 0 {
 		fmt.Fprintf(&b, "    %s)\n        return\n        ;;\n", strings.Join(otherArgFlags, " | "))
 	}
@@ -144,6 +154,8 @@ func WriteZsh(w io.Writer, flags []Flag) error {
 				action = what + "_files -/"
 			case File:
 				action = what + "_files"
+			case List:
+				action = what + "_values -s , " + strings.ToLower(f.Arg) + " " + strings.Join(f.Values, " ")
 			default:
 				action = what + " "
 			}
@@ -194,6 +206,15 @@ func WriteFish(w io.Writer, flags []Flag) error {
     return 0
 end
 
+# The values given, each after the words before the last comma of the
+# current token (and after --flag= when the token has one).
+function __fish_nixglhost_list
+    set -l prefix (string replace -r -- '^-[^=]*=' '' (commandline -ct) | string replace -r -- '[^,]*$' '')
+    for v in $argv
+        printf '%s%s\n' "$prefix" $v
+    end
+end
+
 `)
 	const cond = "-n __fish_nixglhost_before_program"
 	for _, f := range flags {
@@ -209,6 +230,8 @@ end
 			line += " -x -a '(__fish_complete_directories)'"
 		case f.Arg != "" && f.Complete == File:
 			line += " -r -F"
+		case f.Arg != "" && f.Complete == List:
+			line += " -x -a '(__fish_nixglhost_list " + strings.Join(f.Values, " ") + ")'"
 		case f.Arg != "":
 			line += " -x"
 		}

@@ -20,6 +20,8 @@ const (
 	Dir
 	// File means the argument is a file.
 	File
+	// List means the argument is a comma-separated list of Values.
+	List
 )
 
 // Flag is one command-line flag. The standard flag package accepts one or
@@ -35,6 +37,8 @@ type Flag struct {
 	Arg string
 	// Complete says what Arg is.
 	Complete Complete
+	// Values are the words Arg is made of, for List.
+	Values []string
 	// Repeatable says the flag may be given more than once.
 	Repeatable bool
 	// Exits says the flag prints something and exits: nothing else is
@@ -201,8 +205,9 @@ var Flags = []Flag{
 		Usage: "act as Nix's pre-build-hook (also when run as\nnixglhost-pre-build-hook): for a derivation DRV whose\nrequiredSystemFeatures name a GPU feature, print the\nsandbox paths of the driver and the GPU devices",
 	},
 	{
-		Long: "hook-features", Arg: "LIST",
-		Help: "with --nix-pre-build-hook: the features that get the GPU",
+		Long: "hook-features", Arg: "LIST", Complete: List,
+		Values: []string{"cuda", "opengl", "nvidia-gpu", "rocm"},
+		Help:   "with --nix-pre-build-hook: the features that get the GPU",
 		Doc: "With --nix-pre-build-hook: the comma-separated system features that get the GPU " +
 			"(default $NIXGLHOST_HOOK_FEATURES, else cuda,opengl,nvidia-gpu,rocm; rocm gets the device " +
 			"nodes only).",
@@ -215,8 +220,9 @@ var Flags = []Flag{
 	},
 	{
 		Long: "version", Exits: true,
-		Help: "print the version and exit",
-		Doc:  "Print the version and the commit it was built from, and exit.",
+		Help: "print the version, commit, Go version and build flags, and exit",
+		Doc: "Print the release version and the commit it was built from, then the Go version, the " +
+			"target and the build flags the Go toolchain recorded, and exit.",
 	},
 	{
 		Short: "h", Long: "help", Exits: true,

@@ -6,14 +6,18 @@ import (
 	"strings"
 )
 
-// Synopsis is the command's forms, as the usage's first lines give them.
+// Synopsis is the command's forms, as the usage's first lines give them:
+// one for each mode but --help and --version (cmd/nixglhost's
+// TestSynopsisHasEveryMode checks it).
 var Synopsis = []string{
 	"[-d DIR]... [flags] [--] PROGRAM [ARGS...]",
-	"[-d DIR]... -p | --print-env [--json] [PROGRAM]",
+	"[-d DIR]... -p [PROGRAM]",
+	"[-d DIR]... --print-env [--json] [PROGRAM]",
 	"[-d DIR]... --doctor [--json] [PROGRAM]",
 	"[--cache-dir DIR] --cache-list | --cache-gc | --cache-clear [--json]",
 	"[-d DIR]... --link-run-opengl-driver [--run-dir DIR]",
 	"--unlink-run-opengl-driver [--run-dir DIR]",
+	"[-d DIR]... --cdi-spec [--cdi-dir DIR]",
 	"[-d DIR]... --nix-pre-build-hook [--hook-features LIST] DRV [SANDBOX]",
 }
 
