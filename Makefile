@@ -1,6 +1,8 @@
 # The test command README.md names is `make test`.
 GO ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The version: X.Y.Z for a release (make release VERSION=X.Y.Z, tag
+# vX.Y.Z), else git describe less the tag's "v".
+VERSION ?= $(or $(patsubst v%,%,$(shell git describe --tags --always --dirty 2>/dev/null)),dev)
 COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -buildid= -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
@@ -24,10 +26,13 @@ FUZZTIME ?= 60s
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
 
-# Static binaries for linux/{amd64,arm64,386,arm}, completions, man page and
-# SHA256SUMS into dist/; each binary's --version is run (qemu-user for arm).
+# Static binaries nixglhost-VERSION-linux-{amd64,arm64,386,arm}, completions,
+# man page, the systemd unit, INSTALL.md and SHA256SUMS into dist/; each
+# binary's --version is run (qemu-user where needed). make release
+# VERSION=X.Y.Z is the release of the tag vX.Y.Z and refuses unless that tag
+# is HEAD of a clean tree; make release alone is a snapshot.
 release:
-	VERSION='$(VERSION)' COMMIT='$(COMMIT)' GO='$(GO)' scripts/release.sh dist dist
+	VERSION='$(VERSION)' COMMIT='$(COMMIT)' GO='$(GO)' TAGGED='$(if $(filter command line,$(origin VERSION)),1)' scripts/release.sh dist dist
 
 # Two builds (this tree, and a copy at another path with its own Go build
 # cache) must give the same bytes; the arm64 one runs under qemu-aarch64.
