@@ -65,7 +65,8 @@ check_version() {
   local bin=$1 arch=$2 how out want
   how=$(archrun -describe "$arch") || return 1
   want="nixglhost $VERSION (commit $COMMIT)"
-  out=$(archrun "$arch" "$bin" --version | head -n 1)
+  out=$(archrun "$arch" "$bin" --version)
+  out=${out%%$'\n'*} # the first line: version and commit
   if [[ $out != "$want" ]]; then
     echo "release.sh: $bin --version printed '$out', want '$want'" >&2
     return 1
