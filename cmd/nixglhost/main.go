@@ -70,9 +70,7 @@ func main1(argv []string, stdin io.Reader, stdout, stderr io.Writer, environ []s
 		fmt.Fprint(stdout, versionText(version, commit, info))
 		return 0
 	case modeDoctor:
-		if c.doctorOf != modeLaunch {
-			return fail(fmt.Errorf("--doctor %s: the doctor does not show that mode's plan yet; --doctor alone shows the launch's", c.doctorOf))
-		}
+		// The launch's plan, or that of c.doctorOf (doctorInputs).
 		return runDoctor(c, stdout, stderr, environ)
 	case modeCacheList, modeCacheGC, modeCacheClear:
 		return runCacheCommand(c, stdout, stderr, environ)

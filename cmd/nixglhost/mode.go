@@ -207,8 +207,9 @@ func pickMode(given, program []string) (m, of mode, err error) {
 	what := m.String()
 	if of != modeLaunch {
 		// The doctor of a system mode or the hook takes that mode's
-		// flags and arguments, and --json.
-		options, takes = withFlags(modeRules[of].options, "json"), modeRules[of].args
+		// flags and --json, and nothing after them: it shows the entry
+		// that mode would build (the hook's for any DRV).
+		options, takes = withFlags(modeRules[of].options, "json"), argsNone
 		what += " " + of.String()
 	}
 	for _, k := range given {
