@@ -84,8 +84,10 @@ var Flags = []Flag{
 		Long: "doctor",
 		Help: "explain what was found and why PROGRAM would fail, and exit",
 		Doc: "Explain what was found where, what was chosen and why, and what would make " +
-			"PROGRAM fail; then exit, with status 1 when something blocks.",
-		Usage: "explain what was found and why PROGRAM would fail, and\nexit (1 when something blocks)",
+			"PROGRAM fail; then exit, with status 1 when something blocks. Given with " +
+			"--link-run-opengl-driver, --cdi-spec or --nix-pre-build-hook (and their flags), it " +
+			"explains the entry that mode would build instead, and changes nothing.",
+		Usage: "explain what was found and why PROGRAM would fail, and\nexit (1 when something blocks); with a root mode's flags,\nthe entry that mode would build",
 	},
 	{
 		Long:  "json",

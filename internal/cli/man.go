@@ -14,6 +14,7 @@ var Synopsis = []string{
 	"[-d DIR]... -p [PROGRAM]",
 	"[-d DIR]... --print-env [--json] [PROGRAM]",
 	"[-d DIR]... --doctor [--json] [PROGRAM]",
+	"[-d DIR]... --doctor [--json] --link-run-opengl-driver | --cdi-spec | --nix-pre-build-hook",
 	"[--cache-dir DIR] --cache-list | --cache-gc | --cache-clear [--json]",
 	"[-d DIR]... --link-run-opengl-driver [--run-dir DIR]",
 	"--unlink-run-opengl-driver [--run-dir DIR]",
