@@ -15,8 +15,11 @@ vet:
 	test -z "$$(gofmt -l .)" || { gofmt -l .; echo 'gofmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
 
+# The suite runs through internal/testreport: failed tests' output in full,
+# every skip with its reason, the pass/fail/skip counts last; under
+# NIXGLHOST_REQUIRE_FIXTURES=1 a skip .ci/allowed-skips does not list fails.
 test: fixtures vet nixcheck reproducible-check
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) run ./internal/testreport/cmd/testreport -allow .ci/allowed-skips $(GO) test -count=1 -timeout 30m -json ./...
 	scripts/fuzz.sh 5000x
 
 # Every fuzz target for FUZZTIME each (long runs: make fuzz FUZZTIME=30m).
