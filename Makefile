@@ -4,9 +4,13 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -buildid= -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
+# Where build writes the binary (scripts/bench.sh builds into its own
+# temporary directory).
+BIN ?= bin/nixglhost
+
 .PHONY: build test fuzz fixtures vet release nixcheck reproducible-check reproducible-check-fresh
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/nixglhost ./cmd/nixglhost
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o '$(BIN)' ./cmd/nixglhost
 
 fixtures:
 	scripts/fetch-nvidia.sh
