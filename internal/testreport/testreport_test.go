@@ -2,6 +2,8 @@ package testreport
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -259,6 +261,10 @@ func TestParseAllowList(t *testing.T) {
 func TestCommittedAllowList(t *testing.T) {
 	p := filepath.Join(fixtures.RepoRoot(), ".ci", "allowed-skips")
 	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The Nix build's source holds only what the Go build reads.
+		fixtures.Unavailable(t, "no .ci in this source tree: %v", err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
