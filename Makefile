@@ -6,9 +6,13 @@ VERSION ?= $(or $(patsubst v%,%,$(shell git describe --tags --always --dirty 2>/
 COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -buildid= -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
+# Where build writes the binary (scripts/bench.sh builds into its own
+# temporary directory).
+BIN ?= bin/nixglhost
+
 .PHONY: build test fuzz fixtures vet release nixcheck reproducible-check reproducible-check-fresh
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/nixglhost ./cmd/nixglhost
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o '$(BIN)' ./cmd/nixglhost
 
 fixtures:
 	scripts/fetch-nvidia.sh
@@ -17,8 +21,11 @@ vet:
 	test -z "$$(gofmt -l .)" || { gofmt -l .; echo 'gofmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
 
+# The suite runs through internal/testreport: failed tests' output in full,
+# every skip with its reason, the pass/fail/skip counts last; under
+# NIXGLHOST_REQUIRE_FIXTURES=1 a skip .ci/allowed-skips does not list fails.
 test: fixtures vet nixcheck reproducible-check
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) run ./internal/testreport/cmd/testreport -allow .ci/allowed-skips $(GO) test -count=1 -timeout 30m -json ./...
 	scripts/fuzz.sh 5000x
 
 # Every fuzz target for FUZZTIME each (long runs: make fuzz FUZZTIME=30m).

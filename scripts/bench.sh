@@ -5,8 +5,11 @@
 # ratios, then the scale series (directories, unrelated files, versions).
 #
 # Usage: scripts/bench.sh [RUNS]     (default 200; needs hyperfine, GNU time,
-#        python3, strace, gcc with libc6-dev's static libc, go; fetches the driver corpus with scripts/fetch-nvidia.sh;
+#        python3, strace, gcc with libc6-dev's static libc, go, make; fetches the driver corpus with scripts/fetch-nvidia.sh;
 #        NIXGLHOST=path measures that binary instead of building one;
+#        otherwise the binary is built as released, by make build (static,
+#        stripped, stamped with the version), into the temporary directory:
+#        bin/ is left alone;
 #        BENCH_SCALE=0 skips the scale series)
 # Output: a table on stdout; raw hyperfine JSON under $BENCH_OUT (default a
 # temporary directory, removed afterwards).
@@ -16,14 +19,14 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 for t in hyperfine python3; do command -v $t >/dev/null || { echo "bench: $t missing (apt-get install $t)" >&2; exit 1; }; done
 [ -x /usr/bin/time ] || { echo "bench: GNU time missing (apt-get install time)" >&2; exit 1; }
 "$here/scripts/fetch-nvidia.sh" >/dev/null
-ngh=${NIXGLHOST:-}
-if [ -z "$ngh" ]; then
-  (cd "$here" && CGO_ENABLED=0 go build -trimpath -o bin/nixglhost ./cmd/nixglhost)
-  ngh=$here/bin/nixglhost
-fi
 corpus=$here/.cache/fixtures/nvidia/amd64/root
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+ngh=${NIXGLHOST:-}
+if [ -z "$ngh" ]; then
+  make -s -C "$here" build BIN="$work/nixglhost" >&2
+  ngh=$work/nixglhost
+fi
 out=${BENCH_OUT:-$work/json}
 mkdir -p "$out"
 prog=/bin/true

@@ -126,19 +126,42 @@ func TestCacheRootPermissions(t *testing.T) {
 	if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 {
 		t.Errorf("nixglhost wrote through the planted symlink into %s", elsewhere)
 	}
+}
 
-	// Every candidate unusable: a clear failure naming the fix.
-	ro := t.TempDir()
-	fixtures.Must(t, os.Chmod(ro, 0o500))
-	_, errOut, code = nixglhost(t, env, "--cache-dir", filepath.Join(ro, "c"), "-d", drv, "-p")
-	if os.Geteuid() == 0 {
-		// root writes anywhere; make the directory a file instead.
-		f := filepath.Join(t.TempDir(), "file")
-		fixtures.Must(t, os.WriteFile(f, nil, 0o644))
-		_, errOut, code = nixglhost(t, env, "--cache-dir", filepath.Join(f, "c"), "-d", drv, "-p")
+// TestCacheDirUnusable: a --cache-dir that cannot be made is a clear
+// failure naming the directory in the way, the cause and the fix (as a
+// user, a read-only parent was "%!w(<nil>)": no cause at all). The read-only parent runs
+// as an unprivileged user (root writes into a directory of mode 0500).
+func TestCacheDirUnusable(t *testing.T) {
+	tests := []struct {
+		name   string
+		asUser bool
+		parent func(t *testing.T) string
+		cause  string
+	}{
+		{"read-only parent", true, func(t *testing.T) string {
+			ro := t.TempDir()
+			fixtures.Must(t, os.Chmod(ro, 0o500))
+			return ro
+		}, "permission denied"},
+		{"a file as parent", false, func(t *testing.T) string {
+			return fixtures.Write(t, filepath.Join(t.TempDir(), "file"), "")
+		}, "not a directory"},
 	}
-	if code != 1 || !strings.Contains(errOut, "--cache-dir") {
-		t.Errorf("unusable cache dir: exit %d, stderr %q", code, errOut)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.asUser && !fixtures.AsNonRoot(t) {
+				return
+			}
+			drv := fakeDriverDir(t, "535.261.03")
+			parent := tt.parent(t)
+			_, errOut, code := nixglhost(t, []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}, "--cache-dir", filepath.Join(parent, "c"), "-d", drv, "-p")
+			for _, want := range []string{parent, tt.cause, "--cache-dir"} {
+				if code != 1 || !strings.Contains(errOut, want) {
+					t.Errorf("exit %d, want 1 and a message with %q:\n%s", code, want, errOut)
+				}
+			}
+		})
 	}
 }
 

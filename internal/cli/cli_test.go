@@ -260,19 +260,93 @@ func TestZshSyntax(t *testing.T) {
 
 // TestManPage renders the man page with groff, which must print no warning,
 // and checks every flag is documented.
+// baselinePage is a minimal valid man page: what groff says about it is
+// about the machine's groff set-up, not about a page.
+const baselinePage = ".TH BASELINE 1\n.SH NAME\nbaseline \\- a page\n"
+
+// renderMan renders page with groff's man macros, every warning on, in
+// env (nil: this process's), and returns the text and the warnings about
+// the page: groff's messages that a minimal page does not get too (a
+// missing or noisy man.local warns about every page; it once failed CI).
+// A failing groff fails t.
+func renderMan(t *testing.T, groff, page string, env []string) (text string, warnings []string) {
+	t.Helper()
+	run := func(p string) (string, []string) {
+		cmd := exec.Command(groff, "-man", "-Tutf8", "-ww", "-rLL=200n", p)
+		cmd.Env = env
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("groff %s: %v\n%s", p, err, stderr.String())
+		}
+		return string(out), strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	}
+	_, machine := run(fixtures.Write(t, filepath.Join(t.TempDir(), "baseline.1"), baselinePage))
+	out, all := run(page)
+	for _, w := range all {
+		if w != "" && !slices.Contains(machine, w) {
+			warnings = append(warnings, w)
+		}
+	}
+	// Undo the overstrike and escapes of the terminal output.
+	return regexp.MustCompile(".\b|\x1b\\[[0-9;]*m").ReplaceAllString(out, ""), warnings
+}
+
+// TestRenderManJudgesThePage: warnings from the machine's groff set-up (a
+// man.local that warns, on a tmac path of its own) are not the page's;
+// the page's own warnings still are, beside them.
+func TestRenderManJudgesThePage(t *testing.T) {
+	groff := tool(t, "groff")
+	tmac := t.TempDir()
+	fixtures.Write(t, filepath.Join(tmac, "man.local"), ".\\\" a site set-up that warns\n.nixglhostsetupmacro\n")
+	noisy := append(os.Environ(), "GROFF_TMAC_PATH="+tmac)
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		page string
+		env  []string
+		want []string
+	}{
+		{"clean page", baselinePage + "text\n", nil, nil},
+		{"clean page, noisy set-up", baselinePage + "text\n", noisy, nil},
+		{"bad page", baselinePage + ".nixglhostpagemacro\n", nil, []string{"bad.1:4: warning: macro 'nixglhostpagemacro' not defined"}},
+		{"bad page, noisy set-up", baselinePage + ".nixglhostpagemacro\n", noisy, []string{"bad.1:4: warning: macro 'nixglhostpagemacro' not defined"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := "clean.1"
+			if len(tt.want) > 0 {
+				name = "bad.1"
+			}
+			page := fixtures.Write(t, filepath.Join(dir, name), tt.page)
+			_, got := renderMan(t, groff, page, tt.env)
+			var want []string
+			for _, w := range tt.want {
+				want = append(want, "troff: "+filepath.Join(dir, w))
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// The noisy set-up is real: groff does warn about it.
+	cmd := exec.Command(groff, "-man", "-Tutf8", "-ww", fixtures.Write(t, filepath.Join(dir, "probe.1"), baselinePage))
+	cmd.Env = noisy
+	if out, _ := cmd.CombinedOutput(); !strings.Contains(string(out), "nixglhostsetupmacro") {
+		t.Errorf("the planted man.local did not warn; the cases above prove nothing:\n%s", out)
+	}
+}
+
+// TestManPage renders the page: groff has no warning about it, and the
+// text holds the sections and every flag.
 func TestManPage(t *testing.T) {
 	groff := tool(t, "groff")
 	dir := generate(t)
-	page := filepath.Join(dir, "nixglhost.1")
-	cmd := exec.Command(groff, "-man", "-Tutf8", "-ww", "-rLL=200n", page)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil || stderr.Len() > 0 {
-		t.Fatalf("groff: %v\n%s", err, stderr.String())
+	text, warnings := renderMan(t, groff, filepath.Join(dir, "nixglhost.1"), nil)
+	if len(warnings) > 0 {
+		t.Fatalf("groff warns about the page:\n%s", strings.Join(warnings, "\n"))
 	}
-	// Undo the overstrike and escapes of the terminal output.
-	text := regexp.MustCompile(".\b|\x1b\\[[0-9;]*m").ReplaceAllString(string(out), "")
 	for _, want := range []string{"NIXGLHOST(1)", "nixglhost 1.2.3", "SYNOPSIS", "EXIT STATUS", "$XDG_CACHE_HOME/nixglhost"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("rendered page lacks %q", want)

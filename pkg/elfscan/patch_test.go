@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/nixglhost/nixglhost/internal/fixtures"
 )
 
 // loaderSrc dlopens each argument by path and prints OK and every object
@@ -91,7 +93,7 @@ func (c compiler) dlopen(t testing.TB, lib string, env ...string) (bool, string,
 func tool(t testing.TB, name string, args ...string) (string, string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("oracle %s not installed: %v", name, err)
+		fixtures.Unavailable(t, "oracle %s not installed: %v", name, err)
 	}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(name, args...)
@@ -477,7 +479,7 @@ func TestPatchErrors(t *testing.T) {
 	}
 	obj := filepath.Join(dir, "obj.o")
 	if b, err := exec.Command("gcc", "-c", "-x", "c", "-o", obj, "/dev/null").CombinedOutput(); err != nil {
-		t.Skipf("gcc: %v\n%s", err, b)
+		fixtures.Unavailable(t, "gcc: %v\n%s", err, b)
 	}
 	tests := []struct {
 		name, src, runpath, msg string

@@ -265,6 +265,10 @@ func (s *Session) usableRoots(candidates []string) (dirs, existing, warnings []s
 // a place to build only, never read.
 func usableRoots(candidates []string) (dirs, existing, warnings []string) {
 	buildOnly := false
+	// Why each absent root cannot be made: said only when no root is
+	// usable (the launch then fails), as a fallback that serves is not a
+	// fault.
+	var unmakeable []string
 	for _, cd := range candidates {
 		if err := CheckAncestors(cd); err != nil {
 			if !buildOnly {
@@ -292,31 +296,43 @@ func usableRoots(candidates []string) (dirs, existing, warnings []string) {
 			// Nothing to read there (whatever appears there later is
 			// not read); it is a place to build if it can be made, and
 			// EnsureCacheRoot checks it again when it is.
-			if creatable(cd) {
+			err := creatable(cd)
+			if err == nil {
 				if buildOnly {
 					return append(dirs, cd), existing, warnings
 				}
 				dirs = append(dirs, cd)
 				buildOnly = true
+				continue
 			}
+			unmakeable = append(unmakeable, err.Error())
 		default:
 			if !buildOnly {
 				warnings = append(warnings, fmt.Sprintf("cache directory %s: %v", cd, err))
 			}
 		}
 	}
+	if len(dirs) == 0 {
+		warnings = append(warnings, unmakeable...)
+	}
 	return dirs, existing, warnings
 }
 
-// creatable reports whether dir's nearest existing ancestor is a directory
-// this user can write, so that dir can be made.
-func creatable(dir string) bool {
+// creatable returns nil when dir's nearest existing ancestor is a
+// directory this user can write, so that dir can be made, else why not.
+func creatable(dir string) error {
 	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
 		if fi, err := os.Stat(p); err == nil {
-			return fi.IsDir() && unix.Access(p, unix.W_OK|unix.X_OK) == nil
+			if !fi.IsDir() {
+				return fmt.Errorf("cache directory %s cannot be made: %s is not a directory", dir, p)
+			}
+			if err := unix.Access(p, unix.W_OK|unix.X_OK); err != nil {
+				return fmt.Errorf("cache directory %s cannot be made in %s: %w", dir, p, err)
+			}
+			return nil
 		}
 		if p == filepath.Dir(p) {
-			return false
+			return fmt.Errorf("cache directory %s cannot be made: no ancestor of it exists", dir)
 		}
 	}
 }

@@ -8,21 +8,17 @@ import (
 	"testing"
 
 	"github.com/nixglhost/nixglhost/internal/archrun"
+	"github.com/nixglhost/nixglhost/internal/fixtures"
 )
 
 // TestGoProgramUnderEmulation builds a Go program for 386 and runs it
 // through this command with native 386 execution disabled, as on a kernel
 // without IA32 emulation: it must print its output, every time.
 func TestGoProgramUnderEmulation(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: builds a 386 Go program and runs it under qemu")
-	}
+	fixtures.SkipShort(t, "building a 386 Go program and running it under qemu")
 	t.Setenv(archrun.NoNativeEnv, "386")
 	if _, err := archrun.For("386"); err != nil {
-		if os.Getenv("NIXGLHOST_REQUIRE_FIXTURES") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
+		fixtures.Unavailable(t, "%v", err)
 	}
 	dir := t.TempDir()
 	src := filepath.Join(dir, "main.go")
