@@ -44,17 +44,6 @@ const (
 // /dev/kfd and /dev/dri only, as ROCm's userspace comes from Nix itself).
 var defaultHookFeatures = []sandbox.Feature{sandbox.CUDA, sandbox.OpenGL, sandbox.NVIDIAGPU, sandbox.ROCm}
 
-// hookArgs turns a hook invocation by name (argv[0] is hookName) into
-// nixglhost's arguments; other invocations are returned unchanged.
-func hookArgs(argv0 string, args []string) []string {
-	if filepath.Base(argv0) != hookName {
-		return args
-	}
-	// Nix passes absolute paths only, so they cannot pass for flags; a
-	// wrapper script may put flags before them.
-	return append([]string{"--nix-pre-build-hook"}, args...)
-}
-
 // hookFeatures returns the configured features: the flag, the environment,
 // or the default.
 func hookFeatures(flagVal string, environ []string) []sandbox.Feature {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -258,4 +259,15 @@ func orList(names []string) string {
 		return names[0]
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// hookArgs turns a hook invocation by name (argv[0] is hookName) into
+// nixglhost's arguments; other invocations are returned unchanged.
+func hookArgs(argv0 string, args []string) []string {
+	if filepath.Base(argv0) != hookName {
+		return args
+	}
+	// Nix passes absolute paths only, so they cannot pass for flags; a
+	// wrapper script may put flags before them.
+	return append([]string{"--nix-pre-build-hook"}, args...)
 }

@@ -241,20 +241,6 @@ next:
 	return strings.Join(keep, ":")
 }
 
-// debugOn reports whether the environment asks for debug output:
-// NIXGLHOST_DEBUG, or DEBUG (nix-gl-host's spelling), set to 1, true or yes
-// in any case. Anything else, DEBUG=false or DEBUG=0 included, leaves it
-// off: debug output lands in the program's own stderr.
-func debugOn(environ []string) bool {
-	for _, name := range []string{"NIXGLHOST_DEBUG", "DEBUG"} {
-		switch strings.ToLower(getenv(environ, name)) {
-		case "1", "true", "yes":
-			return true
-		}
-	}
-	return false
-}
-
 // cacheDirs returns the cache root and the fallbacks used when it cannot
 // be written (a read-only or full home directory): $XDG_RUNTIME_DIR/nixglhost,
 // then a per-user directory under the system temporary directory. An

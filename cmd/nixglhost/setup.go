@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 )
@@ -75,4 +76,27 @@ func newLaunchSetup(c *config, stderr io.Writer, environ []string) (*launchSetup
 		return nil, err
 	}
 	return s, nil
+}
+
+// newLogger returns a logger to stderr with -v, NIXGLHOST_DEBUG or DEBUG
+// (see debugOn), else a discarding one. Every mode sets up its logger here.
+func newLogger(c *config, stderr io.Writer, environ []string) *slog.Logger {
+	if c.verbose || debugOn(environ) {
+		return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// debugOn reports whether the environment asks for debug output:
+// NIXGLHOST_DEBUG, or DEBUG (nix-gl-host's spelling), set to 1, true or yes
+// in any case. Anything else, DEBUG=false or DEBUG=0 included, leaves it
+// off: debug output lands in the program's own stderr.
+func debugOn(environ []string) bool {
+	for _, name := range []string{"NIXGLHOST_DEBUG", "DEBUG"} {
+		switch strings.ToLower(getenv(environ, name)) {
+		case "1", "true", "yes":
+			return true
+		}
+	}
+	return false
 }

@@ -62,15 +62,6 @@ func newSystemSetup(c *config, stderr io.Writer, environ []string) (*systemSetup
 	return s, nil
 }
 
-// newLogger returns a logger to stderr with -v, NIXGLHOST_DEBUG or DEBUG
-// (see debugOn), else a discarding one. Every mode sets up its logger here.
-func newLogger(c *config, stderr io.Writer, environ []string) *slog.Logger {
-	if c.verbose || debugOn(environ) {
-		return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
 // prepare builds (or finds) the self-contained entry for the host's driver
 // in the system cache and makes it readable by every user. The caller's
 // LD_LIBRARY_PATH is not a discovery source here: the entry must not depend
