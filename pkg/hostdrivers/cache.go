@@ -632,7 +632,11 @@ func build(o *Options, dir string, pl *Plan) (*Manifest, error) {
 		if j.dri != "" {
 			n, err := elfscan.ReplaceRodataString(j.dst, driDir, j.dri)
 			if err != nil {
-				return err
+				return fmt.Errorf("%s: DRI search path: %w", j.src, err)
+			}
+			if n == 0 {
+				// Its loader would keep looking in the host's directory.
+				return fmt.Errorf("%s: the DRI drivers' directory %s is not compiled into it: its copy would load the host's drivers", j.src, driDir)
 			}
 			log.Debug("DRI search path", "file", j.dst, "was", driDir, "now", j.dri, "strings", n)
 		}
