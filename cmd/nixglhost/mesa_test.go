@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/nixglhost/nixglhost/internal/fixtures"
@@ -96,11 +97,25 @@ func TestMesaHost(t *testing.T) {
 			if !strings.HasPrefix(o, filepath.Join(entry, "deps")+"/") {
 				t.Errorf("%s loaded from %s, want the entry's deps/", base, o)
 			}
+		case strings.HasSuffix(base, "_dri.so") && strings.HasPrefix(o, filepath.Join(entry, "deps", "plugins")+"/"):
+			// The host's DRI driver, which the shim in lib/ loads.
 		case strings.HasSuffix(base, "_dri.so") || strings.HasPrefix(base, "libEGL_mesa"):
 			if !strings.HasPrefix(o, filepath.Join(entry, "lib")+"/") {
 				t.Errorf("%s loaded from %s, want the entry's lib/", base, o)
 			}
 		}
+	}
+	// The DRI driver is a shim of the host's file (see TestMarkChained),
+	// and the copies cost at most a tenth of what the entry exposes.
+	if !slices.Contains(objs, filepath.Join(entry, "lib", "swrast_dri.so")) || !slices.ContainsFunc(objs, func(o string) bool {
+		return strings.HasPrefix(o, filepath.Join(entry, "deps", "plugins")+"/") && strings.HasSuffix(o, "_dri.so")
+	}) {
+		t.Errorf("the DRI driver was not loaded through its shim (lib/swrast_dri.so, then deps/plugins/): %q", objs)
+	}
+	if copied, exposed := entryBytes(t, entry); copied*10 > exposed {
+		t.Errorf("the entry copies %d of the %d bytes it exposes: more than 10%%", copied, exposed)
+	} else {
+		t.Logf("the entry copies %d of the %d bytes it exposes (%.2f%%)", copied, exposed, 100*float64(copied)/float64(exposed))
 	}
 	// lib/ exposes the vendor libraries only: no name a program links.
 	ents, err := os.ReadDir(filepath.Join(entry, "lib"))
@@ -145,6 +160,36 @@ func TestMesaHost(t *testing.T) {
 	if !strings.Contains(stderr, "Found ICD manifest file "+icd) {
 		t.Errorf("VK_LOADER_DEBUG does not show the entry's ICD %s:\n%s", icd, stderr)
 	}
+}
+
+// entryBytes returns the bytes an entry's lib/ and deps/ hold themselves
+// (its copies and shims) and the bytes they expose (every file reached
+// there, links followed, each counted once).
+func entryBytes(t *testing.T, entry string) (copied, exposed int64) {
+	t.Helper()
+	seen := map[[2]uint64]bool{}
+	for _, d := range []string{"lib", "deps"} {
+		err := filepath.WalkDir(filepath.Join(entry, d), func(p string, e os.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
+				return err
+			}
+			fi, err := os.Stat(p)
+			if err != nil || !fi.Mode().IsRegular() {
+				return err
+			}
+			if e.Type().IsRegular() {
+				copied += fi.Size()
+			}
+			st := fi.Sys().(*syscall.Stat_t)
+			if k := [2]uint64{uint64(st.Dev), st.Ino}; !seen[k] {
+				seen[k] = true
+				exposed += fi.Size()
+			}
+			return nil
+		})
+		fixtures.Must(t, err)
+	}
+	return copied, exposed
 }
 
 // TestMesaHybrid: an NVIDIA compute card beside a Mesa GPU (here: the

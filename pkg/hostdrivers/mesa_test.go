@@ -2,12 +2,17 @@ package hostdrivers
 
 import (
 	"bytes"
+	"debug/elf"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/nixglhost/nixglhost/internal/fixtures"
+	"github.com/nixglhost/nixglhost/pkg/elfscan"
 )
 
 // debianMesa returns the path of one of Debian's Mesa files on this
@@ -68,6 +73,158 @@ func TestDRIRewriteNeeded(t *testing.T) {
 			fixtures.Must(t, err)
 			if bytes.Contains(b, []byte("/usr/lib/x86_64-linux-gnu/dri")) || !bytes.Contains(b, []byte("\x00$ORIGIN\x00")) {
 				t.Errorf("the copy's DRI search path was not rewritten to $ORIGIN")
+			}
+		})
+	}
+}
+
+// TestMarkChained: which files of an entry stay copies once the DT_RPATH
+// chain is counted. Mesa's plug-ins become shims and the generic
+// libraries under them links; a library with a DT_RUNPATH of its own
+// (Debian's libLLVM) is linked only where shims alone reach it, which
+// then preload what it loads (less what the plug-in loads itself, which is
+// loaded first anyway). A copy stays a copy where a loader that is not a
+// root (NVIDIA's DT_RUNPATH copy in a wrapper entry) or a dlopen reaches
+// it, and for libgbm (its DRI path is rewritten); MIPS gets no shim but a
+// copy with a DT_RPATH, which serves the chain as well.
+func TestMarkChained(t *testing.T) {
+	x86 := elfscan.Ident{Class: elf.ELFCLASS64, Data: elf.ELFDATA2LSB, Machine: elf.EM_X86_64, Type: elf.ET_DYN}
+	type lib struct {
+		name    string
+		needed  []string
+		runpath bool
+	}
+	dri := Entry{Name: "swrast_dri", API: APIDRI, Mesa: true}
+	icd := Entry{Name: "libvulkan_lvp", API: APIVulkan, Mesa: true}
+	glx := Entry{Name: "libGLX_mesa", API: APIGLX, Mesa: true, DRILoader: true}
+	nvglx := Entry{Name: "libGLX_nvidia", API: APIGLX, Dlopens: []string{"libxcb.so.1"}}
+	llvm := lib{"libLLVM.so.1", []string{"libz3.so.4", "libstdc++.so.6", "libc.so.6"}, true}
+	z3 := lib{"libz3.so.4", []string{"libstdc++.so.6"}, false}
+	stdcxx := lib{"libstdc++.so.6", []string{"libc.so.6"}, false}
+	x11 := lib{"libX11.so.6", []string{"libxcb.so.1"}, false}
+	xcb := lib{"libxcb.so.1", []string{"libXau.so.6"}, false}
+	xau := lib{"libXau.so.6", nil, false}
+	gbm := lib{"libgbm.so.1", []string{"libstdc++.so.6"}, false}
+	type file struct {
+		base    string
+		entry   Entry
+		needed  []string
+		runpath bool
+		machine elf.Machine
+	}
+	for _, tc := range []struct {
+		name          string
+		selfContained bool
+		files         []file
+		deps          []lib
+		want          map[string]Mode
+		preload       map[string][]string
+	}{
+		{
+			name:    "a DRI driver: shim, its libraries linked, libLLVM's needs preloaded",
+			files:   []file{{base: "swrast_dri.so", entry: dri, needed: []string{"libLLVM.so.1", "libstdc++.so.6"}}},
+			deps:    []lib{llvm, z3, stdcxx},
+			want:    map[string]Mode{"swrast_dri.so": ModeShim, "libLLVM.so.1": ModeLink, "libz3.so.4": ModeLink, "libstdc++.so.6": ModeLink},
+			preload: map[string][]string{"swrast_dri.so": {"libz3.so.4"}},
+		},
+		{
+			name: "libLLVM also under a DRI loader's copy: copied",
+			files: []file{
+				{base: "swrast_dri.so", entry: dri, needed: []string{"libLLVM.so.1"}},
+				{base: "libGLX_mesa.so.0", entry: glx, needed: []string{"libLLVM.so.1", "libX11.so.6"}},
+			},
+			deps: []lib{llvm, z3, stdcxx, x11, xcb, xau},
+			want: map[string]Mode{"swrast_dri.so": ModeShim, "libGLX_mesa.so.0": ModePatched, "libLLVM.so.1": ModePatched,
+				"libz3.so.4": ModeLink, "libstdc++.so.6": ModeLink, "libX11.so.6": ModeLink, "libxcb.so.1": ModeLink, "libXau.so.6": ModeLink},
+		},
+		{
+			name:  "a plug-in with a DT_RUNPATH of its own: its needs preloaded",
+			files: []file{{base: "libvulkan_lvp.so", entry: icd, needed: []string{"libX11.so.6", "libstdc++.so.6"}, runpath: true}},
+			deps:  []lib{x11, xcb, xau, stdcxx},
+			want: map[string]Mode{"libvulkan_lvp.so": ModeShim, "libX11.so.6": ModeLink, "libxcb.so.1": ModeLink,
+				"libXau.so.6": ModeLink, "libstdc++.so.6": ModeLink},
+			preload: map[string][]string{"libvulkan_lvp.so": {"libX11.so.6", "libstdc++.so.6"}},
+		},
+		{
+			name: "NVIDIA's wrapper copy (DT_RUNPATH) and its dlopen: copies stay",
+			files: []file{
+				{base: "libGLX_nvidia.so.0", entry: nvglx, needed: []string{"libX11.so.6"}},
+			},
+			deps: []lib{x11, xcb, xau},
+			want: map[string]Mode{"libGLX_nvidia.so.0": ModePatched, "libX11.so.6": ModePatched, "libxcb.so.1": ModePatched, "libXau.so.6": ModeLink},
+		},
+		{
+			name:          "NVIDIA's self-contained copy (DT_RPATH): linked, but not what it dlopens",
+			selfContained: true,
+			files: []file{
+				{base: "libGLX_nvidia.so.0", entry: nvglx, needed: []string{"libX11.so.6"}},
+			},
+			deps: []lib{x11, xcb, xau},
+			want: map[string]Mode{"libGLX_nvidia.so.0": ModePatched, "libX11.so.6": ModeLink, "libxcb.so.1": ModePatched, "libXau.so.6": ModeLink},
+		},
+		{
+			name:  "libgbm beside DRI drivers: copied for its DRI path",
+			files: []file{{base: "libGLX_mesa.so.0", entry: glx, needed: []string{"libgbm.so.1"}}, {base: "swrast_dri.so", entry: dri, needed: []string{"libstdc++.so.6"}}},
+			deps:  []lib{gbm, stdcxx},
+			want:  map[string]Mode{"libGLX_mesa.so.0": ModePatched, "swrast_dri.so": ModeShim, "libgbm.so.1": ModePatched, "libstdc++.so.6": ModeLink},
+		},
+		{
+			name:  "MIPS: no shim, a copy with a DT_RPATH",
+			files: []file{{base: "swrast_dri.so", entry: dri, needed: []string{"libX11.so.6"}, machine: elf.EM_MIPS}},
+			deps:  []lib{x11, xcb, xau},
+			want:  map[string]Mode{"swrast_dri.so": ModePatched, "libX11.so.6": ModeLink, "libxcb.so.1": ModeLink, "libXau.so.6": ModeLink},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sel := &Selection{}
+			for _, f := range tc.files {
+				id := x86
+				if f.machine != 0 {
+					id.Machine = f.machine
+				}
+				sel.Files = append(sel.Files, &DriverFile{Base: f.base, Real: "/usr/lib/" + f.base, API: f.entry.API, Mode: ModeLink, entry: f.entry,
+					info: &elfscan.Info{Ident: id, Needed: f.needed, HasRunpath: f.runpath}})
+			}
+			cl := &Closure{}
+			for _, d := range tc.deps {
+				cl.Deps = append(cl.Deps, &Dep{Name: d.name, Real: "/usr/lib/" + d.name, Mode: ModeLink,
+					info: &elfscan.Info{Ident: x86, Needed: d.needed, HasRunpath: d.runpath}})
+			}
+			// Today's rule first: a copy for what loads a dependency.
+			dep := map[string]bool{}
+			for _, d := range cl.Deps {
+				dep[d.Name] = true
+			}
+			for _, f := range sel.Files {
+				if slices.ContainsFunc(loads(f.info, f.entry), func(n string) bool { return dep[n] }) {
+					f.Mode = ModePatched
+				}
+			}
+			for _, d := range cl.Deps {
+				if slices.ContainsFunc(d.info.Needed, func(n string) bool { return dep[n] }) {
+					d.Mode = ModePatched
+				}
+			}
+			markChained(sel, cl, tc.selfContained, slog.New(slog.DiscardHandler))
+			got := map[string]Mode{}
+			preload := map[string][]string{}
+			for _, f := range sel.Files {
+				got[f.Base] = f.Mode
+				if len(f.Preload) > 0 {
+					preload[f.Base] = f.Preload
+				}
+			}
+			for _, d := range cl.Deps {
+				got[d.Name] = d.Mode
+			}
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("modes (-want +got):\n%s", d)
+			}
+			if tc.preload == nil {
+				tc.preload = map[string][]string{}
+			}
+			if d := cmp.Diff(tc.preload, preload); d != "" {
+				t.Errorf("preloads (-want +got):\n%s", d)
 			}
 		})
 	}
