@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/nixglhost/nixglhost/internal/fixtures"
+	"github.com/nixglhost/nixglhost/internal/sandbox"
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers/doctor"
@@ -295,7 +296,9 @@ func TestMesaGLX(t *testing.T) {
 // <driverLink>/share/vulkan/icd.d (nixpkgs' vulkan-loader sets
 // SYSCONFDIR=<driverLink>/share; here its FALLBACK_DATA_DIRS, the older
 // nixpkgs flag, is pointed there). The copies' compiled-in defaults are
-// rewritten in place to a short link to RUN/opengl-driver.
+// rewritten in place to a short link to RUN/opengl-driver. The host files
+// that the entry's shims load are among what the pre-build hook (and the
+// CDI spec) mount.
 func TestMesaSystemMode(t *testing.T) {
 	mesaInstalled(t)
 	s := newSysRoot(t)
@@ -341,6 +344,25 @@ func TestMesaSystemMode(t *testing.T) {
 	out = run("vulkan")
 	if !strings.Contains(out, "vulkan_device llvmpipe") {
 		t.Errorf("no lavapipe device through %s:\n%s", s.link, out)
+	}
+	// The pre-build hook and the CDI spec mount every host file a shim
+	// loads (deps/plugins/ holds links to them) at its own path.
+	m, err := hostdrivers.ReadManifest(entry)
+	fixtures.Must(t, err)
+	lines, err := sandbox.Paths("/", entry, 0)
+	fixtures.Must(t, err)
+	shims := 0
+	for _, f := range m.Files {
+		if f.Mode != hostdrivers.ModeShim {
+			continue
+		}
+		shims++
+		if !slices.Contains(lines, f.Real) {
+			t.Errorf("the hook does not mount %s, which the shim lib/%s loads:\n%s", f.Real, f.Base, strings.Join(lines, "\n"))
+		}
+	}
+	if shims == 0 {
+		t.Errorf("no shim in the self-contained Mesa entry")
 	}
 	// The EGL vendor file names its library where programs see it.
 	b, err := os.ReadFile(filepath.Join(entry, "share/glvnd/egl_vendor.d/50_mesa.json"))

@@ -270,18 +270,13 @@ func markChained(sel *Selection, cl *Closure, selfContained bool, log *slog.Logg
 		dlopened bool
 		loaders  []*node
 		covered  bool
-		shim     *DriverFile // the shim whose host file this is
-		reach    map[*DriverFile]bool
-		nonShim  bool // a root that is not a shim reaches it
+		reach    map[*DriverFile]bool // the shims that reach it
+		nonShim  bool                 // a root that is not a shim reaches it
 	}
 	fileNode := map[*DriverFile]*node{}
 	depNode := map[*Dep]*node{}
 	for _, f := range sel.Files {
-		n := &node{root: f.Mode == ModeShim || copyRpath(selfContained, f)}
-		if f.Mode == ModeShim {
-			n.shim = f
-		}
-		fileNode[f] = n
+		fileNode[f] = &node{root: f.Mode == ModeShim || copyRpath(selfContained, f)}
 	}
 	for _, d := range cl.Deps {
 		depNode[d] = &node{covered: true}
