@@ -106,17 +106,12 @@ func TestMesaHost(t *testing.T) {
 			}
 		}
 	}
-	// The DRI driver is a shim of the host's file (see TestMarkChained),
-	// and the copies cost at most a tenth of what the entry exposes.
+	// The DRI driver is a shim of the host's file (see TestMarkChained;
+	// TestMesaWrapperDiskUse counts the bytes).
 	if !slices.Contains(objs, filepath.Join(entry, "lib", "swrast_dri.so")) || !slices.ContainsFunc(objs, func(o string) bool {
 		return strings.HasPrefix(o, filepath.Join(entry, "deps", "plugins")+"/") && strings.HasSuffix(o, "_dri.so")
 	}) {
 		t.Errorf("the DRI driver was not loaded through its shim (lib/swrast_dri.so, then deps/plugins/): %q", objs)
-	}
-	if copied, exposed := entryBytes(t, entry); copied*10 > exposed {
-		t.Errorf("the entry copies %d of the %d bytes it exposes: more than 10%%", copied, exposed)
-	} else {
-		t.Logf("the entry copies %d of the %d bytes it exposes (%.2f%%)", copied, exposed, 100*float64(copied)/float64(exposed))
 	}
 	// lib/ exposes the vendor libraries only: no name a program links.
 	ents, err := os.ReadDir(filepath.Join(entry, "lib"))
