@@ -84,8 +84,9 @@ func TestDRIRewriteNeeded(t *testing.T) {
 // (Debian's libLLVM) is linked only where shims alone reach it, which
 // then preload what it loads (less what the plug-in loads itself, which is
 // loaded first anyway). A copy stays a copy where a loader that is not a
-// root (NVIDIA's DT_RUNPATH copy in a wrapper entry) or a dlopen reaches
-// it, and for libgbm (its DRI path is rewritten); MIPS gets no shim but a
+// root (NVIDIA's DT_RUNPATH copy in a wrapper entry), an NVIDIA copy (whose
+// dlopens are its own) or a dlopen the catalogue knows of (Dlopens,
+// Optional) reaches it, and for libgbm (its DRI path is rewritten); MIPS gets no shim but a
 // copy with a DT_RPATH, which serves the chain as well.
 func TestMarkChained(t *testing.T) {
 	x86 := elfscan.Ident{Class: elf.ELFCLASS64, Data: elf.ELFDATA2LSB, Machine: elf.EM_X86_64, Type: elf.ET_DYN}
@@ -98,6 +99,7 @@ func TestMarkChained(t *testing.T) {
 	icd := Entry{Name: "libvulkan_lvp", API: APIVulkan, Mesa: true}
 	glx := Entry{Name: "libGLX_mesa", API: APIGLX, Mesa: true, DRILoader: true}
 	nvglx := Entry{Name: "libGLX_nvidia", API: APIGLX, Dlopens: []string{"libxcb.so.1"}}
+	nvcore := Entry{Name: "libnvidia-glcore", API: APICore, Optional: []string{"libz3.so.4"}}
 	llvm := lib{"libLLVM.so.1", []string{"libz3.so.4", "libstdc++.so.6", "libc.so.6"}, true}
 	z3 := lib{"libz3.so.4", []string{"libstdc++.so.6"}, false}
 	stdcxx := lib{"libstdc++.so.6", []string{"libc.so.6"}, false}
@@ -154,13 +156,27 @@ func TestMarkChained(t *testing.T) {
 			want: map[string]Mode{"libGLX_nvidia.so.0": ModePatched, "libX11.so.6": ModePatched, "libxcb.so.1": ModePatched, "libXau.so.6": ModeLink},
 		},
 		{
-			name:          "NVIDIA's self-contained copy (DT_RPATH): linked, but not what it dlopens",
+			name:          "NVIDIA's self-contained copy (DT_RPATH): copies stay",
 			selfContained: true,
 			files: []file{
 				{base: "libGLX_nvidia.so.0", entry: nvglx, needed: []string{"libX11.so.6"}},
 			},
 			deps: []lib{x11, xcb, xau},
-			want: map[string]Mode{"libGLX_nvidia.so.0": ModePatched, "libX11.so.6": ModeLink, "libxcb.so.1": ModePatched, "libXau.so.6": ModeLink},
+			want: map[string]Mode{"libGLX_nvidia.so.0": ModePatched, "libX11.so.6": ModePatched, "libxcb.so.1": ModePatched, "libXau.so.6": ModeLink},
+		},
+		{
+			name:          "beside NVIDIA: what NVIDIA's copy reaches, or its core may dlopen, stays a copy",
+			selfContained: true,
+			files: []file{
+				{base: "swrast_dri.so", entry: dri, needed: []string{"libX11.so.6", "libLLVM.so.1"}},
+				{base: "libGLX_nvidia.so.0", entry: nvglx, needed: []string{"libX11.so.6"}},
+				{base: "libnvidia-glcore.so.1", entry: nvcore},
+			},
+			deps: []lib{x11, xcb, xau, llvm, z3, stdcxx},
+			want: map[string]Mode{"swrast_dri.so": ModeShim, "libGLX_nvidia.so.0": ModePatched, "libnvidia-glcore.so.1": ModeLink,
+				"libX11.so.6": ModePatched, "libxcb.so.1": ModePatched, "libXau.so.6": ModeLink,
+				"libLLVM.so.1": ModeLink, "libz3.so.4": ModePatched, "libstdc++.so.6": ModeLink},
+			preload: map[string][]string{"swrast_dri.so": {"libz3.so.4", "libstdc++.so.6"}},
 		},
 		{
 			name:  "libgbm beside DRI drivers: copied for its DRI path",

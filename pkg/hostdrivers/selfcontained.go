@@ -235,16 +235,19 @@ func copyRpath(selfContained bool, f *DriverFile) bool {
 //     with a DT_RPATH (copyRpath);
 //   - links a hidden dependency, instead of copying it, when everything
 //     that can load it does so through a DT_NEEDED chain that starts at a
-//     DT_RPATH (a shim or a copy of copyRpath), nothing dlopens it, and it
-//     has no DT_RUNPATH of its own (which would stop the chain for what it
-//     loads). One with a DT_RUNPATH (Debian's libLLVM: $ORIGIN/../lib) is
+//     DT_RPATH of Mesa's (a shim or a copy of copyRpath), nothing the
+//     catalogue knows dlopens it (Dlopens, Optional), and it has no
+//     DT_RUNPATH of its own (which would stop the chain for what it
+//     loads). NVIDIA's libraries dlopen names of their own choosing (580's
+//     glcore: libwayland-client), and a library dlopened starts no chain:
+//     what their copies reach keeps its copy. One with a DT_RUNPATH (Debian's libLLVM: $ORIGIN/../lib) is
 //     linked too when only shims reach it: they name what it loads after
 //     the host file (Preload), so that it is loaded, breadth first, before
 //     it is asked for. libgbm keeps its copy (its DRI path is rewritten).
 //
 // What the chain cannot prove stays a copy, as before: a dependency that a
-// DT_RUNPATH copy (NVIDIA's, in a wrapper entry) or a symlinked driver
-// library loads, or one the catalogue says is dlopened.
+// DT_RUNPATH copy, a symlinked driver library or an NVIDIA library reaches,
+// or one the catalogue says is dlopened.
 func markChained(sel *Selection, cl *Closure, selfContained bool, log *slog.Logger) {
 	driDir := mesaDRIDir(sel)
 	byName := map[string]*Dep{}
@@ -272,6 +275,7 @@ func markChained(sel *Selection, cl *Closure, selfContained bool, log *slog.Logg
 		covered  bool
 		reach    map[*DriverFile]bool // the shims that reach it
 		nonShim  bool                 // a root that is not a shim reaches it
+		nonMesa  bool                 // a root that is not Mesa's reaches it
 	}
 	fileNode := map[*DriverFile]*node{}
 	depNode := map[*Dep]*node{}
@@ -290,9 +294,11 @@ func markChained(sel *Selection, cl *Closure, selfContained bool, log *slog.Logg
 				depNode[d].loaders = append(depNode[d].loaders, fileNode[f])
 			}
 		}
-		for _, name := range f.entry.Dlopens {
-			if d := byName[name]; d != nil {
-				depNode[d].dlopened = true
+		for _, names := range [][]string{f.entry.Dlopens, f.entry.Optional} {
+			for _, name := range names {
+				if d := byName[name]; d != nil {
+					depNode[d].dlopened = true
+				}
 			}
 		}
 	}
@@ -336,6 +342,7 @@ func markChained(sel *Selection, cl *Closure, selfContained bool, log *slog.Logg
 			}
 			seen[d] = true
 			n := depNode[d]
+			n.nonMesa = n.nonMesa || !f.entry.Mesa
 			if f.Mode == ModeShim {
 				if n.reach == nil {
 					n.reach = map[*DriverFile]bool{}
@@ -363,7 +370,7 @@ func markChained(sel *Selection, cl *Closure, selfContained bool, log *slog.Logg
 	}
 	for _, d := range cl.Deps {
 		n := depNode[d]
-		if d.Mode != ModePatched || !n.covered || driDir != "" && strings.HasPrefix(d.Name, "libgbm.so") {
+		if d.Mode != ModePatched || !n.covered || n.nonMesa || driDir != "" && strings.HasPrefix(d.Name, "libgbm.so") {
 			continue
 		}
 		if d.info.HasRunpath {
