@@ -141,6 +141,34 @@ top=$(GODEBUG=inittrace=1 "$ngh" --version 2>&1 >/dev/null | awk '$1 == "init" {
 verdict=$(python3 -c "print('within' if $inits <= 0.5 else 'over')")
 echo "package initialisers before main: ${inits} ms (budget 0.5 ms: $verdict); largest: $top"
 
+# Mesa (where this machine has Debian's): the bytes its entry holds itself
+# (copies and shims) against the bytes its lib/ and deps/ expose (every
+# file reached, links followed, each counted once).
+if [ -e "/usr/lib/$triplet/libEGL_mesa.so.0" ]; then
+  "$ngh" --cache-dir "$work/mesa" --mesa -p >/dev/null
+  python3 - "$work/mesa" <<'PY'
+import os, re, sys
+cache = sys.argv[1]
+entry = next(os.path.join(cache, d) for d in os.listdir(cache) if re.fullmatch('[0-9a-f]{32}', d))
+copied = exposed = 0
+seen = set()
+for sub in ('lib', 'deps'):
+    for dirpath, dirs, files in os.walk(os.path.join(entry, sub)):
+        for f in files:
+            p = os.path.join(dirpath, f)
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            if os.path.isfile(p) and not os.path.islink(p):
+                copied += st.st_size
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                exposed += st.st_size
+print(f'mesa entry (wrapper, --mesa): {copied} bytes copied of {exposed} exposed ({100*copied/exposed:.2f}%)')
+PY
+fi
+
 # Scale: N directories of M unrelated files each, plus the fake driver dir.
 if [ "${BENCH_SCALE:-1}" = 1 ]; then
   echo

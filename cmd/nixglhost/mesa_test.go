@@ -8,9 +8,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/nixglhost/nixglhost/internal/fixtures"
+	"github.com/nixglhost/nixglhost/internal/sandbox"
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers/doctor"
@@ -96,11 +98,20 @@ func TestMesaHost(t *testing.T) {
 			if !strings.HasPrefix(o, filepath.Join(entry, "deps")+"/") {
 				t.Errorf("%s loaded from %s, want the entry's deps/", base, o)
 			}
+		case strings.HasSuffix(base, "_dri.so") && strings.HasPrefix(o, filepath.Join(entry, "deps", "plugins")+"/"):
+			// The host's DRI driver, which the shim in lib/ loads.
 		case strings.HasSuffix(base, "_dri.so") || strings.HasPrefix(base, "libEGL_mesa"):
 			if !strings.HasPrefix(o, filepath.Join(entry, "lib")+"/") {
 				t.Errorf("%s loaded from %s, want the entry's lib/", base, o)
 			}
 		}
+	}
+	// The DRI driver is a shim of the host's file (see TestMarkChained;
+	// TestMesaWrapperDiskUse counts the bytes).
+	if !slices.Contains(objs, filepath.Join(entry, "lib", "swrast_dri.so")) || !slices.ContainsFunc(objs, func(o string) bool {
+		return strings.HasPrefix(o, filepath.Join(entry, "deps", "plugins")+"/") && strings.HasSuffix(o, "_dri.so")
+	}) {
+		t.Errorf("the DRI driver was not loaded through its shim (lib/swrast_dri.so, then deps/plugins/): %q", objs)
 	}
 	// lib/ exposes the vendor libraries only: no name a program links.
 	ents, err := os.ReadDir(filepath.Join(entry, "lib"))
@@ -145,6 +156,36 @@ func TestMesaHost(t *testing.T) {
 	if !strings.Contains(stderr, "Found ICD manifest file "+icd) {
 		t.Errorf("VK_LOADER_DEBUG does not show the entry's ICD %s:\n%s", icd, stderr)
 	}
+}
+
+// entryBytes returns the bytes an entry's lib/ and deps/ hold themselves
+// (its copies and shims) and the bytes they expose (every file reached
+// there, links followed, each counted once).
+func entryBytes(t *testing.T, entry string) (copied, exposed int64) {
+	t.Helper()
+	seen := map[[2]uint64]bool{}
+	for _, d := range []string{"lib", "deps"} {
+		err := filepath.WalkDir(filepath.Join(entry, d), func(p string, e os.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
+				return err
+			}
+			fi, err := os.Stat(p)
+			if err != nil || !fi.Mode().IsRegular() {
+				return err
+			}
+			if e.Type().IsRegular() {
+				copied += fi.Size()
+			}
+			st := fi.Sys().(*syscall.Stat_t)
+			if k := [2]uint64{uint64(st.Dev), st.Ino}; !seen[k] {
+				seen[k] = true
+				exposed += fi.Size()
+			}
+			return nil
+		})
+		fixtures.Must(t, err)
+	}
+	return copied, exposed
 }
 
 // TestMesaHybrid: an NVIDIA compute card beside a Mesa GPU (here: the
@@ -250,7 +291,9 @@ func TestMesaGLX(t *testing.T) {
 // <driverLink>/share/vulkan/icd.d (nixpkgs' vulkan-loader sets
 // SYSCONFDIR=<driverLink>/share; here its FALLBACK_DATA_DIRS, the older
 // nixpkgs flag, is pointed there). The copies' compiled-in defaults are
-// rewritten in place to a short link to RUN/opengl-driver.
+// rewritten in place to a short link to RUN/opengl-driver. The host files
+// that the entry's shims load are among what the pre-build hook (and the
+// CDI spec) mount.
 func TestMesaSystemMode(t *testing.T) {
 	mesaInstalled(t)
 	s := newSysRoot(t)
@@ -296,6 +339,25 @@ func TestMesaSystemMode(t *testing.T) {
 	out = run("vulkan")
 	if !strings.Contains(out, "vulkan_device llvmpipe") {
 		t.Errorf("no lavapipe device through %s:\n%s", s.link, out)
+	}
+	// The pre-build hook and the CDI spec mount every host file a shim
+	// loads (deps/plugins/ holds links to them) at its own path.
+	m, err := hostdrivers.ReadManifest(entry)
+	fixtures.Must(t, err)
+	lines, err := sandbox.Paths("/", entry, 0)
+	fixtures.Must(t, err)
+	shims := 0
+	for _, f := range m.Files {
+		if f.Mode != hostdrivers.ModeShim {
+			continue
+		}
+		shims++
+		if !slices.Contains(lines, f.Real) {
+			t.Errorf("the hook does not mount %s, which the shim lib/%s loads:\n%s", f.Real, f.Base, strings.Join(lines, "\n"))
+		}
+	}
+	if shims == 0 {
+		t.Errorf("no shim in the self-contained Mesa entry")
 	}
 	// The EGL vendor file names its library where programs see it.
 	b, err := os.ReadFile(filepath.Join(entry, "share/glvnd/egl_vendor.d/50_mesa.json"))

@@ -3,6 +3,7 @@ package elfscan
 import (
 	"bytes"
 	"debug/elf"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,16 @@ import (
 // strings were replaced. The file's size and layout do not change: this is
 // for the compiled-in default search paths of a copy (Mesa's DRI driver
 // directory), never for a host file.
+//
+// A linker may keep a string that is the tail of another ("dri" inside
+// "/usr/lib/dri") only once, as the end of the longer one; rewriting the
+// longer one would then change the shorter one too. A match whose bytes
+// after its first something in the file refers to (a *TailMergedError) is
+// refused: nothing is written and the error says where. What counts as a
+// reference: a pointer-sized value anywhere in the file's loaded sections
+// or relocations (an absolute address, a relocation's addend), and the
+// code's own ways of taking an address: x86-64's lea of a RIP-relative
+// address, i386's lea of a GOT-relative one, arm64's ADRP and ADD pairs.
 func ReplaceRodataString(path, prefix, repl string) (int, error) {
 	if prefix == "" {
 		return 0, fmt.Errorf("%s: empty prefix", path)
@@ -33,25 +44,42 @@ func ReplaceRodataString(path, prefix, repl string) (int, error) {
 	return n, nil
 }
 
+// TailMergedError is ReplaceRodataString's refusal of a string whose tail
+// is another string the file refers to.
+type TailMergedError struct {
+	String string // the string that matched
+	Off    int64  // its offset in the file
+	Ref    uint64 // the address referred to, inside the string
+}
+
+func (e *TailMergedError) Error() string {
+	return fmt.Sprintf("string %q at offset %#x is not rewritten: the file refers to its tail at address %#x (a string the linker merged into it)", e.String, e.Off, e.Ref)
+}
+
+// rodataMatch is one string replaceRodata would rewrite.
+type rodataMatch struct {
+	str  string
+	off  int64  // file offset
+	addr uint64 // virtual address
+}
+
 // replaceRodata is ReplaceRodataString on a file read from r and written
-// through w.
+// through w: it finds the matches, checks that none has a tail something
+// refers to, then writes.
 func replaceRodata(r io.ReaderAt, w io.WriterAt, prefix, repl string) (int, error) {
 	ef, err := elf.NewFile(r)
 	if err != nil {
 		return 0, err
 	}
-	n := 0
+	var ms []rodataMatch
 	for _, s := range ef.Sections {
 		if s.Type != elf.SHT_PROGBITS || s.Flags&elf.SHF_WRITE != 0 || s.Flags&elf.SHF_ALLOC == 0 ||
 			!(s.Name == ".rodata" || bytes.HasPrefix([]byte(s.Name), []byte(".rodata."))) {
 			continue
 		}
-		if s.Size > 1<<30 {
-			return n, fmt.Errorf("section %s too large", s.Name)
-		}
-		data, err := s.Data()
+		data, err := sectionData(s)
 		if err != nil {
-			return n, fmt.Errorf("section %s: %w", s.Name, err)
+			return 0, err
 		}
 		for off := 0; ; {
 			i := bytes.Index(data[off:], []byte(prefix))
@@ -72,14 +100,227 @@ func replaceRodata(r io.ReaderAt, w io.WriterAt, prefix, repl string) (int, erro
 			if len(str) > len(prefix) && str[len(prefix)] != ':' || len(repl) > len(str) {
 				continue
 			}
-			buf := make([]byte, len(str))
-			copy(buf, repl)
-			if _, err := w.WriteAt(buf, int64(s.Offset)+int64(start)); err != nil {
-				return n, err
-			}
-			n++
+			ms = append(ms, rodataMatch{string(str), int64(s.Offset) + int64(start), s.Addr + uint64(start)})
 			off = start + end
 		}
 	}
-	return n, nil
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	if err := checkTails(ef, ms); err != nil {
+		return 0, err
+	}
+	for i, m := range ms {
+		buf := make([]byte, len(m.str))
+		copy(buf, repl)
+		if _, err := w.WriteAt(buf, m.off); err != nil {
+			return i, err
+		}
+	}
+	return len(ms), nil
+}
+
+// sectionData reads a section of at most 1 GiB.
+func sectionData(s *elf.Section) ([]byte, error) {
+	if s.Size > 1<<30 {
+		return nil, fmt.Errorf("section %s too large", s.Name)
+	}
+	data, err := s.Data()
+	if err != nil {
+		return nil, fmt.Errorf("section %s: %w", s.Name, err)
+	}
+	return data, nil
+}
+
+// checkTails returns a *TailMergedError for the first match whose tail (an
+// address after its first byte and before its NUL) the file refers to.
+func checkTails(ef *elf.File, ms []rodataMatch) error {
+	inside := func(a uint64) *rodataMatch {
+		for i := range ms {
+			if a > ms[i].addr && a < ms[i].addr+uint64(len(ms[i].str)) {
+				return &ms[i]
+			}
+		}
+		return nil
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	if ef.Data == elf.ELFDATA2MSB {
+		bo = binary.BigEndian
+	}
+	var gotAddr uint64
+	for _, name := range []string{".got.plt", ".got"} {
+		if s := ef.Section(name); s != nil {
+			gotAddr = s.Addr
+			break
+		}
+	}
+	ref := func(a uint64) error {
+		if m := inside(a); m != nil {
+			return &TailMergedError{m.str, m.off, a}
+		}
+		return nil
+	}
+	if err := relocRefs(ef, bo, ref); err != nil {
+		return err
+	}
+	for _, s := range ef.Sections {
+		if s.Type == elf.SHT_NOBITS || s.Flags&elf.SHF_ALLOC == 0 {
+			continue
+		}
+		exec := s.Flags&elf.SHF_EXECINSTR != 0
+		if !exec && (ef.Type == elf.ET_DYN || s.Flags&elf.SHF_WRITE == 0) {
+			// A shared object's pointers all have relocations.
+			continue
+		}
+		data, err := sectionData(s)
+		if err != nil {
+			return err
+		}
+		if ef.Type != elf.ET_DYN {
+			// A program's absolute addresses: pointer-sized words of its
+			// data, 32-bit immediates at any byte of its code.
+			w, step := 4, 4
+			if exec {
+				step = 1
+			} else if ef.Class == elf.ELFCLASS64 {
+				w, step = 8, 8
+			}
+			for p := 0; p+w <= len(data); p += step {
+				v := uint64(bo.Uint32(data[p:]))
+				if w == 8 {
+					v = bo.Uint64(data[p:])
+				}
+				if err := ref(v); err != nil {
+					return err
+				}
+			}
+		}
+		if s.Flags&elf.SHF_EXECINSTR == 0 {
+			continue
+		}
+		switch ef.Machine {
+		case elf.EM_X86_64:
+			// lea reg, [rip+disp32]: 8d, a ModRM of mod 00 and r/m 101,
+			// then the displacement, which ends the instruction.
+			for p := 2; p+4 <= len(data); p++ {
+				if data[p-2] != 0x8d || data[p-1]&0xc7 != 0x05 {
+					continue
+				}
+				next := s.Addr + uint64(p) + 4
+				if err := ref(next + uint64(int64(int32(bo.Uint32(data[p:]))))); err != nil {
+					return err
+				}
+			}
+		case elf.EM_386:
+			// Position-independent code names data by its distance from
+			// the GOT (@GOTOFF): lea reg, [base+disp32], a ModRM of mod
+			// 10 (with a SIB byte when its r/m is 100).
+			if gotAddr == 0 {
+				break
+			}
+			for p := 2; p+4 <= len(data); p++ {
+				m := data[p-1]
+				sib := p >= 3 && data[p-3] == 0x8d && data[p-2]&0xc7 == 0x84
+				if !sib && (data[p-2] != 0x8d || m&0xc0 != 0x80 || m&0x07 == 0x04) {
+					continue
+				}
+				if err := ref(uint64(uint32(gotAddr) + bo.Uint32(data[p:]))); err != nil {
+					return err
+				}
+			}
+		case elf.EM_AARCH64:
+			if err := arm64Refs(s.Addr, data, bo, ref); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// relocRefs calls ref with the address each relocation of ef puts in
+// place, as far as it can be read without applying the relocation: a RELA
+// entry's addend, or the word a REL entry's offset names.
+func relocRefs(ef *elf.File, bo binary.ByteOrder, ref func(uint64) error) error {
+	is64 := ef.Class == elf.ELFCLASS64
+	for _, s := range ef.Sections {
+		if s.Type != elf.SHT_RELA && s.Type != elf.SHT_REL {
+			continue
+		}
+		data, err := sectionData(s)
+		if err != nil {
+			return err
+		}
+		size := 8 // Elf32_Rel; Elf64_Rel is twice that, a Rela half again
+		if is64 {
+			size = 16
+		}
+		if s.Type == elf.SHT_RELA {
+			size += size / 2
+		}
+		for p := 0; p+size <= len(data); p += size {
+			if s.Type == elf.SHT_RELA {
+				if is64 {
+					if err := ref(bo.Uint64(data[p+16:])); err != nil {
+						return err
+					}
+				} else if err := ref(uint64(bo.Uint32(data[p+8:]))); err != nil {
+					return err
+				}
+				continue
+			}
+			var off uint64
+			if is64 {
+				off = bo.Uint64(data[p:])
+			} else {
+				off = uint64(bo.Uint32(data[p:]))
+			}
+			for _, t := range ef.Sections {
+				if t.Type == elf.SHT_NOBITS || t.Flags&elf.SHF_ALLOC == 0 || off < t.Addr || off-t.Addr >= t.Size {
+					continue
+				}
+				w := 4
+				if is64 {
+					w = 8
+				}
+				b := make([]byte, w)
+				if _, err := t.ReadAt(b, int64(off-t.Addr)); err != nil {
+					break
+				}
+				v := uint64(bo.Uint32(b))
+				if is64 {
+					v = bo.Uint64(b)
+				}
+				if err := ref(v); err != nil {
+					return err
+				}
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// arm64Refs calls ref with each address an ADRP and a following ADD
+// (immediate, within eight instructions, of the ADRP's register) form.
+func arm64Refs(base uint64, data []byte, bo binary.ByteOrder, ref func(uint64) error) error {
+	for p := 0; p+4 <= len(data); p += 4 {
+		w := bo.Uint32(data[p:])
+		if w&0x9f000000 != 0x90000000 { // ADRP
+			continue
+		}
+		rd := w & 31
+		imm := int64((w>>5)&0x7ffff)<<2 | int64((w>>29)&3)
+		imm = imm << 43 >> 43 // sign-extend 21 bits
+		page := (base+uint64(p))&^0xfff + uint64(imm<<12)
+		for q := p + 4; q+4 <= len(data) && q <= p+32; q += 4 {
+			a := bo.Uint32(data[q:])
+			if a&0xffc00000 == 0x91000000 && (a>>5)&31 == rd { // ADD Xd, Xn, #imm12
+				if err := ref(page + uint64((a>>10)&0xfff)); err != nil {
+					return err
+				}
+				break
+			}
+		}
+	}
+	return nil
 }

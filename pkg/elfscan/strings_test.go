@@ -2,6 +2,7 @@ package elfscan
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -54,6 +55,58 @@ const char *inside(void) { return "x/usr/lib/x86_64-linux-gnu/dri"; }
 	}
 	if _, err := ReplaceRodataString(src, "/usr", "x"); err == nil {
 		t.Errorf("a C source taken for ELF")
+	}
+}
+
+// TestReplaceRodataTailMerged: a linker that keeps "drv/dri" only as the
+// tail of "/opt/drv/dri" makes the two strings share bytes; rewriting the
+// longer one would empty the shorter one. Such a match is refused with a
+// *TailMergedError and the file is left as it was, whether the code names
+// the tail (x86-64's RIP-relative lea, i386's GOT-relative one) or a table
+// of pointers does (a relocation's addend). Where the linker kept the two
+// strings apart (arm64's aligned strings) the rewrite goes on, and the
+// shorter string is untouched.
+func TestReplaceRodataTailMerged(t *testing.T) {
+	const (
+		long  = "/opt/drv/dri"
+		short = "drv/dri"
+	)
+	for _, c := range []compiler{compilerAMD64, compiler386, compilerARM64} {
+		for _, src := range []struct{ name, code string }{
+			{"code", `const char *a(void) { return "/opt/drv/dri"; } const char *b(void) { return "drv/dri"; }`},
+			{"table", `const char *const tbl[] = {"/opt/drv/dri", "drv/dri"}; const char *const *t(void) { return tbl; }`},
+		} {
+			t.Run(c.name+"/"+src.name, func(t *testing.T) {
+				if _, err := exec.LookPath(c.cc[0]); err != nil {
+					fixtures.Unavailable(t, "no %s compiler: %v", c.name, err)
+				}
+				lib := c.mustBuild(t, filepath.Join(t.TempDir(), "libm.so"), src.code, "-O1", "-shared", "-fPIC")
+				before, err := os.ReadFile(lib)
+				fixtures.Must(t, err)
+				merged := !bytes.Contains(before, []byte("\x00"+short+"\x00"))
+				n, err := ReplaceRodataString(lib, long, "$ORIGIN")
+				after, rerr := os.ReadFile(lib)
+				fixtures.Must(t, rerr)
+				var tm *TailMergedError
+				switch {
+				case merged:
+					if !errors.As(err, &tm) || n != 0 || !strings.Contains(err.Error(), lib) {
+						t.Errorf("tail-merged %q: ReplaceRodataString = %d, %v; want a *TailMergedError naming the file", short, n, err)
+					}
+					if !bytes.Equal(before, after) {
+						t.Errorf("the file was written although the rewrite was refused")
+					}
+				default:
+					if err != nil || n != 1 {
+						t.Errorf("separate strings: ReplaceRodataString = %d, %v; want 1", n, err)
+					}
+					if !bytes.Contains(after, []byte("\x00"+short+"\x00")) {
+						t.Errorf("the separate %q was changed", short)
+					}
+				}
+				t.Logf("%s: tail-merged %v", c.name, merged)
+			})
+		}
 	}
 }
 

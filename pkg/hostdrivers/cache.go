@@ -583,12 +583,16 @@ func build(o *Options, dir string, pl *Plan) (*Manifest, error) {
 		hp := ldpath.HostPath(root, f.Real)
 		dst := filepath.Join(lib, f.Base)
 		if f.Mode == ModePatched {
-			j := job{src: hp, dst: dst, runpath: driverRunpath, rpath: o.SelfContained}
+			j := job{src: hp, dst: dst, runpath: driverRunpath, rpath: copyRpath(o.SelfContained, f)}
 			if driDir != "" && f.entry.DRILoader {
 				j.dri = "$ORIGIN"
 			}
 			jobs = append(jobs, j)
 			patchedSrc[f.Base] = hp
+		} else if f.Mode == ModeShim {
+			if err := writeShim(deps, hp, dst, f); err != nil {
+				return nil, err
+			}
 		} else if err := os.Symlink(hp, dst); err != nil {
 			return nil, err
 		}
@@ -648,7 +652,11 @@ func build(o *Options, dir string, pl *Plan) (*Manifest, error) {
 		if j.dri != "" {
 			n, err := elfscan.ReplaceRodataString(j.dst, driDir, j.dri)
 			if err != nil {
-				return err
+				return fmt.Errorf("%s: DRI search path: %w", j.src, err)
+			}
+			if n == 0 {
+				// Its loader would keep looking in the host's directory.
+				return fmt.Errorf("%s: the DRI drivers' directory %s is not compiled into it: its copy would load the host's drivers", j.src, driDir)
 			}
 			log.Debug("DRI search path", "file", j.dst, "was", driDir, "now", j.dri, "strings", n)
 		}
@@ -715,6 +723,27 @@ func backends(lib string, exposed map[string]bool, patchedSrc map[string]string)
 		}
 	}
 	return copies, nil
+}
+
+// shimDir is where a shim's host file is linked, under deps/: the shim
+// in lib/ names it as $ORIGIN/../deps/plugins/NAME, so that the entry
+// works wherever it is seen (/run/opengl-driver too), and the links that
+// the pre-build hook and the CDI spec follow include it.
+const shimDir = "plugins"
+
+// writeShim makes lib/NAME (dst) a shim of the host file hp for f (see
+// markChained): hp linked as deps/plugins/NAME, loaded by the shim's
+// first DT_NEEDED, then f.Preload; the shim's DT_RPATH is a copy's.
+func writeShim(deps, hp, dst string, f *DriverFile) error {
+	dir := filepath.Join(deps, shimDir)
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if err := os.Symlink(hp, filepath.Join(dir, f.Base)); err != nil {
+		return err
+	}
+	needed := append([]string{"$ORIGIN/../deps/" + shimDir + "/" + f.Base}, f.Preload...)
+	return elfscan.WriteShim(hp, dst, needed, driverRunpath)
 }
 
 // mesaDRIDir returns the host directory of the DRI drivers sel holds

@@ -275,6 +275,7 @@ func (pl *Plan) choose(o *Options, module string, cands []Candidate) error {
 			return err
 		}
 	}
+	markChained(sel, cl, o.SelfContained, log)
 	for _, m := range cl.Missing {
 		log.Debug("dependency not available", "name", m.Path, "reason", m.Reason)
 	}

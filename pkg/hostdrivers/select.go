@@ -28,9 +28,13 @@ type DriverFile struct {
 	Origin Origin `json:"origin"`
 	// ID identifies the host file.
 	ID FileID `json:"id"`
-	// Mode is "link" (a symlink to the host file) or "patched" (a copy
-	// with a new DT_RUNPATH).
+	// Mode is "link" (a symlink to the host file), "patched" (a copy
+	// with a new DT_RUNPATH or DT_RPATH) or "shim" (see ModeShim).
 	Mode Mode `json:"mode"`
+	// Preload are, for a shim, the hidden dependencies it names after
+	// the host file, for libraries whose own DT_RUNPATH stops the search
+	// through the shim's DT_RPATH (see markChained).
+	Preload []string `json:"preload,omitempty"`
 
 	entry Entry
 	info  *elfscan.Info

@@ -2,6 +2,7 @@ package hostdrivers
 
 import (
 	"bytes"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
@@ -210,4 +212,192 @@ func mentions(r io.Reader, names []string, chunk int) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// copyRpath reports whether a patched copy of f carries its search path as
+// a DT_RPATH, which glibc also searches for what the libraries its
+// DT_NEEDED loads load in turn: every copy of a self-contained entry
+// (see markSelfContained) and Mesa's copies in any entry (see markChained).
+func copyRpath(selfContained bool, f *DriverFile) bool {
+	return f.Mode == ModePatched && (selfContained || f.entry.Mesa)
+}
+
+// markChained keeps out of the entry's copies what glibc's DT_RPATH chain
+// finds anyway (see docs/DESIGN.md, "Mesa"). It runs once the closure and
+// the driver files' modes are known, and:
+//
+//   - turns each Mesa plug-in that would be a patched copy (the DRI and
+//     VA-API drivers, the Vulkan ICDs and layer, the VDPAU drivers: all
+//     loaded by path, none edited) into a shim (elfscan.WriteShim): a few
+//     hundred bytes in lib/ whose DT_NEEDED loads the host file and whose
+//     DT_RPATH serves it and everything under it. Mesa's DRI loaders
+//     (libEGL_mesa, libGLX_mesa) stay copies, since their bytes change,
+//     with a DT_RPATH (copyRpath);
+//   - links a hidden dependency, instead of copying it, when everything
+//     that can load it does so through a DT_NEEDED chain that starts at a
+//     DT_RPATH of Mesa's (a shim or a copy of copyRpath), nothing the
+//     catalogue knows dlopens it (Dlopens, Optional), and it has no
+//     DT_RUNPATH of its own (which would stop the chain for what it
+//     loads). NVIDIA's libraries dlopen names of their own choosing (580's
+//     glcore: libwayland-client), and a library dlopened starts no chain:
+//     what their copies reach keeps its copy. One with a DT_RUNPATH (Debian's libLLVM: $ORIGIN/../lib) is
+//     linked too when only shims reach it: they name what it loads after
+//     the host file (Preload), so that it is loaded, breadth first, before
+//     it is asked for. libgbm keeps its copy (its DRI path is rewritten).
+//
+// What the chain cannot prove stays a copy, as before: a dependency that a
+// DT_RUNPATH copy, a symlinked driver library or an NVIDIA library reaches,
+// or one the catalogue says is dlopened.
+func markChained(sel *Selection, cl *Closure, selfContained bool, log *slog.Logger) {
+	driDir := mesaDRIDir(sel)
+	byName := map[string]*Dep{}
+	for _, d := range cl.Deps {
+		byName[d.Name] = d
+	}
+	inEntry := map[string]bool{}
+	for _, f := range sel.Files {
+		inEntry[f.Base] = true
+		for _, l := range f.Links {
+			inEntry[l] = true
+		}
+	}
+	for _, f := range sel.Files {
+		if f.entry.Mesa && !f.entry.DRILoader && f.Mode == ModePatched && f.info != nil && f.info.Machine != elf.EM_MIPS {
+			f.Mode = ModeShim
+		}
+	}
+	// A node is a driver file or a dependency; its loaders are the nodes
+	// whose DT_NEEDED names it.
+	type node struct {
+		root     bool // a shim, or a copy with a DT_RPATH
+		dlopened bool
+		loaders  []*node
+		covered  bool
+		reach    map[*DriverFile]bool // the shims that reach it
+		nonShim  bool                 // a root that is not a shim reaches it
+		nonMesa  bool                 // a root that is not Mesa's reaches it
+	}
+	fileNode := map[*DriverFile]*node{}
+	depNode := map[*Dep]*node{}
+	for _, f := range sel.Files {
+		fileNode[f] = &node{root: f.Mode == ModeShim || copyRpath(selfContained, f)}
+	}
+	for _, d := range cl.Deps {
+		depNode[d] = &node{covered: true}
+	}
+	for _, f := range sel.Files {
+		if f.info == nil {
+			continue
+		}
+		for _, name := range f.info.Needed {
+			if d := byName[name]; d != nil {
+				depNode[d].loaders = append(depNode[d].loaders, fileNode[f])
+			}
+		}
+		for _, names := range [][]string{f.entry.Dlopens, f.entry.Optional} {
+			for _, name := range names {
+				if d := byName[name]; d != nil {
+					depNode[d].dlopened = true
+				}
+			}
+		}
+	}
+	for _, d := range cl.Deps {
+		for _, name := range d.info.Needed {
+			if e := byName[name]; e != nil && e != d {
+				depNode[e].loaders = append(depNode[e].loaders, depNode[d])
+			}
+		}
+	}
+	// Covered: loaded only through DT_NEEDED from roots or covered
+	// dependencies (the largest such set).
+	for changed := true; changed; {
+		changed = false
+		for _, d := range cl.Deps {
+			n := depNode[d]
+			if !n.covered {
+				continue
+			}
+			ok := !n.dlopened && len(n.loaders) > 0
+			for _, l := range n.loaders {
+				ok = ok && (l.root || l.covered)
+			}
+			if !ok {
+				n.covered, changed = false, true
+			}
+		}
+	}
+	// Which roots reach each dependency through DT_NEEDED.
+	for _, f := range sel.Files {
+		if !fileNode[f].root || f.info == nil {
+			continue
+		}
+		queue := append([]string(nil), f.info.Needed...)
+		seen := map[*Dep]bool{}
+		for len(queue) > 0 {
+			d := byName[queue[0]]
+			queue = queue[1:]
+			if d == nil || seen[d] {
+				continue
+			}
+			seen[d] = true
+			n := depNode[d]
+			n.nonMesa = n.nonMesa || !f.entry.Mesa
+			if f.Mode == ModeShim {
+				if n.reach == nil {
+					n.reach = map[*DriverFile]bool{}
+				}
+				n.reach[f] = true
+			} else {
+				n.nonShim = true
+			}
+			queue = append(queue, d.info.Needed...)
+		}
+	}
+	preload := func(s *DriverFile, names []string) {
+		for _, name := range names {
+			if byName[name] != nil || inEntry[name] {
+				s.Preload = appendOnce(s.Preload, name)
+			}
+		}
+	}
+	// A shim's host file with a DT_RUNPATH of its own: its loads are
+	// preloaded.
+	for _, f := range sel.Files {
+		if f.Mode == ModeShim && f.info.HasRunpath {
+			preload(f, f.info.Needed)
+		}
+	}
+	for _, d := range cl.Deps {
+		n := depNode[d]
+		if d.Mode != ModePatched || !n.covered || n.nonMesa || driDir != "" && strings.HasPrefix(d.Name, "libgbm.so") {
+			continue
+		}
+		if d.info.HasRunpath {
+			if n.nonShim || len(n.reach) == 0 {
+				continue
+			}
+			for _, f := range sel.Files {
+				if !n.reach[f] {
+					continue
+				}
+				// What the host file itself needs is loaded (breadth
+				// first) before anything it needs asks for its own.
+				var names []string
+				for _, name := range d.info.Needed {
+					if f.info.HasRunpath || !slices.Contains(f.info.Needed, name) {
+						names = append(names, name)
+					}
+				}
+				preload(f, names)
+			}
+		}
+		d.Mode = ModeLink
+		log.Debug("hidden dependency found through a DT_RPATH chain, linked", "name", d.Name, "runpath", d.info.HasRunpath)
+	}
+	for _, f := range sel.Files {
+		if f.Mode == ModeShim {
+			log.Debug("a shim loads the host file", "name", f.Base, "preload", f.Preload)
+		}
+	}
 }

@@ -51,6 +51,11 @@ const (
 	// that must find a hidden dependency (or, in a self-contained entry,
 	// any other file of the entry).
 	ModePatched Mode = "patched"
+	// ModeShim is a generated shared object in lib/ that loads the host
+	// file (linked in deps/plugins/) and carries the search path the
+	// host file lacks: a plug-in loaded by path, mostly Mesa's (see
+	// docs/DESIGN.md, "Mesa").
+	ModeShim Mode = "shim"
 )
 
 // SkipCode says why a directory or file was left out, or a dependency not
