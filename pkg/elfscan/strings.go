@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // ReplaceRodataString overwrites, in the ELF file at path, every
@@ -26,32 +27,48 @@ func ReplaceRodataString(path, prefix, repl string) (int, error) {
 		return 0, err
 	}
 	defer f.Close()
-	n, err := replaceRodata(f, f, prefix, repl)
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	n, err := replaceRodata(f, st.Size(), f, prefix, repl)
 	if err != nil {
 		return n, fmt.Errorf("%s: %w", path, err)
 	}
 	return n, nil
 }
 
-// replaceRodata is ReplaceRodataString on a file read from r and written
-// through w.
-func replaceRodata(r io.ReaderAt, w io.WriterAt, prefix, repl string) (int, error) {
-	ef, err := elf.NewFile(r)
+// replaceRodata is ReplaceRodataString on a file of size bytes read from
+// r and written through w.
+func replaceRodata(r io.ReaderAt, size int64, w io.WriterAt, prefix, repl string) (int, error) {
+	f, err := open(r, size, "")
+	if err != nil {
+		return 0, err
+	}
+	secs, _, err := f.sectionHeaders()
+	if err != nil || len(secs) == 0 {
+		return 0, err
+	}
+	names, err := f.sectionNames(secs)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, s := range ef.Sections {
+	for i, s := range secs {
+		name := names[i]
 		if s.Type != elf.SHT_PROGBITS || s.Flags&elf.SHF_WRITE != 0 || s.Flags&elf.SHF_ALLOC == 0 ||
-			!(s.Name == ".rodata" || bytes.HasPrefix([]byte(s.Name), []byte(".rodata."))) {
+			!(name == ".rodata" || strings.HasPrefix(name, ".rodata.")) {
 			continue
 		}
-		if s.Size > 1<<30 {
-			return n, fmt.Errorf("section %s too large", s.Name)
+		if err := f.inFile(s, "section "+name); err != nil {
+			return n, err
 		}
-		data, err := s.Data()
-		if err != nil {
-			return n, fmt.Errorf("section %s: %w", s.Name, err)
+		if s.Size > maxSection {
+			return n, fmt.Errorf("section %s too large", name)
+		}
+		data := make([]byte, s.Size)
+		if m, err := r.ReadAt(data, int64(s.Off)); m < len(data) {
+			return n, ioError("", "section "+name, int64(s.Off), err)
 		}
 		for off := 0; ; {
 			i := bytes.Index(data[off:], []byte(prefix))
@@ -74,7 +91,7 @@ func replaceRodata(r io.ReaderAt, w io.WriterAt, prefix, repl string) (int, erro
 			}
 			buf := make([]byte, len(str))
 			copy(buf, repl)
-			if _, err := w.WriteAt(buf, int64(s.Offset)+int64(start)); err != nil {
+			if _, err := w.WriteAt(buf, int64(s.Off)+int64(start)); err != nil {
 				return n, err
 			}
 			n++
