@@ -142,6 +142,20 @@ func TestEntry(t *testing.T) {
 			corrupt: func(t *testing.T, e string) { repatch(t, e, elfscan.PatchRunpath, entrycheck.DriverRunpath) }},
 		{name: "copy with another runpath", entry: wrapper, want: []entrycheck.Invariant{entrycheck.SearchPath},
 			corrupt: func(t *testing.T, e string) { repatch(t, e, elfscan.PatchRunpath, "$ORIGIN/../../deps") }},
+		{name: "dependency copy reaching lib", entry: wrapper, want: []entrycheck.Invariant{entrycheck.SearchPath},
+			corrupt: func(t *testing.T, e string) {
+				d := firstIn(t, e, "deps", isRegular)
+				m, err := hostdrivers.ReadManifest(e)
+				fixtures.Must(t, err)
+				for _, dep := range m.Deps {
+					if filepath.Base(dep.Real) == filepath.Base(d) {
+						fixtures.Must(t, os.Remove(filepath.Join(e, d)))
+						fixtures.Must(t, elfscan.PatchRunpath(filepath.Join(m.Root, dep.Real), filepath.Join(e, d), "$ORIGIN:$ORIGIN/../lib"))
+						return
+					}
+				}
+				t.Fatalf("%s is not in the manifest", d)
+			}},
 		{name: "vendor file names a missing library", entry: wrapper, want: []entrycheck.Invariant{entrycheck.VendorFilesResolve},
 			corrupt: func(t *testing.T, e string) {
 				p := filepath.Join(e, "share", "glvnd", "egl_vendor.d", "10_nvidia.json")

@@ -92,7 +92,10 @@ func (f *file) sectionNames(secs []section) ([]string, error) {
 		return nil, f.formatError(-1, "section name table index %d out of range (%d sections)", ix, len(secs))
 	}
 	tab := secs[ix]
-	if err := f.inFile(tab, "section name table"); err != nil {
+	// One read of the whole table (f.read checks it against the file and
+	// caps it), then the names are cut from memory.
+	b, err := f.read(int64(tab.Off), tab.Size, "section name table")
+	if err != nil {
 		return nil, err
 	}
 	names := make([]string, len(secs))
@@ -100,11 +103,11 @@ func (f *file) sectionNames(secs []section) ([]string, error) {
 		if uint64(s.Name) >= tab.Size {
 			return nil, f.formatError(int64(tab.Off), "section %d's name (%d) is outside the name table (%d bytes)", i, s.Name, tab.Size)
 		}
-		n, err := f.cstring(int64(tab.Off)+int64(s.Name), tab.Size-uint64(s.Name), "section name")
-		if err != nil {
-			return nil, err
+		n := bytes.IndexByte(b[s.Name:], 0)
+		if n < 0 {
+			return nil, f.formatError(int64(tab.Off)+int64(s.Name), "unterminated section name")
 		}
-		names[i] = n
+		names[i] = string(b[s.Name : s.Name+uint32(n)])
 	}
 	return names, nil
 }

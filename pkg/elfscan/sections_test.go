@@ -190,6 +190,11 @@ func FuzzReadNotes(f *testing.F) {
 	for _, b := range addSeeds(f) {
 		f.Add(b, ".note.gnu.build-id")
 	}
+	dir := f.TempDir()
+	fixtures.CompatLib(f, dir, "1.1", `{"Format": 1, "CUDA Version": "12.4", "Driver": [535], "Device": [1]}`)
+	b, err := os.ReadFile(filepath.Join(dir, "libcuda.so.1.1"))
+	fixtures.Must(f, err)
+	f.Add(b, ".note.cuda.fwd_compatibility")
 	f.Fuzz(func(t *testing.T, data []byte, section string) {
 		notes, err := ReadNotesFrom(bytes.NewReader(data), int64(len(data)), "fuzz", section)
 		if err != nil {
