@@ -65,6 +65,7 @@ func TestCDISpec(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(entry, "manifest.json")); !ok || err != nil || filepath.Dir(entry) != cache {
 		t.Fatalf("the spec names entry %q, not one of the system cache %s: %v", entry, cache, err)
 	}
+	checkEntry(t, entry)
 
 	// Injection into a minimal OCI spec.
 	reg, err := refcdi.NewCache(refcdi.WithSpecDirs(dir), refcdi.WithAutoRefresh(false))

@@ -37,6 +37,7 @@ func TestCompanion32(t *testing.T) {
 			t.Errorf("LD_LIBRARY_PATH element %d holds a %v libcuda, want %v", i, f.Class, class)
 		}
 		f.Close()
+		checkEntry(t, filepath.Dir(lp[i]))
 	}
 	icds := strings.Split(vars["VK_DRIVER_FILES"], ":")
 	if len(icds) != 2 || !strings.HasPrefix(icds[0], filepath.Dir(lp[0])+"/") || !strings.HasPrefix(icds[1], filepath.Dir(lp[1])+"/") {
@@ -113,5 +114,7 @@ func TestCompanion32(t *testing.T) {
 	vars = printEnvJSON(t, baseEnv(t), "--driver-root", plain, "--cache-dir", cache2)
 	if lp := strings.Split(vars["LD_LIBRARY_PATH"], ":"); len(lp) != 2 {
 		t.Errorf("after installing a 32-bit driver: LD_LIBRARY_PATH = %q, want the 64-bit and the 32-bit entries", vars["LD_LIBRARY_PATH"])
+	} else {
+		checkEntry(t, filepath.Dir(lp[1]))
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/nixglhost/nixglhost/internal/entrycheck"
 	"github.com/nixglhost/nixglhost/internal/fixtures"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 )
@@ -83,19 +83,11 @@ func printEnvJSON(t *testing.T, env []string, args ...string) map[string]string 
 	return m
 }
 
-// assertNoGlibc checks invariant 1 on an entry: no glibc family member
-// anywhere in it.
-func assertNoGlibc(t *testing.T, entry string) {
+// checkEntry checks an entry a test made against every invariant of
+// docs/DESIGN.md (internal/entrycheck).
+func checkEntry(t *testing.T, entry string) {
 	t.Helper()
-	filepath.WalkDir(entry, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if hostdrivers.IsGlibcFamily(d.Name()) {
-			t.Errorf("cache entry holds glibc family member %s", p)
-		}
-		return nil
-	})
+	entrycheck.Check(t, entry)
 }
 
 // TestProbeWithDirs is the central promise: a Nix-like program that cannot
@@ -140,7 +132,7 @@ func TestProbeWithDirs(t *testing.T) {
 		t.Errorf("libcuda mapped from %v, want the host file in %s", cu, dirs[0])
 	}
 	entry := entryOf(t, cache)
-	assertNoGlibc(t, entry)
+	checkEntry(t, entry)
 	// Every driver DSO of the corpus is exposed in lib/.
 	for _, d := range dirs {
 		ents, _ := os.ReadDir(d)

@@ -162,6 +162,7 @@ func TestPreBuildHookMounts(t *testing.T) {
 	if entry != entryIn(t, cache) {
 		t.Fatalf("/run/opengl-driver=%q, want the system entry", entry)
 	}
+	checkEntry(t, entry)
 	for inside, outside := range mounts {
 		if _, err := os.Stat(outside); err != nil {
 			t.Errorf("%s=%s: the source does not exist: %v", inside, outside, err)

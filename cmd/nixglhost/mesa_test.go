@@ -61,6 +61,7 @@ func TestMesaHost(t *testing.T) {
 	out, _ := mesaRun(t, baseEnv(t), cache, prog, "egl-render", "--mesa")
 	t.Logf("clients egl-render:\n%s", out)
 	entry := entryOf(t, cache)
+	checkEntry(t, entry)
 	vals := map[string]string{}
 	var objs []string
 	for _, l := range strings.Split(out, "\n") {
@@ -223,6 +224,7 @@ func TestMesaHybrid(t *testing.T) {
 		t.Errorf("CUDA: dlopen %q cuInit %d, want ok 100\n%s", res.CUDADlopen, res.CuInit, stdout)
 	}
 	entry := entryOf(t, cache)
+	checkEntry(t, entry)
 	vendors, err := os.ReadDir(filepath.Join(entry, "share/glvnd/egl_vendor.d"))
 	fixtures.Must(t, err)
 	var names []string
@@ -303,6 +305,7 @@ func TestMesaSystemMode(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
 	entry := s.linkTarget(t)
+	checkEntry(t, entry)
 	short, err := os.MkdirTemp("/tmp", "nxg")
 	fixtures.Must(t, err)
 	t.Cleanup(func() { os.RemoveAll(short) })

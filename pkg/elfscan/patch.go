@@ -228,38 +228,15 @@ type sectionTable struct {
 
 func (f *file) readSections() (*sectionTable, error) {
 	st := &sectionTable{dyn: -1, str: -1}
-	h := &f.hdr
-	if h.shoff == 0 {
-		return st, nil
-	}
-	num := h.shnum
-	if num == 0 {
-		// Extended section numbering: the count is section 0's sh_size.
-		b, err := f.read(int64(h.shoff), uint64(f.shdrSize()), "section header 0")
-		if err != nil {
-			return nil, err
-		}
-		n := f.decodeSection(b).Size
-		if n > 1<<16 {
-			return nil, f.formatError(int64(h.shoff), "too many sections (%d)", n)
-		}
-		num = int(n)
-	}
-	off, total, err := f.tableRange(h.shoff, num, h.shentsize, "section header table")
-	if err != nil {
-		return nil, err
-	}
-	b, err := f.read(off, total, "section header table")
-	if err != nil {
-		return nil, err
+	secs, off, err := f.sectionHeaders()
+	if err != nil || secs == nil {
+		return st, err
 	}
 	st.off = off
-	st.secs = make([]section, num)
+	st.secs = secs
 	strtab, _ := f.dynVal(elf.DT_STRTAB)
 	dynp := f.progs[f.dynIx]
-	for i := range st.secs {
-		s := f.decodeSection(b[i*h.shentsize:])
-		st.secs[i] = s
+	for i, s := range st.secs {
 		switch {
 		case s.Type == elf.SHT_DYNAMIC && st.dyn < 0 && s.Off == dynp.Off:
 			st.dyn = i

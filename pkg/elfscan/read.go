@@ -138,50 +138,66 @@ func (f *file) readAt(buf []byte, off int64, end uint64, what string) error {
 // versionNeeds walks .gnu.version_r. When visit is not nil it is called
 // with every string index the table refers to, and no strings are read.
 func (f *file) versionNeeds(visit func(uint64)) ([]VersionNeed, error) {
-	off, end, count, ok, err := f.versionTable(elf.DT_VERNEED, elf.DT_VERNEEDNUM)
-	if !ok || err != nil {
+	var needs []VersionNeed
+	err := f.walkNeeds(func(fileIx uint64) error {
+		if visit != nil {
+			visit(fileIx)
+			return nil
+		}
+		s, err := f.str(fileIx)
+		needs = append(needs, VersionNeed{File: s})
+		return err
+	}, func(nameIx uint64, _ uint16) error {
+		if visit != nil {
+			visit(nameIx)
+			return nil
+		}
+		s, err := f.str(nameIx)
+		needs[len(needs)-1].Versions = append(needs[len(needs)-1].Versions, s)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
+	return needs, nil
+}
+
+// walkNeeds walks .gnu.version_r, calling need with the file name's string
+// index of each library entry, then aux with the version name's string
+// index and version index (vna_other) of each of its versions.
+func (f *file) walkNeeds(need func(fileIx uint64) error, aux func(nameIx uint64, other uint16) error) error {
+	off, end, count, ok, err := f.versionTable(elf.DT_VERNEED, elf.DT_VERNEEDNUM)
+	if !ok || err != nil {
+		return err
+	}
 	bo := f.hdr.bo
-	var needs []VersionNeed
 	var b [16]byte
 	walked := 0
 	for i := uint64(0); i < count; i++ {
 		if walked++; walked > maxVersions {
-			return nil, f.formatError(off, "too many version needs")
+			return f.formatError(off, "too many version needs")
 		}
 		if err := f.readAt(b[:], off, end, "version need"); err != nil {
-			return nil, err
+			return err
 		}
 		// Elf_Verneed: vn_version, vn_cnt (2 bytes each), vn_file, vn_aux, vn_next (4 each).
 		cnt := int(bo.Uint16(b[2:]))
-		fileIx := uint64(bo.Uint32(b[4:]))
-		aux := bo.Uint32(b[8:])
-		next := bo.Uint32(b[12:])
-		var need VersionNeed
-		if visit != nil {
-			visit(fileIx)
-		} else if need.File, err = f.str(fileIx); err != nil {
-			return nil, err
+		if err := need(uint64(bo.Uint32(b[4:]))); err != nil {
+			return err
 		}
-		aoff := off + int64(aux)
+		a := bo.Uint32(b[8:])
+		next := bo.Uint32(b[12:])
+		aoff := off + int64(a)
 		for j := 0; j < cnt; j++ {
 			if walked++; walked > maxVersions {
-				return nil, f.formatError(aoff, "too many version need entries")
+				return f.formatError(aoff, "too many version need entries")
 			}
 			if err := f.readAt(b[:], aoff, end, "version need auxiliary entry"); err != nil {
-				return nil, err
+				return err
 			}
 			// Elf_Vernaux: vna_hash (4), vna_flags, vna_other (2 each), vna_name, vna_next (4 each).
-			nameIx := uint64(bo.Uint32(b[8:]))
-			if visit != nil {
-				visit(nameIx)
-			} else {
-				s, err := f.str(nameIx)
-				if err != nil {
-					return nil, err
-				}
-				need.Versions = append(need.Versions, s)
+			if err := aux(uint64(bo.Uint32(b[8:])), bo.Uint16(b[vnaOtherOff:])); err != nil {
+				return err
 			}
 			anext := bo.Uint32(b[12:])
 			if anext == 0 {
@@ -189,60 +205,73 @@ func (f *file) versionNeeds(visit func(uint64)) ([]VersionNeed, error) {
 			}
 			aoff += int64(anext)
 		}
-		if visit == nil {
-			needs = append(needs, need)
-		}
 		if next == 0 {
 			break
 		}
 		off += int64(next)
 	}
-	return needs, nil
+	return nil
 }
 
 // versionDefs walks .gnu.version_d, returning the names of the version
 // definitions other than the base one. visit is as for versionNeeds.
 func (f *file) versionDefs(visit func(uint64)) ([]string, error) {
-	off, end, count, ok, err := f.versionTable(elf.DT_VERDEF, elf.DT_VERDEFNUM)
-	if !ok || err != nil {
+	var defs []string
+	err := f.walkDefs(func(_, flags uint16, first bool, nameIx uint64) error {
+		if visit != nil {
+			visit(nameIx)
+			return nil
+		}
+		if !first || flags&verFlgBase != 0 {
+			return nil
+		}
+		s, err := f.str(nameIx)
+		defs = append(defs, s)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
+	return defs, nil
+}
+
+// walkDefs walks .gnu.version_d, calling aux for each Elf_Verdaux entry
+// with its definition's index (vd_ndx) and flags, whether it is the
+// definition's first entry (which names it; the others name its parents)
+// and its name's string index.
+func (f *file) walkDefs(aux func(ndx, flags uint16, first bool, nameIx uint64) error) error {
+	off, end, count, ok, err := f.versionTable(elf.DT_VERDEF, elf.DT_VERDEFNUM)
+	if !ok || err != nil {
+		return err
+	}
 	bo := f.hdr.bo
-	var defs []string
 	var b [20]byte
 	walked := 0
 	for i := uint64(0); i < count; i++ {
 		if walked++; walked > maxVersions {
-			return nil, f.formatError(off, "too many version definitions")
+			return f.formatError(off, "too many version definitions")
 		}
 		if err := f.readAt(b[:], off, end, "version definition"); err != nil {
-			return nil, err
+			return err
 		}
 		// Elf_Verdef: vd_version, vd_flags, vd_ndx, vd_cnt (2 bytes each),
 		// vd_hash, vd_aux, vd_next (4 each).
 		flags := bo.Uint16(b[2:])
+		ndx := bo.Uint16(b[vdNdxOff:])
 		cnt := int(bo.Uint16(b[6:]))
-		aux := bo.Uint32(b[12:])
+		a := bo.Uint32(b[12:])
 		next := bo.Uint32(b[16:])
-		aoff := off + int64(aux)
+		aoff := off + int64(a)
 		for j := 0; j < cnt; j++ {
 			if walked++; walked > maxVersions {
-				return nil, f.formatError(aoff, "too many version definition entries")
+				return f.formatError(aoff, "too many version definition entries")
 			}
-			// Elf_Verdaux: vda_name, vda_next (4 bytes each). The
-			// first names the definition, the others its parents.
+			// Elf_Verdaux: vda_name, vda_next (4 bytes each).
 			if err := f.readAt(b[:8], aoff, end, "version definition auxiliary entry"); err != nil {
-				return nil, err
+				return err
 			}
-			nameIx := uint64(bo.Uint32(b[0:]))
-			if visit != nil {
-				visit(nameIx)
-			} else if j == 0 && flags&verFlgBase == 0 {
-				s, err := f.str(nameIx)
-				if err != nil {
-					return nil, err
-				}
-				defs = append(defs, s)
+			if err := aux(ndx, flags, j == 0, uint64(bo.Uint32(b[0:]))); err != nil {
+				return err
 			}
 			anext := bo.Uint32(b[4:])
 			if anext == 0 {
@@ -255,7 +284,7 @@ func (f *file) versionDefs(visit func(uint64)) ([]string, error) {
 		}
 		off += int64(next)
 	}
-	return defs, nil
+	return nil
 }
 
 // verFlgBase marks the version definition of the file itself.

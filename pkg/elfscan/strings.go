@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // ReplaceRodataString overwrites, in the ELF file at path, every
@@ -37,7 +38,11 @@ func ReplaceRodataString(path, prefix, repl string) (int, error) {
 		return 0, err
 	}
 	defer f.Close()
-	n, err := replaceRodata(f, f, prefix, repl)
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	n, err := replaceRodata(f, st.Size(), f, prefix, repl)
 	if err != nil {
 		return n, fmt.Errorf("%s: %w", path, err)
 	}
@@ -63,21 +68,21 @@ type rodataMatch struct {
 	addr uint64 // virtual address
 }
 
-// replaceRodata is ReplaceRodataString on a file read from r and written
-// through w: it finds the matches, checks that none has a tail something
-// refers to, then writes.
-func replaceRodata(r io.ReaderAt, w io.WriterAt, prefix, repl string) (int, error) {
-	ef, err := elf.NewFile(r)
+// replaceRodata is ReplaceRodataString on a file of size bytes read from
+// r and written through w: it finds the matches, checks that none has a
+// tail something refers to, then writes.
+func replaceRodata(r io.ReaderAt, size int64, w io.WriterAt, prefix, repl string) (int, error) {
+	ef, err := openSections(r, size)
 	if err != nil {
 		return 0, err
 	}
 	var ms []rodataMatch
-	for _, s := range ef.Sections {
+	for _, s := range ef.secs {
 		if s.Type != elf.SHT_PROGBITS || s.Flags&elf.SHF_WRITE != 0 || s.Flags&elf.SHF_ALLOC == 0 ||
-			!(s.Name == ".rodata" || bytes.HasPrefix([]byte(s.Name), []byte(".rodata."))) {
+			!(s.name == ".rodata" || strings.HasPrefix(s.name, ".rodata.")) {
 			continue
 		}
-		data, err := sectionData(s)
+		data, err := ef.data(s)
 		if err != nil {
 			return 0, err
 		}
@@ -100,7 +105,7 @@ func replaceRodata(r io.ReaderAt, w io.WriterAt, prefix, repl string) (int, erro
 			if len(str) > len(prefix) && str[len(prefix)] != ':' || len(repl) > len(str) {
 				continue
 			}
-			ms = append(ms, rodataMatch{string(str), int64(s.Offset) + int64(start), s.Addr + uint64(start)})
+			ms = append(ms, rodataMatch{string(str), int64(s.Off) + int64(start), s.Addr + uint64(start)})
 			off = start + end
 		}
 	}
@@ -120,21 +125,69 @@ func replaceRodata(r io.ReaderAt, w io.WriterAt, prefix, repl string) (int, erro
 	return len(ms), nil
 }
 
-// sectionData reads a section of at most 1 GiB.
-func sectionData(s *elf.Section) ([]byte, error) {
-	if s.Size > 1<<30 {
-		return nil, fmt.Errorf("section %s too large", s.Name)
-	}
-	data, err := s.Data()
+// sectionFile is an ELF file's sections as elfscan's bounded reader reads
+// them (no debug/elf reader in the release binary: see doc.go).
+type sectionFile struct {
+	f    *file
+	secs []namedSection
+}
+
+// namedSection is a section header with its name.
+type namedSection struct {
+	section
+	name string
+}
+
+// openSections reads the ELF header and the section headers and names of
+// the file of size bytes read from r.
+func openSections(r io.ReaderAt, size int64) (*sectionFile, error) {
+	f, err := open(r, size, "")
 	if err != nil {
-		return nil, fmt.Errorf("section %s: %w", s.Name, err)
+		return nil, err
+	}
+	secs, _, err := f.sectionHeaders()
+	if err != nil || len(secs) == 0 {
+		return &sectionFile{f: f}, err
+	}
+	names, err := f.sectionNames(secs)
+	if err != nil {
+		return nil, err
+	}
+	sf := &sectionFile{f: f, secs: make([]namedSection, len(secs))}
+	for i, s := range secs {
+		sf.secs[i] = namedSection{s, names[i]}
+	}
+	return sf, nil
+}
+
+// data reads a section of at most maxSection bytes.
+func (sf *sectionFile) data(s namedSection) ([]byte, error) {
+	if err := sf.f.inFile(s.section, "section "+s.name); err != nil {
+		return nil, err
+	}
+	if s.Size > maxSection {
+		return nil, fmt.Errorf("section %s too large", s.name)
+	}
+	data := make([]byte, s.Size)
+	if m, err := sf.f.r.ReadAt(data, int64(s.Off)); m < len(data) {
+		return nil, ioError("", "section "+s.name, int64(s.Off), err)
 	}
 	return data, nil
 }
 
+// section returns the section called name, or nil.
+func (sf *sectionFile) section(name string) *namedSection {
+	for i := range sf.secs {
+		if sf.secs[i].name == name {
+			return &sf.secs[i]
+		}
+	}
+	return nil
+}
+
 // checkTails returns a *TailMergedError for the first match whose tail (an
 // address after its first byte and before its NUL) the file refers to.
-func checkTails(ef *elf.File, ms []rodataMatch) error {
+func checkTails(ef *sectionFile, ms []rodataMatch) error {
 	inside := func(a uint64) *rodataMatch {
 		for i := range ms {
 			if a > ms[i].addr && a < ms[i].addr+uint64(len(ms[i].str)) {
@@ -143,13 +196,11 @@ func checkTails(ef *elf.File, ms []rodataMatch) error {
 		}
 		return nil
 	}
-	var bo binary.ByteOrder = binary.LittleEndian
-	if ef.Data == elf.ELFDATA2MSB {
-		bo = binary.BigEndian
-	}
+	h := &ef.f.hdr
+	bo := h.bo
 	var gotAddr uint64
 	for _, name := range []string{".got.plt", ".got"} {
-		if s := ef.Section(name); s != nil {
+		if s := ef.section(name); s != nil {
 			gotAddr = s.Addr
 			break
 		}
@@ -163,26 +214,26 @@ func checkTails(ef *elf.File, ms []rodataMatch) error {
 	if err := relocRefs(ef, bo, ref); err != nil {
 		return err
 	}
-	for _, s := range ef.Sections {
+	for _, s := range ef.secs {
 		if s.Type == elf.SHT_NOBITS || s.Flags&elf.SHF_ALLOC == 0 {
 			continue
 		}
 		exec := s.Flags&elf.SHF_EXECINSTR != 0
-		if !exec && (ef.Type == elf.ET_DYN || s.Flags&elf.SHF_WRITE == 0) {
+		if !exec && (h.Type == elf.ET_DYN || s.Flags&elf.SHF_WRITE == 0) {
 			// A shared object's pointers all have relocations.
 			continue
 		}
-		data, err := sectionData(s)
+		data, err := ef.data(s)
 		if err != nil {
 			return err
 		}
-		if ef.Type != elf.ET_DYN {
+		if h.Type != elf.ET_DYN {
 			// A program's absolute addresses: pointer-sized words of its
 			// data, 32-bit immediates at any byte of its code.
 			w, step := 4, 4
 			if exec {
 				step = 1
-			} else if ef.Class == elf.ELFCLASS64 {
+			} else if h.Class == elf.ELFCLASS64 {
 				w, step = 8, 8
 			}
 			for p := 0; p+w <= len(data); p += step {
@@ -198,7 +249,7 @@ func checkTails(ef *elf.File, ms []rodataMatch) error {
 		if s.Flags&elf.SHF_EXECINSTR == 0 {
 			continue
 		}
-		switch ef.Machine {
+		switch h.Machine {
 		case elf.EM_X86_64:
 			// lea reg, [rip+disp32]: 8d, a ModRM of mod 00 and r/m 101,
 			// then the displacement, which ends the instruction.
@@ -240,13 +291,13 @@ func checkTails(ef *elf.File, ms []rodataMatch) error {
 // relocRefs calls ref with the address each relocation of ef puts in
 // place, as far as it can be read without applying the relocation: a RELA
 // entry's addend, or the word a REL entry's offset names.
-func relocRefs(ef *elf.File, bo binary.ByteOrder, ref func(uint64) error) error {
-	is64 := ef.Class == elf.ELFCLASS64
-	for _, s := range ef.Sections {
+func relocRefs(ef *sectionFile, bo binary.ByteOrder, ref func(uint64) error) error {
+	is64 := ef.f.hdr.Class == elf.ELFCLASS64
+	for _, s := range ef.secs {
 		if s.Type != elf.SHT_RELA && s.Type != elf.SHT_REL {
 			continue
 		}
-		data, err := sectionData(s)
+		data, err := ef.data(s)
 		if err != nil {
 			return err
 		}
@@ -274,7 +325,7 @@ func relocRefs(ef *elf.File, bo binary.ByteOrder, ref func(uint64) error) error 
 			} else {
 				off = uint64(bo.Uint32(data[p:]))
 			}
-			for _, t := range ef.Sections {
+			for _, t := range ef.secs {
 				if t.Type == elf.SHT_NOBITS || t.Flags&elf.SHF_ALLOC == 0 || off < t.Addr || off-t.Addr >= t.Size {
 					continue
 				}
@@ -283,7 +334,10 @@ func relocRefs(ef *elf.File, bo binary.ByteOrder, ref func(uint64) error) error 
 					w = 8
 				}
 				b := make([]byte, w)
-				if _, err := t.ReadAt(b, int64(off-t.Addr)); err != nil {
+				if off-t.Addr+uint64(w) > t.Size || ef.f.inFile(t.section, "section "+t.name) != nil {
+					break
+				}
+				if _, err := ef.f.r.ReadAt(b, int64(t.Off+off-t.Addr)); err != nil {
 					break
 				}
 				v := uint64(bo.Uint32(b))

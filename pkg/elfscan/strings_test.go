@@ -132,7 +132,7 @@ func FuzzReplaceRodataString(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		w := make(sliceWriter, len(b))
 		copy(w, b)
-		if _, err := replaceRodata(bytes.NewReader(b), w, "/usr", "$ORIGIN"); err == io.ErrShortWrite {
+		if _, err := replaceRodata(bytes.NewReader(b), int64(len(b)), w, "/usr", "$ORIGIN"); err == io.ErrShortWrite {
 			t.Errorf("a write past the end of the file")
 		}
 	})

@@ -2,11 +2,12 @@ package hostdrivers
 
 import (
 	"bytes"
-	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/nixglhost/nixglhost/pkg/elfscan"
 )
 
 // CompatNote is the JSON descriptor of a cuda_compat libcuda's
@@ -22,45 +23,22 @@ type CompatNote struct {
 const compatOwner = "NVIDIA Corporation"
 
 // ReadCompatNote returns the forward-compatibility note of the ELF file at
-// p, or nil when it has none.
+// p, or nil when it has none. The file is read through elfscan, whose note
+// reader is bounded (64 KiB of notes at most) and fuzzed.
 func ReadCompatNote(p string) (*CompatNote, error) {
-	f, err := elf.Open(p)
+	notes, err := elfscan.ReadNotes(p, ".note.cuda.fwd_compatibility")
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	s := f.Section(".note.cuda.fwd_compatibility")
-	if s == nil || s.Type != elf.SHT_NOTE {
-		return nil, nil
-	}
-	if s.Size > 1<<16 {
-		return nil, fmt.Errorf("note section of %d bytes", s.Size)
-	}
-	b, err := s.Data()
-	if err != nil {
-		return nil, err
-	}
-	align := func(n uint32) uint64 { return (uint64(n) + 3) &^ 3 }
-	for len(b) >= 12 {
-		namesz, descsz := f.ByteOrder.Uint32(b), f.ByteOrder.Uint32(b[4:])
-		off := uint64(12)
-		if off+align(namesz)+uint64(descsz) > uint64(len(b)) {
-			return nil, fmt.Errorf("note of %d+%d bytes overruns its section", namesz, descsz)
+	for _, n := range notes {
+		if n.Owner != compatOwner {
+			continue
 		}
-		name := string(bytes.TrimRight(b[off:off+uint64(namesz)], "\x00"))
-		desc := bytes.Trim(b[off+align(namesz):off+align(namesz)+uint64(descsz)], "\x00")
-		if name == compatOwner {
-			var n CompatNote
-			if err := json.Unmarshal(desc, &n); err != nil {
-				return nil, fmt.Errorf("note descriptor: %w", err)
-			}
-			return &n, nil
+		var c CompatNote
+		if err := json.Unmarshal(bytes.Trim(n.Desc, "\x00"), &c); err != nil {
+			return nil, fmt.Errorf("%s: note descriptor: %w", p, err)
 		}
-		next := off + align(namesz) + align(descsz)
-		if next > uint64(len(b)) {
-			break
-		}
-		b = b[next:]
+		return &c, nil
 	}
 	return nil, nil
 }

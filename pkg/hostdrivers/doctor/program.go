@@ -1,7 +1,6 @@
 package doctor
 
 import (
-	"debug/elf"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -315,12 +314,7 @@ func describeProblems(ps []VersionProblem) string {
 // symbolsAt returns up to max names (demangled) of the symbols the ELF
 // file at hp imports from library with version version.
 func symbolsAt(hp, library, version string, max int) []string {
-	f, err := elf.Open(hp)
-	if err != nil {
-		return []string{}
-	}
-	defer f.Close()
-	syms, err := f.ImportedSymbols()
+	syms, err := elfscan.ReadImportedSymbols(hp)
 	if err != nil {
 		return []string{}
 	}
