@@ -143,6 +143,7 @@ type fileID struct {
 const (
 	modeLink      = "link"
 	modePatched   = "patched"
+	modeShim      = "shim"
 	entryWrapper  = "wrapper"
 	entrySelfCont = "self-contained"
 )
@@ -352,7 +353,7 @@ func (c *checker) file(rel string, typ fs.FileMode, host, mode string, names map
 		}
 		c.notLibc(rel, p)
 	case typ.IsRegular():
-		if mode != modePatched {
+		if mode != modePatched && mode != modeShim {
 			c.add(ManifestTrue, rel, "a regular file, the manifest records mode %q", mode)
 		}
 		in, err := elfscan.Read(p)
@@ -362,6 +363,10 @@ func (c *checker) file(rel string, typ fs.FileMode, host, mode string, names map
 		}
 		if isLibc(in.Soname) {
 			c.add(NoLibc, rel, "soname %s is glibc's", in.Soname)
+		}
+		if mode == modeShim {
+			c.shim(rel, in)
+			return
 		}
 		want(rel, in)
 	default:
@@ -376,9 +381,28 @@ func (c *checker) notLibc(rel, p string) {
 	}
 }
 
+// shim checks a shim in lib/ (Mesa's plug-ins): it loads the host file
+// through deps/plugins/ under its own name, and serves it and what it
+// loads with a DT_RPATH of the driver search path, no DT_RUNPATH.
+func (c *checker) shim(rel string, in *elfscan.Info) {
+	if !in.HasRpath || in.Rpath != DriverRunpath || in.HasRunpath {
+		c.add(SearchPath, rel, "a shim with DT_RPATH %q (%t), DT_RUNPATH %q (%t); want DT_RPATH %s alone",
+			in.Rpath, in.HasRpath, in.Runpath, in.HasRunpath, DriverRunpath)
+	}
+	want := "$ORIGIN/../deps/" + shimDir + "/" + path.Base(rel)
+	if len(in.Needed) == 0 || in.Needed[0] != want {
+		c.add(SearchPath, rel, "a shim whose first DT_NEEDED is %q, want %s", in.Needed, want)
+	}
+}
+
+// mesaLoaders are the stems of Mesa's DRI loaders, whose copies carry
+// their search path as a DT_RPATH in every entry (the chain that serves
+// the DRI drivers they load; see docs/DESIGN.md, "Mesa").
+var mesaLoaders = []string{"libEGL_mesa", "libGLX_mesa"}
+
 // driverPath checks the search path of a driver file's patched copy.
 func (c *checker) driverPath(rel string, in *elfscan.Info) {
-	if c.selfContained() {
+	if c.selfContained() || slices.Contains(mesaLoaders, stem(path.Base(rel))) {
 		if !in.HasRpath || in.Rpath != DriverRunpath || in.HasRunpath {
 			c.add(SearchPath, rel, "a self-contained entry's copy with DT_RPATH %q (%t), DT_RUNPATH %q (%t); want DT_RPATH %s alone",
 				in.Rpath, in.HasRpath, in.Runpath, in.HasRunpath, DriverRunpath)
@@ -445,6 +469,10 @@ func (c *checker) depsDir() {
 		if isLibc(e.Name()) {
 			c.add(NoLibc, rel, "a glibc family library in deps/")
 		}
+		if e.Name() == shimDir && e.IsDir() {
+			c.plugins()
+			continue
+		}
 		host, ok := c.deps[e.Name()]
 		if !ok {
 			c.add(DepsHidden, rel, "not a dependency the manifest names")
@@ -459,6 +487,33 @@ func (c *checker) depsDir() {
 		if isLibc(d.Name) {
 			c.add(NoLibc, path.Join("deps", d.Name), "the manifest names a glibc family dependency")
 		}
+	}
+}
+
+// shimDir is deps/' directory of the host files the shims load.
+const shimDir = "plugins"
+
+// plugins checks deps/plugins/: each entry a link to the recorded host
+// file of the shim of its name in lib/.
+func (c *checker) plugins() {
+	dir := path.Join("deps", shimDir)
+	ents, err := os.ReadDir(filepath.Join(c.dir, dir))
+	if err != nil {
+		c.add(Layout, dir, "%v", err)
+		return
+	}
+	for _, e := range ents {
+		rel := path.Join(dir, e.Name())
+		target, err := os.Readlink(filepath.Join(c.dir, rel))
+		switch {
+		case err != nil:
+			c.add(LinksStayIn, rel, "not a link (%s)", e.Type())
+		case c.libMode[e.Name()] != modeShim:
+			c.add(DepsHidden, rel, "not the host file of a shim the manifest names")
+		case target != c.lib[e.Name()]:
+			c.add(LinksStayIn, rel, "a link to %s; the manifest records %s for the shim", target, c.lib[e.Name()])
+		}
+		c.notLibc(rel, filepath.Join(c.dir, rel))
 	}
 }
 
