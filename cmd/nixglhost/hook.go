@@ -118,11 +118,36 @@ func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
 	if err != nil {
 		return fmt.Errorf("pre-build hook: derivation %s requires %s: %w", drvPath, strings.Join(names, ", "), err)
 	}
-	paths, err := sandboxPaths(s.root, p.Dir, grant.Devices)
+	paths, err := sandboxPaths(s.root, p.Dir, 0)
 	if err != nil {
 		return fmt.Errorf("pre-build hook: %w", err)
 	}
-	return writeSandboxPaths(stdout, paths)
+	// The 32-bit driver, where the host has one, at NixOS's place for it.
+	if t32, ok := hostdrivers.Companion(hostdrivers.NativeIdent()); ok {
+		p32, err := s.prepare(c, t32, sandbox.RunOpenGLDriver32)
+		var noDriver *hostdrivers.NoDriverError
+		switch {
+		case errors.As(err, &noDriver):
+		case err != nil:
+			// The 64-bit driver still serves the build.
+			fmt.Fprintf(stderr, "nixglhost: warning: pre-build hook: the 32-bit driver: %v; %s is not given\n", err, sandbox.RunOpenGLDriver32)
+		default:
+			more, err := sandboxPathsAt(s.root, sandbox.RunOpenGLDriver32, p32.Dir, 0)
+			if err != nil {
+				return fmt.Errorf("pre-build hook: %w", err)
+			}
+			for _, l := range more {
+				if !slices.Contains(paths, l) {
+					paths = append(paths, l)
+				}
+			}
+		}
+	}
+	devs, err := sandbox.DeviceNodes(s.root, grant.Devices)
+	if err != nil {
+		return fmt.Errorf("pre-build hook: %w", err)
+	}
+	return writeSandboxPaths(stdout, append(paths, devs...))
 }
 
 // entryPaths returns the sandbox lines of the entry at dir and the host
@@ -140,7 +165,12 @@ func entryPaths(root, dir string) ([]string, error) {
 // (hostdrivers.CheckTrustedPath): the sandbox and the container runtime
 // open it by that path.
 func sandboxPaths(root, dir string, devs sandbox.Devices) ([]string, error) {
-	paths, err := sandbox.Paths(root, dir, devs)
+	return sandboxPathsAt(root, sandbox.RunOpenGLDriver, dir, devs)
+}
+
+// sandboxPathsAt is sandboxPaths for an entry seen at inside.
+func sandboxPathsAt(root, inside, dir string, devs sandbox.Devices) ([]string, error) {
+	paths, err := sandbox.PathsAt(root, inside, dir, devs)
 	if err != nil {
 		return nil, err
 	}

@@ -125,6 +125,9 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 		return err
 	}
 	var changes []hostdrivers.Change
+	// libs are the entries' lib/ directories, the 32-bit companion's after
+	// the program's.
+	var libs []string
 	nixLD := prog != nil && prog.FHS && program.NixLDPresent(root, environ)
 	if p != nil {
 		for _, w := range p.Warnings {
@@ -149,10 +152,10 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 			log.Debug("FHS program under nix-ld: using NIX_LD_LIBRARY_PATH")
 		}
 		eo := hostdrivers.EnvOptions{NixLD: nixLD, Prime: c.prime}
-		if !c.printPath {
-			if p32 := companion(sess, o, cacheDir, fallbacks, stderr); p32 != nil {
-				eo.Companion, eo.CompanionManifest = p32.Dir, p32.Manifest
-			}
+		libs = append(libs, filepath.Join(p.Dir, "lib"))
+		if p32 := companion(sess, o, p.Dir, cacheDir, fallbacks, stderr); p32 != nil {
+			eo.Companion, eo.CompanionManifest = p32.Dir, p32.Manifest
+			libs = append(libs, filepath.Join(p32.Dir, "lib"))
 		}
 		changes = hostdrivers.Env(environ, p.Dir, p.Manifest, eo)
 		for _, ch := range changes {
@@ -167,7 +170,9 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 			// directory: fail instead.
 			return fmt.Errorf("-p: %v, no library directory to add", noDriver)
 		}
-		fmt.Fprintln(stdout, filepath.Join(p.Dir, "lib"))
+		// Both lib/ directories, as the launch puts them on the library
+		// path: the loader skips a library of the wrong class.
+		fmt.Fprintln(stdout, strings.Join(libs, ":"))
 		return nil
 	case c.printEnv:
 		return printEnv(stdout, changes, c.json)
@@ -185,10 +190,16 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 }
 
 // companion prepares the 32-bit entry for the 32-bit programs a 64-bit
-// program may start, when the host has a 32-bit driver; nil otherwise. A
-// failure costs only those programs their driver: a warning, not an error.
-func companion(sess *hostdrivers.Session, o *hostdrivers.Options, cacheDir string, fallbacks []string, stderr io.Writer) *hostdrivers.Prepared {
-	p, err := sess.PrepareCompanion(o, cacheDir, fallbacks...)
+// program may start, when the host has a 32-bit driver; nil otherwise.
+// main is the program's entry: its lib/vdpau, where it has one, is the
+// companion's VDPAU peer (hostdrivers.Options.VDPAUPeer). A failure costs
+// only those programs their driver: a warning, not an error.
+func companion(sess *hostdrivers.Session, o *hostdrivers.Options, main, cacheDir string, fallbacks []string, stderr io.Writer) *hostdrivers.Prepared {
+	oc := *o
+	if fi, err := os.Stat(filepath.Join(main, "lib", "vdpau")); err == nil && fi.IsDir() {
+		oc.VDPAUPeer = filepath.Join(main, "lib", "vdpau")
+	}
+	p, err := sess.PrepareCompanion(&oc, cacheDir, fallbacks...)
 	var noDriver *hostdrivers.NoDriverError
 	switch {
 	case errors.As(err, &noDriver):

@@ -632,6 +632,9 @@ func build(o *Options, dir string, pl *Plan) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := makeVDPAUPlatformLinks(lib, pl.VDPAULinks); err != nil {
+		return nil, err
+	}
 	for _, c := range copies {
 		jobs = append(jobs, job{src: c[0], dst: c[1], runpath: backendRunpath})
 	}

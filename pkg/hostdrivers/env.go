@@ -113,8 +113,16 @@ func Env(env []string, dir string, m *Manifest, eo EnvOptions) []Change {
 	if m.HasData("etc/OpenCL/vendors") {
 		single("OCL_ICD_VENDORS", filepath.Join(dir, "etc/OpenCL/vendors"))
 	}
-	if fi, err := os.Stat(filepath.Join(lib, "gbm")); err == nil && fi.IsDir() {
-		list("GBM_BACKENDS_PATH", filepath.Join(lib, "gbm"))
+	// Mesa's libgbm splits GBM_BACKENDS_PATH at ':' and goes on when a
+	// backend of the wrong class fails to load: the companion's follows.
+	var gbm []string
+	for _, d := range libs {
+		if fi, err := os.Stat(filepath.Join(d, "gbm")); err == nil && fi.IsDir() {
+			gbm = append(gbm, filepath.Join(d, "gbm"))
+		}
+	}
+	if len(gbm) > 0 {
+		list("GBM_BACKENDS_PATH", gbm...)
 	}
 	// Mesa's DRI and VA-API drivers sit in lib/ itself (their names,
 	// *_dri.so and *_drv_video.so, shadow nothing a program links).
@@ -124,9 +132,11 @@ func Env(env []string, dir string, m *Manifest, eo EnvOptions) []Change {
 	if m.Has(APIVA) {
 		single("LIBVA_DRIVERS_PATH", lib)
 	}
-	// libvdpau looks for libvdpau_<driver>.so.1 in this one directory.
-	if fi, err := os.Stat(filepath.Join(lib, "vdpau")); err == nil && fi.IsDir() {
-		single("VDPAU_DRIVER_PATH", filepath.Join(lib, "vdpau"))
+	// libvdpau looks for libvdpau_<driver>.so.1 in this one directory;
+	// with a companion, one whose $PLATFORM picks the class (see
+	// VDPAUDriverPath).
+	if d := VDPAUDriverPath(dir, eo.Companion); d != "" {
+		single("VDPAU_DRIVER_PATH", d)
 	}
 	return out
 }
