@@ -196,8 +196,9 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 // only those programs their driver: a warning, not an error.
 func companion(sess *hostdrivers.Session, o *hostdrivers.Options, main, cacheDir string, fallbacks []string, stderr io.Writer) *hostdrivers.Prepared {
 	oc := *o
-	if fi, err := os.Stat(filepath.Join(main, "lib", "vdpau")); err == nil && fi.IsDir() {
-		oc.VDPAUPeer = filepath.Join(main, "lib", "vdpau")
+	var st unix.Stat_t
+	if vdpau := filepath.Join(main, "lib", "vdpau"); unix.Stat(vdpau, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		oc.VDPAUPeer = vdpau
 	}
 	p, err := sess.PrepareCompanion(&oc, cacheDir, fallbacks...)
 	var noDriver *hostdrivers.NoDriverError
