@@ -113,8 +113,19 @@ func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
 		return err
 	}
 	defer unlock()
-	// The sandbox sees the entry at /run/opengl-driver.
-	p, err := s.prepare(c, elfscan.Ident{}, sandbox.RunOpenGLDriver)
+	// The sandbox sees the entry at /run/opengl-driver and its 32-bit
+	// companion, where the host has the 32-bit driver, at NixOS's
+	// /run/opengl-driver-32, as system mode links them.
+	o, err := s.options(c, elfscan.Ident{}, sandbox.RunOpenGLDriver)
+	if err != nil {
+		return err
+	}
+	o.CompanionSeenAt = sandbox.RunOpenGLDriver32
+	if err := s.mkCacheDir(); err != nil {
+		return err
+	}
+	sess := new(hostdrivers.Session)
+	p, err := s.serve(sess.Prepare(o, s.cacheDir))
 	if err != nil {
 		return fmt.Errorf("pre-build hook: derivation %s requires %s: %w", drvPath, strings.Join(names, ", "), err)
 	}
@@ -122,9 +133,8 @@ func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
 	if err != nil {
 		return fmt.Errorf("pre-build hook: %w", err)
 	}
-	// The 32-bit driver, where the host has one, at NixOS's place for it.
-	if t32, ok := hostdrivers.Companion(hostdrivers.NativeIdent()); ok {
-		p32, err := s.prepare(c, t32, sandbox.RunOpenGLDriver32)
+	if _, ok := hostdrivers.CompanionOptions(o); ok {
+		p32, err := s.serve(sess.PrepareCompanion(o, s.cacheDir))
 		var noDriver *hostdrivers.NoDriverError
 		switch {
 		case errors.As(err, &noDriver):
