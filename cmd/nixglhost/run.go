@@ -153,7 +153,7 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 		}
 		eo := hostdrivers.EnvOptions{NixLD: nixLD, Prime: c.prime}
 		libs = append(libs, filepath.Join(p.Dir, "lib"))
-		if p32 := companion(sess, o, p.Dir, cacheDir, fallbacks, stderr); p32 != nil {
+		if p32 := companion(sess, o, cacheDir, fallbacks, stderr); p32 != nil {
 			eo.Companion, eo.CompanionManifest = p32.Dir, p32.Manifest
 			libs = append(libs, filepath.Join(p32.Dir, "lib"))
 		}
@@ -190,17 +190,10 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 }
 
 // companion prepares the 32-bit entry for the 32-bit programs a 64-bit
-// program may start, when the host has a 32-bit driver; nil otherwise.
-// main is the program's entry: its lib/vdpau, where it has one, is the
-// companion's VDPAU peer (hostdrivers.Options.VDPAUPeer). A failure costs
-// only those programs their driver: a warning, not an error.
-func companion(sess *hostdrivers.Session, o *hostdrivers.Options, main, cacheDir string, fallbacks []string, stderr io.Writer) *hostdrivers.Prepared {
-	oc := *o
-	var st unix.Stat_t
-	if vdpau := filepath.Join(main, "lib", "vdpau"); unix.Stat(vdpau, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		oc.VDPAUPeer = vdpau
-	}
-	p, err := sess.PrepareCompanion(&oc, cacheDir, fallbacks...)
+// program may start, when the host has a 32-bit driver; nil otherwise. A
+// failure costs only those programs their driver: a warning, not an error.
+func companion(sess *hostdrivers.Session, o *hostdrivers.Options, cacheDir string, fallbacks []string, stderr io.Writer) *hostdrivers.Prepared {
+	p, err := sess.PrepareCompanion(o, cacheDir, fallbacks...)
 	var noDriver *hostdrivers.NoDriverError
 	switch {
 	case errors.As(err, &noDriver):

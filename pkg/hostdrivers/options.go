@@ -54,7 +54,8 @@ type Options struct {
 	// lib/vdpau-<platform> links for the 64-bit platforms lead there, so
 	// that one VDPAU_DRIVER_PATH serves both classes (see
 	// docs/DESIGN.md, "32-bit programs"). It is part of the companion's
-	// key when the companion has a VDPAU driver.
+	// key when the companion has a VDPAU driver. PrepareCompanion sets it
+	// (see VDPAUPeer).
 	VDPAUPeer string
 	// Logger receives one debug record per decision; nil discards.
 	Logger *slog.Logger

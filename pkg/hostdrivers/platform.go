@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
 )
 
@@ -79,6 +81,25 @@ func makeVDPAUPlatformLinks(lib string, links [][2]string) error {
 		}
 	}
 	return nil
+}
+
+// VDPAUPeer returns the VDPAUPeer of the companion options o32 (from
+// CompanionOptions) beside the program's entry at mainEntry: its
+// lib/vdpau when it has one and the companion is a wrapper's, else "". A
+// self-contained companion gets none: nothing sets VDPAU_DRIVER_PATH for
+// it (nixpkgs' 32-bit libvdpau looks in /run/opengl-driver-32), and a
+// link out of it would be a path its mounts do not carry. PrepareCompanion
+// sets it; a report of the companion's entry takes it from here too.
+func VDPAUPeer(o32 *Options, mainEntry string) string {
+	if o32.SelfContained {
+		return ""
+	}
+	d := filepath.Join(mainEntry, "lib", "vdpau")
+	var st unix.Stat_t
+	if unix.Stat(d, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return ""
+	}
+	return d
 }
 
 // VDPAUDriverPath returns the VDPAU_DRIVER_PATH for a launch whose entry

@@ -66,3 +66,28 @@ func TestVDPAUDriverPath(t *testing.T) {
 		})
 	}
 }
+
+// TestVDPAUPeer: a wrapper's companion points at the program's entry's
+// lib/vdpau when it has one; a self-contained companion never points out
+// of itself (its mounts would not carry the link's target).
+func TestVDPAUPeer(t *testing.T) {
+	main, bare := t.TempDir(), t.TempDir()
+	fixtures.Must(t, os.MkdirAll(filepath.Join(main, "lib", "vdpau"), 0o755))
+	tests := []struct {
+		name  string
+		o     Options
+		entry string
+		want  string
+	}{
+		{"wrapper", Options{}, main, filepath.Join(main, "lib", "vdpau")},
+		{"wrapper, no VDPAU driver", Options{}, bare, ""},
+		{"self-contained", Options{SelfContained: true}, main, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := VDPAUPeer(&tt.o, tt.entry); got != tt.want {
+				t.Errorf("VDPAUPeer = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
