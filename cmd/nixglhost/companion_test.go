@@ -2,12 +2,15 @@ package main
 
 import (
 	"debug/elf"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/nixglhost/nixglhost/internal/fixtures"
 )
@@ -116,5 +119,146 @@ func TestCompanion32(t *testing.T) {
 		t.Errorf("after installing a 32-bit driver: LD_LIBRARY_PATH = %q, want the 64-bit and the 32-bit entries", vars["LD_LIBRARY_PATH"])
 	} else {
 		checkEntry(t, filepath.Dir(lp[1]))
+	}
+}
+
+// TestCompanionBackends32: VDPAU_DRIVER_PATH names one directory and
+// libvdpau dlopens a path in it, so with a 32-bit companion it names the
+// companion's lib/vdpau-$PLATFORM, which glibc expands per process: a
+// 64-bit program gets the 64-bit entry's VDPAU driver, a 32-bit one the
+// companion's. GBM_BACKENDS_PATH is a list to Mesa's libgbm, which goes on
+// past a backend of the wrong class: the companion's lib/gbm follows the
+// 64-bit one. Checked with Debian's real libvdpau1 and libgbm1 of both
+// classes (the 32-bit ones run natively or under qemu-i386) loading
+// NVIDIA's real 535 backends. Before, both variables named the 64-bit
+// directory alone and a 32-bit program got no backend from the entry.
+func TestCompanionBackends32(t *testing.T) {
+	fixtures.SkipShort(t, "32-bit programs")
+	root := fixtures.DebianRoot(t, "amd64")
+	fixtures.AddI386Driver(t, root)
+	fixtures.AddI386Backends(t, root)
+	tree := fixtures.I386Loaders(t)
+	loaders := filepath.Join(tree, "usr", "lib", "i386-linux-gnu")
+	cache := t.TempDir()
+	vars := printEnvJSON(t, baseEnv(t), "--driver-root", root, "--cache-dir", cache)
+	lp := strings.Split(vars["LD_LIBRARY_PATH"], ":")
+	if len(lp) != 2 {
+		t.Fatalf("LD_LIBRARY_PATH = %q, want the 64-bit entry's lib/ then the 32-bit one's", vars["LD_LIBRARY_PATH"])
+	}
+	main, lib32 := filepath.Dir(lp[0]), filepath.Dir(lp[1])
+	want := map[string]string{
+		"VDPAU_DRIVER_PATH": filepath.Join(lib32, "lib", "vdpau-$PLATFORM"),
+		"GBM_BACKENDS_PATH": filepath.Join(main, "lib", "gbm") + ":" + filepath.Join(lib32, "lib", "gbm"),
+	}
+	got := map[string]string{"VDPAU_DRIVER_PATH": vars["VDPAU_DRIVER_PATH"], "GBM_BACKENDS_PATH": vars["GBM_BACKENDS_PATH"]}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("backend variables (-want +got):\n%s", diff)
+	}
+	// -p prints both lib/ directories, in the launch's order.
+	if out, _, code := nixglhost(t, baseEnv(t), "-p", "--driver-root", root, "--cache-dir", cache); code != 0 || strings.TrimSpace(out) != vars["LD_LIBRARY_PATH"] {
+		t.Errorf("-p = %q (exit %d), want %q", out, code, vars["LD_LIBRARY_PATH"])
+	}
+
+	dir := t.TempDir()
+	src := filepath.Join(fixtures.RepoRoot(), "testdata", "probe", "backends.c")
+	p64, p32 := filepath.Join(dir, "backends64"), filepath.Join(dir, "backends32")
+	fixtures.CC(t, "gcc", "-o", p64, src, "-ldl")
+	if out, err := exec.Command("gcc", "-m32", "-o", p32, src, "-ldl").CombinedOutput(); err != nil {
+		fixtures.Unavailable(t, "gcc -m32 (packages libc6-dev-i386, lib32gcc-12-dev): %v\n%s", err, out)
+	}
+	cmd32, err := fixtures.Runner(t, "386").Command(p32, nil, filepath.Join(loaders, "libvdpau.so.1"), filepath.Join(loaders, "libgbm.so.1"))
+	fixtures.Must(t, err)
+	for _, tc := range []struct {
+		name  string
+		argv  []string
+		entry string
+	}{
+		{"64-bit", []string{p64, "/usr/lib/x86_64-linux-gnu/libvdpau.so.1", "/usr/lib/x86_64-linux-gnu/libgbm.so.1"}, main},
+		{"32-bit", cmd32.Args, lib32},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The 32-bit loaders' own libraries come from the user's
+			// LD_LIBRARY_PATH, which keeps its place before the entries.
+			env := baseEnv(t, "VDPAU_DRIVER=nvidia", "GBM_BACKEND=nvidia-drm", "LD_LIBRARY_PATH="+loaders+":"+filepath.Join(tree, "lib", "i386-linux-gnu"))
+			stdout, stderr, code := nixglhost(t, env, append([]string{"--driver-root", root, "--cache-dir", cache, "--", "/bin/sh", "-c", `exec "$@"`, "sh"}, tc.argv...)...)
+			// 3: a driver crashed without a device, maps printed.
+			if code != 0 && code != 3 {
+				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+			}
+			var maps []string
+			for _, l := range strings.Split(stdout, "\n") {
+				if m, ok := strings.CutPrefix(l, "map "); ok {
+					maps = append(maps, m)
+				}
+			}
+			// The maps name the file opened, links resolved: the same
+			// file as the entry's backend of this class.
+			for _, b := range []string{"vdpau/libvdpau_nvidia.so.1", "gbm/nvidia-drm_gbm.so"} {
+				want, err := os.Stat(filepath.Join(tc.entry, "lib", b))
+				if err != nil {
+					t.Fatalf("the %s entry's backend: %v", tc.name, err)
+				}
+				found := false
+				for _, m := range maps {
+					if fi, err := os.Stat(m); err == nil && os.SameFile(fi, want) {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("the %s program did not map %s from %s: maps %q\n%s\n%s", tc.name, b, tc.entry, maps, stdout, stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestPreBuildHook32: on a host with the 32-bit driver the pre-build hook
+// also gives the build sandbox the self-contained 32-bit entry at
+// /run/opengl-driver-32, where nixpkgs' 32-bit libraries look (NixOS's
+// place), with every host file its links lead to; before, a 32-bit test in
+// a GPU build found no driver. The 64-bit entry stays at
+// /run/opengl-driver.
+func TestPreBuildHook32(t *testing.T) {
+	root := fixtures.DebianRoot(t, "amd64")
+	fixtures.AddI386Driver(t, root)
+	cache := filepath.Join(t.TempDir(), "nix-gl-host")
+	stdout, stderr, code := nixglhost(t, baseEnv(t), "--nix-pre-build-hook", "--driver-root", root, "--cache-dir", cache, drvFixture("plain-cuda"))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	mounts, err := parseNixHookOutput(stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for inside, class := range map[string]elf.Class{"/run/opengl-driver": elf.ELFCLASS64, "/run/opengl-driver-32": elf.ELFCLASS32} {
+		entry, ok := mounts[inside]
+		if !ok {
+			t.Errorf("no %s in the sandbox paths:\n%s", inside, stdout)
+			continue
+		}
+		f, err := elf.Open(filepath.Join(entry, "lib", "libcuda.so.1"))
+		if err != nil {
+			t.Errorf("%s: %v", inside, err)
+			continue
+		}
+		if f.Class != class {
+			t.Errorf("%s holds a %v libcuda, want %v", inside, f.Class, class)
+		}
+		f.Close()
+		// Every link leads, inside the sandbox, to something mounted.
+		filepath.WalkDir(entry, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.Type()&fs.ModeSymlink == 0 {
+				return err
+			}
+			if target, _ := os.Readlink(p); filepath.IsAbs(target) {
+				if _, ok := mounts[target]; !ok {
+					t.Errorf("%s -> %s: not in the sandbox paths", p, target)
+				}
+			}
+			return nil
+		})
+	}
+	if mounts["/run/opengl-driver"] == mounts["/run/opengl-driver-32"] {
+		t.Errorf("one entry at both places: %s", mounts["/run/opengl-driver"])
 	}
 }

@@ -113,16 +113,51 @@ func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
 		return err
 	}
 	defer unlock()
-	// The sandbox sees the entry at /run/opengl-driver.
-	p, err := s.prepare(c, elfscan.Ident{}, sandbox.RunOpenGLDriver)
+	// The sandbox sees the entry at /run/opengl-driver and its 32-bit
+	// companion, where the host has the 32-bit driver, at NixOS's
+	// /run/opengl-driver-32, as system mode links them.
+	o, err := s.options(c, elfscan.Ident{}, sandbox.RunOpenGLDriver)
+	if err != nil {
+		return err
+	}
+	o.CompanionSeenAt = sandbox.RunOpenGLDriver32
+	if err := s.mkCacheDir(); err != nil {
+		return err
+	}
+	sess := new(hostdrivers.Session)
+	p, err := s.serve(sess.Prepare(o, s.cacheDir))
 	if err != nil {
 		return fmt.Errorf("pre-build hook: derivation %s requires %s: %w", drvPath, strings.Join(names, ", "), err)
 	}
-	paths, err := sandboxPaths(s.root, p.Dir, grant.Devices)
+	paths, err := sandboxPaths(s.root, p.Dir, 0)
 	if err != nil {
 		return fmt.Errorf("pre-build hook: %w", err)
 	}
-	return writeSandboxPaths(stdout, paths)
+	if _, ok := hostdrivers.CompanionOptions(o); ok {
+		p32, err := s.serve(sess.PrepareCompanion(o, s.cacheDir))
+		var noDriver *hostdrivers.NoDriverError
+		switch {
+		case errors.As(err, &noDriver):
+		case err != nil:
+			// The 64-bit driver still serves the build.
+			fmt.Fprintf(stderr, "nixglhost: warning: pre-build hook: the 32-bit driver: %v; %s is not given\n", err, sandbox.RunOpenGLDriver32)
+		default:
+			more, err := sandboxPathsAt(s.root, sandbox.RunOpenGLDriver32, p32.Dir, 0)
+			if err != nil {
+				return fmt.Errorf("pre-build hook: %w", err)
+			}
+			for _, l := range more {
+				if !slices.Contains(paths, l) {
+					paths = append(paths, l)
+				}
+			}
+		}
+	}
+	devs, err := sandbox.DeviceNodes(s.root, grant.Devices)
+	if err != nil {
+		return fmt.Errorf("pre-build hook: %w", err)
+	}
+	return writeSandboxPaths(stdout, append(paths, devs...))
 }
 
 // entryPaths returns the sandbox lines of the entry at dir and the host
@@ -140,7 +175,12 @@ func entryPaths(root, dir string) ([]string, error) {
 // (hostdrivers.CheckTrustedPath): the sandbox and the container runtime
 // open it by that path.
 func sandboxPaths(root, dir string, devs sandbox.Devices) ([]string, error) {
-	paths, err := sandbox.Paths(root, dir, devs)
+	return sandboxPathsAt(root, sandbox.RunOpenGLDriver, dir, devs)
+}
+
+// sandboxPathsAt is sandboxPaths for an entry seen at inside.
+func sandboxPathsAt(root, inside, dir string, devs sandbox.Devices) ([]string, error) {
+	paths, err := sandbox.PathsAt(root, inside, dir, devs)
 	if err != nil {
 		return nil, err
 	}

@@ -125,6 +125,9 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 		return err
 	}
 	var changes []hostdrivers.Change
+	// libs are the entries' lib/ directories, the 32-bit companion's after
+	// the program's.
+	var libs []string
 	nixLD := prog != nil && prog.FHS && program.NixLDPresent(root, environ)
 	if p != nil {
 		for _, w := range p.Warnings {
@@ -149,10 +152,10 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 			log.Debug("FHS program under nix-ld: using NIX_LD_LIBRARY_PATH")
 		}
 		eo := hostdrivers.EnvOptions{NixLD: nixLD, Prime: c.prime}
-		if !c.printPath {
-			if p32 := companion(sess, o, cacheDir, fallbacks, stderr); p32 != nil {
-				eo.Companion, eo.CompanionManifest = p32.Dir, p32.Manifest
-			}
+		libs = append(libs, filepath.Join(p.Dir, "lib"))
+		if p32 := companion(sess, o, cacheDir, fallbacks, stderr); p32 != nil {
+			eo.Companion, eo.CompanionManifest = p32.Dir, p32.Manifest
+			libs = append(libs, filepath.Join(p32.Dir, "lib"))
 		}
 		changes = hostdrivers.Env(environ, p.Dir, p.Manifest, eo)
 		for _, ch := range changes {
@@ -167,7 +170,9 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 			// directory: fail instead.
 			return fmt.Errorf("-p: %v, no library directory to add", noDriver)
 		}
-		fmt.Fprintln(stdout, filepath.Join(p.Dir, "lib"))
+		// Both lib/ directories, as the launch puts them on the library
+		// path: the loader skips a library of the wrong class.
+		fmt.Fprintln(stdout, strings.Join(libs, ":"))
 		return nil
 	case c.printEnv:
 		return printEnv(stdout, changes, c.json)

@@ -22,6 +22,12 @@ import (
 // RunOpenGLDriver is where the entry goes in the sandbox.
 const RunOpenGLDriver = "/run/opengl-driver"
 
+// RunOpenGLDriver32 is where the 32-bit entry goes in the sandbox of an
+// x86-64 host with a 32-bit driver: NixOS's place for it, which nixpkgs'
+// 32-bit libraries (libglvnd, libvdpau, the Vulkan loader) are built to
+// search.
+const RunOpenGLDriver32 = "/run/opengl-driver-32"
+
 // Devices is a set of groups of GPU device nodes: what a build sandbox
 // may be given besides the driver.
 type Devices uint8
@@ -133,7 +139,16 @@ func GrantFor(features []Feature) Grant {
 // the fully resolved path, at the same place inside; then the device nodes
 // of devs that exist under ROOT/dev (DeviceNodes).
 func Paths(root, entry string, devs Devices) ([]string, error) {
-	lines := []string{RunOpenGLDriver + "=" + entry}
+	return PathsAt(root, RunOpenGLDriver, entry, devs)
+}
+
+// PathsAt is Paths for an entry seen at inside (RunOpenGLDriver32 for
+// the 32-bit entry).
+func PathsAt(root, inside, entry string, devs Devices) ([]string, error) {
+	if err := Carriable(inside); err != nil {
+		return nil, err
+	}
+	lines := []string{inside + "=" + entry}
 	var host []string
 	add := func(p string) {
 		if p != entry && !strings.HasPrefix(p, entry+"/") && !slices.Contains(host, p) {

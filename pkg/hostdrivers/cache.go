@@ -187,6 +187,9 @@ func (s *Session) PrepareCompanion(o *Options, cacheDir string, fallbacks ...str
 		o.logger().Debug("no 32-bit driver (the program's index)", "index", mainPath)
 		return nil, &NoDriverError{Target: o32.Target}
 	}
+	if main != nil && main.Key != noDriverKey {
+		o32.VDPAUPeer = VDPAUPeer(o32, filepath.Join(filepath.Dir(mainPath), main.Key))
+	}
 	s.noneWatches = nil
 	p, err := s.Prepare(o32, cacheDir, fallbacks...)
 	var nd *NoDriverError
@@ -634,6 +637,9 @@ func build(o *Options, dir string, pl *Plan) (*Manifest, error) {
 	}
 	copies, err := backends(lib, exposed, patchedSrc)
 	if err != nil {
+		return nil, err
+	}
+	if err := makeVDPAUPlatformLinks(lib, pl.VDPAULinks); err != nil {
 		return nil, err
 	}
 	for _, c := range copies {

@@ -38,9 +38,11 @@ type EnvOptions struct {
 
 // Env returns the variables to set for a program using the entry at dir,
 // given the inherited environment env (as os.Environ). Only what the entry
-// provides is set. A path-list variable the user set is extended at its end;
-// a single-valued one the user set is kept. No path list gets an empty
-// element.
+// provides is set. A path-list variable the user set is kept as it is and
+// extended at its end (AppendPath); a single-valued one the user set is
+// kept. Of the Vulkan loader's two driver lists, the one the user set is
+// the one extended (the loader reads VK_DRIVER_FILES first and ignores
+// VK_ICD_FILENAMES then); with neither set, both are.
 func Env(env []string, dir string, m *Manifest, eo EnvOptions) []Change {
 	get := func(k string) (string, bool) { return LookupEnv(env, k) }
 	var out []Change
@@ -93,8 +95,17 @@ func Env(env []string, dir string, m *Manifest, eo EnvOptions) []Change {
 				files = append(files, filepath.Join(eo.Companion, f))
 			}
 		}
-		list("VK_DRIVER_FILES", files...)
-		list("VK_ICD_FILENAMES", files...)
+		// Setting VK_DRIVER_FILES beside a user's VK_ICD_FILENAMES would
+		// hide the user's drivers from the loader.
+		df, hasDF := get("VK_DRIVER_FILES")
+		icd, hasICD := get("VK_ICD_FILENAMES")
+		hasDF, hasICD = hasDF && df != "", hasICD && icd != ""
+		if hasDF || !hasICD {
+			list("VK_DRIVER_FILES", files...)
+		}
+		if hasICD && !hasDF || !hasDF && !hasICD {
+			list("VK_ICD_FILENAMES", files...)
+		}
 	}
 	if m.HasData("share/vulkan/implicit_layer.d") {
 		list("VK_ADD_IMPLICIT_LAYER_PATH", filepath.Join(dir, "share/vulkan/implicit_layer.d"))
@@ -102,8 +113,16 @@ func Env(env []string, dir string, m *Manifest, eo EnvOptions) []Change {
 	if m.HasData("etc/OpenCL/vendors") {
 		single("OCL_ICD_VENDORS", filepath.Join(dir, "etc/OpenCL/vendors"))
 	}
-	if fi, err := os.Stat(filepath.Join(lib, "gbm")); err == nil && fi.IsDir() {
-		list("GBM_BACKENDS_PATH", filepath.Join(lib, "gbm"))
+	// Mesa's libgbm splits GBM_BACKENDS_PATH at ':' and goes on when a
+	// backend of the wrong class fails to load: the companion's follows.
+	var gbm []string
+	for _, d := range libs {
+		if fi, err := os.Stat(filepath.Join(d, "gbm")); err == nil && fi.IsDir() {
+			gbm = append(gbm, filepath.Join(d, "gbm"))
+		}
+	}
+	if len(gbm) > 0 {
+		list("GBM_BACKENDS_PATH", gbm...)
 	}
 	// Mesa's DRI and VA-API drivers sit in lib/ itself (their names,
 	// *_dri.so and *_drv_video.so, shadow nothing a program links).
@@ -113,25 +132,37 @@ func Env(env []string, dir string, m *Manifest, eo EnvOptions) []Change {
 	if m.Has(APIVA) {
 		single("LIBVA_DRIVERS_PATH", lib)
 	}
-	// libvdpau looks for libvdpau_<driver>.so.1 in this one directory.
-	if fi, err := os.Stat(filepath.Join(lib, "vdpau")); err == nil && fi.IsDir() {
-		single("VDPAU_DRIVER_PATH", filepath.Join(lib, "vdpau"))
+	// libvdpau looks for libvdpau_<driver>.so.1 in this one directory;
+	// with a companion, one whose $PLATFORM picks the class (see
+	// VDPAUDriverPath).
+	if d := VDPAUDriverPath(dir, eo.Companion); d != "" {
+		single("VDPAU_DRIVER_PATH", d)
 	}
 	return out
 }
 
-// AppendPath appends vals to a colon-separated list, dropping empty
-// elements (an empty element means the current directory to the loader) and
-// values already present.
+// AppendPath returns the colon-separated list with vals appended. The
+// list is kept as it is, every element in its place: an empty element
+// means the current directory to the loader (and to glibc's
+// LD_LIBRARY_PATH), so dropping one would change what the user's program
+// loads, and a duplicate changes nothing. A value already an element of
+// the list, or empty, is not appended. An empty list (unset, or set to
+// "", which glibc ignores) becomes vals alone, with no empty element.
 func AppendPath(list string, vals ...string) string {
 	var parts []string
 	seen := map[string]bool{}
-	for _, p := range append(strings.Split(list, ":"), vals...) {
-		if p == "" || seen[p] {
+	if list != "" {
+		parts = strings.Split(list, ":")
+		for _, p := range parts {
+			seen[p] = true
+		}
+	}
+	for _, v := range vals {
+		if v == "" || seen[v] {
 			continue
 		}
-		seen[p] = true
-		parts = append(parts, p)
+		seen[v] = true
+		parts = append(parts, v)
 	}
 	return strings.Join(parts, ":")
 }

@@ -16,8 +16,13 @@ func TestAppendPath(t *testing.T) {
 	}{
 		{"empty list", "", []string{"/e/lib"}, "/e/lib"},
 		{"kept first", "/opt/a:/opt/b", []string{"/e/lib"}, "/opt/a:/opt/b:/e/lib"},
-		{"no empty elements", ":/opt/a::", []string{"/e/lib"}, "/opt/a:/e/lib"},
-		{"no duplicate", "/e/lib:/opt/a", []string{"/e/lib"}, "/e/lib:/opt/a"},
+		// An empty element is the current directory to glibc: the
+		// user's stay where they were, ours add none.
+		{"user's empty elements kept", ":/opt/a::", []string{"/e/lib"}, ":/opt/a:::/e/lib"},
+		{"trailing empty element kept", "/opt/a:", []string{"/e/lib"}, "/opt/a::/e/lib"},
+		{"user's duplicates kept", "/opt/a:/opt/b:/opt/a", []string{"/e/lib"}, "/opt/a:/opt/b:/opt/a:/e/lib"},
+		{"ours not added twice", "/e/lib:/opt/a", []string{"/e/lib"}, "/e/lib:/opt/a"},
+		{"no empty value of ours", "/opt/a", []string{"", "/e/lib", "/e/lib"}, "/opt/a:/e/lib"},
 		{"several", "", []string{"/a.json", "/b.json"}, "/a.json:/b.json"},
 	}
 	for _, tt := range tests {
@@ -80,9 +85,47 @@ func TestEnv(t *testing.T) {
 				{Name: "__EGL_VENDOR_LIBRARY_DIRS", Value: j("share/glvnd/egl_vendor.d")},
 				{Name: "__EGL_EXTERNAL_PLATFORM_CONFIG_DIRS", Value: j("share/egl/egl_external_platform.d")},
 				{Name: "VK_DRIVER_FILES", Value: "/mine.json:" + j("share/vulkan/icd.d/nvidia_icd.json"), Kept: true},
-				{Name: "VK_ICD_FILENAMES", Value: j("share/vulkan/icd.d/nvidia_icd.json")},
 				{Name: "VK_ADD_IMPLICIT_LAYER_PATH", Value: j("share/vulkan/implicit_layer.d")},
 				{Name: "OCL_ICD_VENDORS", Value: "/etc/mine", Kept: true},
+				{Name: "GBM_BACKENDS_PATH", Value: j("lib/gbm")},
+			},
+		},
+		{
+			// The loader reads VK_DRIVER_FILES first: setting it would
+			// hide the user's VK_ICD_FILENAMES.
+			name: "user's VK_ICD_FILENAMES extended, VK_DRIVER_FILES not set",
+			env:  []string{"VK_ICD_FILENAMES=/mine.json", "LD_LIBRARY_PATH=:/opt/x"},
+			m:    full,
+			want: []Change{
+				{Name: "LD_LIBRARY_PATH", Value: ":/opt/x:" + j("lib"), Kept: true},
+				{Name: "__EGL_VENDOR_LIBRARY_DIRS", Value: j("share/glvnd/egl_vendor.d")},
+				{Name: "__EGL_EXTERNAL_PLATFORM_CONFIG_DIRS", Value: j("share/egl/egl_external_platform.d")},
+				{Name: "VK_ICD_FILENAMES", Value: "/mine.json:" + j("share/vulkan/icd.d/nvidia_icd.json"), Kept: true},
+				{Name: "VK_ADD_IMPLICIT_LAYER_PATH", Value: j("share/vulkan/implicit_layer.d")},
+				{Name: "OCL_ICD_VENDORS", Value: j("etc/OpenCL/vendors")},
+				{Name: "GBM_BACKENDS_PATH", Value: j("lib/gbm")},
+			},
+		},
+		{
+			// Both set: the loader uses VK_DRIVER_FILES alone, so that
+			// is the one extended; VK_ICD_FILENAMES stays the user's.
+			name: "user set both: VK_DRIVER_FILES extended",
+			env:  []string{"VK_ICD_FILENAMES=/old.json", "VK_DRIVER_FILES=/mine.json"},
+			m:    &Manifest{APIs: []API{APIVulkan}, Data: []DataOut{{API: APIVulkan, Dest: "share/vulkan/icd.d/nvidia_icd.json"}}},
+			want: []Change{
+				{Name: "LD_LIBRARY_PATH", Value: j("lib")},
+				{Name: "VK_DRIVER_FILES", Value: "/mine.json:" + j("share/vulkan/icd.d/nvidia_icd.json"), Kept: true},
+				{Name: "GBM_BACKENDS_PATH", Value: j("lib/gbm")},
+			},
+		},
+		{
+			name: "an empty VK_ICD_FILENAMES counts as unset",
+			env:  []string{"VK_ICD_FILENAMES="},
+			m:    &Manifest{APIs: []API{APIVulkan}, Data: []DataOut{{API: APIVulkan, Dest: "share/vulkan/icd.d/nvidia_icd.json"}}},
+			want: []Change{
+				{Name: "LD_LIBRARY_PATH", Value: j("lib")},
+				{Name: "VK_DRIVER_FILES", Value: j("share/vulkan/icd.d/nvidia_icd.json")},
+				{Name: "VK_ICD_FILENAMES", Value: j("share/vulkan/icd.d/nvidia_icd.json")},
 				{Name: "GBM_BACKENDS_PATH", Value: j("lib/gbm")},
 			},
 		},

@@ -49,6 +49,14 @@ type Options struct {
 	// driver, so that an NVIDIA machine's entry does not carry Mesa's
 	// LLVM (see docs/DESIGN.md, "Mesa").
 	Mesa bool
+	// VDPAUPeer is, for the 32-bit companion entry of a 64-bit launch,
+	// the 64-bit entry's lib/vdpau ("" for none): the companion's
+	// lib/vdpau-<platform> links for the 64-bit platforms lead there, so
+	// that one VDPAU_DRIVER_PATH serves both classes (see
+	// docs/DESIGN.md, "32-bit programs"). It is part of the companion's
+	// key when the companion has a VDPAU driver. PrepareCompanion sets it
+	// (see VDPAUPeer).
+	VDPAUPeer string
 	// Logger receives one debug record per decision; nil discards.
 	Logger *slog.Logger
 	// BuildHook, if set, is called at each step of a cold build ("tmpdir",

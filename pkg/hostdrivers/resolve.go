@@ -48,6 +48,9 @@ type Plan struct {
 	// why.
 	Vendor        []VendorFile
 	VendorSkipped []Skipped
+	// VDPAULinks are the lib/vdpau-<platform> links of a 32-bit entry
+	// with a VDPAU driver, name to target (see vdpauPlatformLinks).
+	VDPAULinks [][2]string
 	// Key names the entry in the cache ("" when there is no driver).
 	Key string
 
@@ -128,7 +131,8 @@ func (s *Session) resolve(o *Options, w *watchSet) (*Plan, error) {
 	for _, s := range pl.VendorSkipped {
 		log.Debug("vendor file left out", "path", s.Path, "reason", s.Reason)
 	}
-	pl.Key = planKey(root, pl.Target, pl.Module, o.SelfContained, pl.SeenAt, pl.Selection, pl.Closure, pl.data)
+	pl.VDPAULinks = vdpauPlatformLinks(pl.Target, exposedNames(pl.Selection), o.VDPAUPeer)
+	pl.Key = planKey(root, pl.Target, pl.Module, o.SelfContained, pl.SeenAt, pl.Selection, pl.Closure, pl.data, pl.VDPAULinks)
 	return pl, pl.searchErr
 }
 
@@ -151,7 +155,7 @@ func (pl *Plan) Exposed() map[string]bool {
 // launches whose selections differ (a cuda_compat libcuda preferred under
 // -d and not under LD_LIBRARY_PATH) get two entries, so one shared cache
 // never hands either the other's driver.
-func planKey(root string, t elfscan.Ident, module string, selfContained bool, seenAt string, sel *Selection, cl *Closure, data []dataCand) string {
+func planKey(root string, t elfscan.Ident, module string, selfContained bool, seenAt string, sel *Selection, cl *Closure, data []dataCand, platformLinks [][2]string) string {
 	h := fnv.New128a()
 	var num [8]byte
 	str := func(s string) {
@@ -201,6 +205,15 @@ func planKey(root string, t elfscan.Ident, module string, selfContained bool, se
 		str(d.df.Dest)
 		str(d.src)
 		id(d.id)
+	}
+	if len(platformLinks) > 0 {
+		// A 32-bit entry's lib/vdpau-<platform> links, the 64-bit
+		// entry's lib/vdpau among their targets.
+		u64(0x7d9a)
+		for _, l := range platformLinks {
+			str(l[0])
+			str(l[1])
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
