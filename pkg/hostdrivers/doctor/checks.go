@@ -135,7 +135,7 @@ func checkEnvironment(f *facts, r *Report) {
 // checkCompanion reports the 32-bit companion, when the mode makes one.
 func checkCompanion(f *facts, r *Report) {
 	if f.do.Companion {
-		r.Companion = companionReport(&f.opts, f.do.CacheDir)
+		r.Companion = companionReport(&f.opts, f.do.CacheDir, f.pl)
 	}
 }
 
@@ -166,10 +166,16 @@ func checkCache(f *facts, r *Report) {
 // companionReport resolves the 32-bit companion of o's target as the
 // launch does (hostdrivers.Companion, then Resolve); nil when the target
 // has none (not an x86-64 program).
-func companionReport(o *hostdrivers.Options, cacheDir string) *CompanionReport {
+func companionReport(o *hostdrivers.Options, cacheDir string, main *hostdrivers.Plan) *CompanionReport {
 	o32, ok := hostdrivers.CompanionOptions(o)
 	if !ok {
 		return nil
+	}
+	// The launch links the companion's 64-bit VDPAU names to the
+	// program's entry's lib/vdpau (hostdrivers.VDPAUPeer): from the plan
+	// here, since that entry may not be built yet.
+	if !o32.SelfContained && cacheDir != "" && main.Key != "" && main.Exposed()["vdpau/libvdpau_nvidia.so.1"] {
+		o32.VDPAUPeer = filepath.Join(cacheDir, main.Key, "lib", "vdpau")
 	}
 	t32 := o32.TargetIdent()
 	cr := &CompanionReport{Class: t32.Class.String(), Machine: t32.Machine.String()}
