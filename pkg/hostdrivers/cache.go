@@ -1,22 +1,16 @@
 package hostdrivers
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
-	"runtime"
-	"sort"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
-	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
 
 // Runpaths given to patched copies: a driver file finds the other driver
@@ -511,37 +505,6 @@ func buildIn(o *Options, cd string, pl *Plan) (*Prepared, error) {
 	return &Prepared{Dir: dir, Manifest: m, Skipped: skipped}, nil
 }
 
-// syncTree fsyncs every regular file and directory under dir (symlinks
-// need nothing: they are written with their directory).
-func syncTree(dir string) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.Type().IsRegular() && !d.IsDir() {
-			return nil
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		err = f.Sync()
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		return err
-	})
-}
-
-// syncDir fsyncs the directory dir, so that a rename into it is durable;
-// a failure costs only a rebuild after a crash, so it is not reported.
-func syncDir(dir string) {
-	if f, err := os.Open(dir); err == nil {
-		f.Sync()
-		f.Close()
-	}
-}
-
 // discard moves a bad entry out of the way (a rename, so it is atomic for
 // readers) and removes it.
 // Only an entry proved ours (OwnedEntry) is discarded; its manifest goes
@@ -552,183 +515,6 @@ func discard(dir string) {
 	if err := unix.Renameat2(unix.AT_FDCWD, dir, unix.AT_FDCWD, bad, unix.RENAME_NOREPLACE); err == nil {
 		removeOurs(bad)
 	}
-}
-
-// build makes the entry in dir (a fresh temporary directory).
-func build(o *Options, dir string, pl *Plan) (*Manifest, error) {
-	log := o.logger()
-	root, t, key, module := pl.Root, pl.Target, pl.Key, pl.Module
-	sel, cl := pl.Selection, pl.Closure
-	lib := filepath.Join(dir, "lib")
-	deps := filepath.Join(dir, "deps")
-	for _, d := range []string{lib, deps} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			return nil, err
-		}
-	}
-	// The jobs: one per real file; patched copies run in parallel.
-	type job struct {
-		src, dst, runpath string
-		// rpath writes runpath as a DT_RPATH (a driver file's copy in a
-		// self-contained entry: see markSelfContained).
-		rpath bool
-		// dri, when set, replaces the copy's compiled-in DRI driver
-		// search path (driDir...) with itself (see driSearchPath).
-		dri string
-	}
-	var jobs []job
-	driDir := mesaDRIDir(sel)
-	exposed := map[string]bool{}
-	apis := map[API]bool{}
-	// patchedSrc maps each name in lib/ of a patched copy to its host file.
-	patchedSrc := map[string]string{}
-	for _, f := range sel.Files {
-		hp := ldpath.HostPath(root, f.Real)
-		dst := filepath.Join(lib, f.Base)
-		if f.Mode == ModePatched {
-			j := job{src: hp, dst: dst, runpath: driverRunpath, rpath: copyRpath(o.SelfContained, f)}
-			if driDir != "" && f.entry.DRILoader {
-				j.dri = "$ORIGIN"
-			}
-			jobs = append(jobs, j)
-			patchedSrc[f.Base] = hp
-		} else if f.Mode == ModeShim {
-			if err := writeShim(deps, hp, dst, f); err != nil {
-				return nil, err
-			}
-		} else if err := os.Symlink(hp, dst); err != nil {
-			return nil, err
-		}
-		exposed[f.Base] = true
-		for _, l := range f.Links {
-			if err := os.Symlink(f.Base, filepath.Join(lib, l)); err != nil {
-				return nil, err
-			}
-			exposed[l] = true
-			if f.Mode == ModePatched {
-				patchedSrc[l] = hp
-			}
-		}
-		apis[f.API] = true
-		log.Debug("driver file", "name", f.Base, "from", f.Real, "mode", f.Mode, "links", f.Links)
-	}
-	for _, d := range cl.Deps {
-		hp := ldpath.HostPath(root, d.Real)
-		base := path.Base(d.Real)
-		dst := filepath.Join(deps, base)
-		if _, err := os.Lstat(dst); err == nil {
-			// Two sonames resolving to one file: link the second name.
-		} else if d.Mode == ModePatched {
-			j := job{src: hp, dst: dst, runpath: depRunpath}
-			if driDir != "" && strings.HasPrefix(d.Name, "libgbm.so") {
-				// libgbm's DRI backend looks for the same drivers.
-				j.dri = "$ORIGIN/../lib"
-			}
-			jobs = append(jobs, j)
-		} else if err := os.Symlink(hp, dst); err != nil {
-			return nil, err
-		}
-		if d.Name != base {
-			if err := os.Symlink(base, filepath.Join(deps, d.Name)); err != nil && !errors.Is(err, os.ErrExist) {
-				return nil, err
-			}
-		}
-		log.Debug("hidden dependency", "name", d.Name, "from", d.Real, "mode", d.Mode, "for", d.For)
-	}
-	copies, err := backends(lib, exposed, patchedSrc)
-	if err != nil {
-		return nil, err
-	}
-	if err := makeVDPAUPlatformLinks(lib, pl.VDPAULinks); err != nil {
-		return nil, err
-	}
-	for _, c := range copies {
-		jobs = append(jobs, job{src: c[0], dst: c[1], runpath: backendRunpath})
-	}
-	o.hook("links")
-	if err := runJobs(len(jobs), func(i int) error {
-		j := jobs[i]
-		patch := elfscan.PatchRunpath
-		if j.rpath {
-			patch = elfscan.PatchRpath
-		}
-		if err := patch(j.src, j.dst, j.runpath); err != nil {
-			return err
-		}
-		if j.dri != "" {
-			n, err := elfscan.ReplaceRodataString(j.dst, driDir, j.dri)
-			if err != nil {
-				return fmt.Errorf("%s: DRI search path: %w", j.src, err)
-			}
-			if n == 0 {
-				// Its loader would keep looking in the host's directory.
-				return fmt.Errorf("%s: the DRI drivers' directory %s is not compiled into it: its copy would load the host's drivers", j.src, driDir)
-			}
-			log.Debug("DRI search path", "file", j.dst, "was", driDir, "now", j.dri, "strings", n)
-		}
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	o.hook("patched")
-	outs, err := writeVendor(dir, pl.Vendor)
-	if err != nil {
-		return nil, fmt.Errorf("cache entry %s: %w", dir, err)
-	}
-	var apiList []API
-	for a := range apis {
-		apiList = append(apiList, a)
-	}
-	for _, d := range outs {
-		if !apis[d.API] {
-			apis[d.API] = true
-			apiList = append(apiList, d.API)
-		}
-	}
-	sort.Slice(apiList, func(i, j int) bool { return apiList[i] < apiList[j] })
-	m := &Manifest{
-		Format: FormatVersion, Key: key, Root: root, Host: hostName(), Mode: pl.Mode, SeenAt: pl.SeenAt,
-		Class: t.Class.String(), Machine: t.Machine.String(),
-		DriverVersion: sel.Version, ModuleVersion: module, Reason: sel.Reason, Compat: sel.Compat,
-		APIs: apiList, Files: sel.Files, Deps: cl.Deps, Data: outs,
-		Missing: cl.Missing, Skipped: append(sel.Skipped, pl.VendorSkipped...),
-		GlibcNeeds: glibcNeeds(sel.Files, cl.Deps),
-	}
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	o.hook("data")
-	// The manifest is written last: its presence marks a complete entry.
-	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), append(b, '\n'), 0o644); err != nil {
-		return nil, fmt.Errorf("cache entry %s: %w", dir, err)
-	}
-	return m, nil
-}
-
-// backends adds the GBM and VDPAU backends NVIDIA's installer makes:
-// lib/gbm/nvidia-drm_gbm.so for libnvidia-allocator.so.1 and
-// lib/vdpau/libvdpau_nvidia.so.1 for the VDPAU driver. A backend whose
-// library is a link in lib/ is a link to it; one whose library is a
-// patched copy needs a copy of its own (see backendRunpath): those are
-// returned as {host file, destination} pairs for the caller to patch.
-func backends(lib string, exposed map[string]bool, patchedSrc map[string]string) ([][2]string, error) {
-	var copies [][2]string
-	for _, l := range backendsOf(exposed) {
-		d := filepath.Join(lib, l.sub)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, err
-		}
-		dst := filepath.Join(d, l.name)
-		if src, ok := patchedSrc[l.target]; ok {
-			copies = append(copies, [2]string{src, dst})
-			continue
-		}
-		if err := os.Symlink("../"+l.target, dst); err != nil && !errors.Is(err, os.ErrExist) {
-			return nil, err
-		}
-	}
-	return copies, nil
 }
 
 // shimDir is where a shim's host file is linked, under deps/: the shim
@@ -752,75 +538,8 @@ func writeShim(deps, hp, dst string, f *DriverFile) error {
 	return elfscan.WriteShim(hp, dst, needed, driverRunpath)
 }
 
-// mesaDRIDir returns the host directory of the DRI drivers sel holds
-// ("/usr/lib/x86_64-linux-gnu/dri"), or "". Mesa's loaders (libEGL_mesa,
-// libGLX_mesa, libgbm) have it compiled in as the first element of their
-// search path; their copies get "$ORIGIN" there instead, which dlopen
-// expands to the directory of the loader that calls it (the entry's lib/),
-// so that an entry with no environment (system mode, /run/opengl-driver)
-// loads the entry's DRI drivers and not the host's, whose generic
-// libraries a Nix program's loader cannot find. LIBGL_DRIVERS_PATH, which
-// the wrapper sets, still comes first. See docs/DESIGN.md, "Mesa".
-func mesaDRIDir(sel *Selection) string {
-	for _, f := range sel.Files {
-		if f.API == APIDRI && strings.HasSuffix(f.Base, "_dri.so") {
-			return path.Dir(f.Real)
-		}
-	}
-	return ""
-}
-
-// backendLink is a backend in lib/<sub>/<name>, for the library target
-// of lib/.
-type backendLink struct{ sub, name, target string }
-
 // backendLinks are the backends NVIDIA's installer makes.
 var backendLinks = []backendLink{
 	{"gbm", "nvidia-drm_gbm.so", "libnvidia-allocator.so.1"},
 	{"vdpau", "libvdpau_nvidia.so.1", "libvdpau_nvidia.so.1"},
-}
-
-// backendsOf returns the backends an entry whose lib/ holds exposed gets.
-func backendsOf(exposed map[string]bool) []backendLink {
-	var out []backendLink
-	for _, l := range backendLinks {
-		if exposed[l.target] {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// runJobs runs n jobs on up to GOMAXPROCS goroutines and returns the first
-// error.
-func runJobs(n int, f func(int) error) error {
-	if n == 0 {
-		return nil
-	}
-	workers := min(runtime.GOMAXPROCS(0), n)
-	next := make(chan int)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				errs[i] = f(i)
-			}
-		}()
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	// The first error only: when the disk is full every job fails the
-	// same way, and the cause is said once.
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
