@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/nixglhost/nixglhost/internal/fixtures"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers/doctor"
@@ -181,7 +183,7 @@ func TestLaunchAndDoctorAgree(t *testing.T) {
 // summary, and the library is in the entry's lib/.
 func agreeOnAPIs(t *testing.T, r doctor.Report, entry string) {
 	t.Helper()
-	avail := map[hostdrivers.API]bool{}
+	avail := map[catalog.API]bool{}
 	for _, a := range r.APIs {
 		avail[a.API] = a.Available
 	}
@@ -192,7 +194,7 @@ func agreeOnAPIs(t *testing.T, r doctor.Report, entry string) {
 		if _, err := os.Stat(filepath.Join(entry, "lib", c.Library)); err != nil {
 			t.Errorf("the doctor finds %s for %s; the entry lacks it: %v", c.Library, c.Name, err)
 		}
-		api := map[string]hostdrivers.API{"gbm": hostdrivers.APIGBM, "cuda": hostdrivers.APICUDA, "nvml": hostdrivers.APINVML, "glx": hostdrivers.APIGLX, "egl": hostdrivers.APIEGL}[c.Name]
+		api := map[string]catalog.API{"gbm": catalog.APIGBM, "cuda": catalog.APICUDA, "nvml": catalog.APINVML, "glx": catalog.APIGLX, "egl": catalog.APIEGL}[c.Name]
 		if api != "" && !avail[api] {
 			t.Errorf("the per-API table serves %s (%s) but the summary says %s is not available", c.Name, c.Library, api)
 		}

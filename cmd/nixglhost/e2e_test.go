@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nixglhost/nixglhost/internal/entrycheck"
@@ -137,7 +139,7 @@ func TestProbeWithDirs(t *testing.T) {
 	for _, d := range dirs {
 		ents, _ := os.ReadDir(d)
 		for _, e := range ents {
-			if ent, ok := hostdrivers.Classify(e.Name()); ok && ent.Kind == hostdrivers.KindDSO {
+			if ent, ok := catalog.Classify(e.Name()); ok && ent.Kind == catalog.KindDSO {
 				if _, err := os.Lstat(filepath.Join(entry, "lib", e.Name())); err != nil {
 					t.Errorf("driver file %s not exposed in lib/: %v", e.Name(), err)
 				}

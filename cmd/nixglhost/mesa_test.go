@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/nixglhost/nixglhost/internal/fixtures"
 	"github.com/nixglhost/nixglhost/internal/sandbox"
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
@@ -121,7 +123,7 @@ func TestMesaHost(t *testing.T) {
 		n := e.Name()
 		stem, _, _ := strings.Cut(n, ".so")
 		switch {
-		case hostdrivers.IsDispatch(n), hostdrivers.IsGlibcFamily(n),
+		case catalog.IsDispatch(n), catalog.IsGlibcFamily(n),
 			stem == "libgbm", stem == "libglapi", stem == "libdrm", stem == "libva", stem == "libstdc++", strings.HasPrefix(stem, "libLLVM"):
 			t.Errorf("lib/ holds %s, which would shadow the program's own", n)
 		}

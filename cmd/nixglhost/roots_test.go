@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nixglhost/nixglhost/internal/fixtures"
@@ -125,7 +127,7 @@ func TestDebianRootDiscovery(t *testing.T) {
 		if e.IsDir() {
 			continue
 		}
-		if _, ok := hostdrivers.Classify(e.Name()); !ok {
+		if _, ok := catalog.Classify(e.Name()); !ok {
 			t.Errorf("lib/%s is not a driver file", e.Name())
 		}
 	}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
@@ -24,7 +26,7 @@ import (
 // manifest, each as the plan says.
 func build(o *Options, dir string, pl *Plan) (*Manifest, error) {
 	b := &builder{o: o, pl: pl, dir: dir, lib: filepath.Join(dir, "lib"), deps: filepath.Join(dir, "deps"),
-		driDir: mesaDRIDir(pl.Selection), exposed: map[string]bool{}, apis: map[API]bool{}, patchedSrc: map[string]string{}}
+		driDir: mesaDRIDir(pl.Selection), exposed: map[string]bool{}, apis: map[catalog.API]bool{}, patchedSrc: map[string]string{}}
 	for _, d := range []string{b.lib, b.deps} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			return nil, err
@@ -66,7 +68,7 @@ type builder struct {
 	driDir         string
 	jobs           []patchJob
 	exposed        map[string]bool
-	apis           map[API]bool
+	apis           map[catalog.API]bool
 	// patchedSrc maps each name in lib/ of a patched copy to its host file.
 	patchedSrc map[string]string
 }
@@ -199,7 +201,7 @@ func (b *builder) patch(i int) error {
 // files written (outs).
 func (b *builder) manifest(outs []DataOut) *Manifest {
 	pl, sel, cl, t := b.pl, b.pl.Selection, b.pl.Closure, b.pl.Target
-	var apiList []API
+	var apiList []catalog.API
 	for a := range b.apis {
 		apiList = append(apiList, a)
 	}
@@ -256,7 +258,7 @@ func backends(lib string, exposed map[string]bool, patchedSrc map[string]string)
 // the wrapper sets, still comes first. See docs/DESIGN.md, "Mesa".
 func mesaDRIDir(sel *Selection) string {
 	for _, f := range sel.Files {
-		if f.API == APIDRI && strings.HasSuffix(f.Base, "_dri.so") {
+		if f.API == catalog.APIDRI && strings.HasSuffix(f.Base, "_dri.so") {
 			return path.Dir(f.Real)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
@@ -62,14 +64,14 @@ func Hidden(root string, sel *Selection, s *ldpath.Searcher) *Closure {
 		w := queue[0]
 		queue = queue[1:]
 		n := w.name
-		if !linkName(n) || exposed[n] || ProgramProvides(n) || IsDispatch(n) {
+		if !linkName(n) || exposed[n] || ProgramProvides(n) || catalog.IsDispatch(n) {
 			continue
 		}
 		if d := byName[n]; d != nil {
 			d.For = appendOnce(d.For, w.by)
 			continue
 		}
-		if _, ok := Classify(n); ok {
+		if _, ok := catalog.Classify(n); ok {
 			// A driver file the chosen driver lacks (another version's,
 			// or an optional component): never taken from elsewhere.
 			if !missing[n] {
@@ -132,7 +134,7 @@ func Hidden(root string, sel *Selection, s *ldpath.Searcher) *Closure {
 
 // loads returns what a driver file loads: its DT_NEEDED, then the names the
 // catalogue says it dlopens.
-func loads(info *elfscan.Info, e Entry) []string {
+func loads(info *elfscan.Info, e catalog.Entry) []string {
 	var out []string
 	if info != nil {
 		out = append(out, info.Needed...)
@@ -155,7 +157,7 @@ func appendOnce(s []string, x string) []string {
 // program's loader finds it by its default search. Counting it here keeps
 // libnvidia-rtcore and libcudadebugger, which need it, symlinks to the host.
 func ProgramProvides(name string) bool {
-	return IsGlibcFamily(name) || name == "libgcc_s.so.1"
+	return catalog.IsGlibcFamily(name) || name == "libgcc_s.so.1"
 }
 
 // completeFromHost adds to sel the driver libraries its files NEED
@@ -186,8 +188,8 @@ func completeFromHost(root string, sel *Selection, s *ldpath.Searcher, target el
 			}
 		}
 		for _, n := range names {
-			ent, ok := Classify(n)
-			if !ok || have[n] || ent.Kind == KindData || ProgramProvides(n) || IsDispatch(n) {
+			ent, ok := catalog.Classify(n)
+			if !ok || have[n] || ent.Kind == catalog.KindData || ProgramProvides(n) || catalog.IsDispatch(n) {
 				continue
 			}
 			have[n] = true
@@ -209,7 +211,7 @@ func completeFromHost(root string, sel *Selection, s *ldpath.Searcher, target el
 				continue
 			}
 			base := path.Base(real)
-			if v := DriverVersion(base); sel.Version != "" && v != "" && v != sel.Version {
+			if v := catalog.DriverVersion(base); sel.Version != "" && v != "" && v != sel.Version {
 				continue
 			}
 			if base != n && have[base] {
@@ -223,7 +225,7 @@ func completeFromHost(root string, sel *Selection, s *ldpath.Searcher, target el
 					links = append(links, l)
 				}
 			}
-			df := &DriverFile{Real: real, Base: base, Links: links, API: ent.API, Version: DriverVersion(base),
+			df := &DriverFile{Real: real, Base: base, Links: links, API: ent.API, Version: catalog.DriverVersion(base),
 				Origin: OriginHostSearch, ID: fileID(fi), Mode: ModeLink, entry: ent, info: info}
 			sel.Files = append(sel.Files, df)
 			added = append(added, df)

@@ -12,12 +12,14 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
 
 // dataCand is a vendor data file found on the host.
 type dataCand struct {
-	df   DataFile
+	df   catalog.DataFile
 	src  string // inside the root
 	base string
 	id   FileID
@@ -30,7 +32,7 @@ type dataCand struct {
 // Every directory looked at and file used is recorded in w.
 func scanData(root string, sources []Source, w *watchSet) []dataCand {
 	var out []dataCand
-	for _, df := range DataFiles() {
+	for _, df := range catalog.DataFiles() {
 		var dirs []string
 		seenDir := map[string]bool{}
 		for _, s := range sources {
@@ -89,7 +91,7 @@ func scanData(root string, sources []Source, w *watchSet) []dataCand {
 // writes Content as it is; the doctor reads the same value.
 type VendorFile struct {
 	// API is the API the file leads its loader to.
-	API API
+	API catalog.API
 	// Dest is the file's place in the entry ("share/glvnd/egl_vendor.d/10_nvidia.json").
 	Dest string
 	// Source is the host file's path inside the root, "" for a made file.
@@ -263,20 +265,20 @@ func rewriteICD(b []byte, exposed map[string]bool, seenAt string) ([]byte, error
 // directory and name in the entry, the library it names, and its API.
 type madeFile struct {
 	dir, name, lib string
-	api            API
+	api            catalog.API
 }
 
 // madeFiles are the vendor files the loaders need, in the layout NVIDIA's
 // packages install them (see docs/DESIGN.md, "Vendor files").
 var madeFiles = []madeFile{
-	{"share/glvnd/egl_vendor.d", "10_nvidia.json", "libEGL_nvidia.so.0", APIEGL},
-	{"share/egl/egl_external_platform.d", "10_nvidia_wayland.json", "libnvidia-egl-wayland.so.1", APIEGLPlatform},
-	{"share/egl/egl_external_platform.d", "15_nvidia_gbm.json", "libnvidia-egl-gbm.so.1", APIEGLPlatform},
-	{"share/egl/egl_external_platform.d", "20_nvidia_xcb.json", "libnvidia-egl-xcb.so.1", APIEGLPlatform},
-	{"share/egl/egl_external_platform.d", "20_nvidia_xlib.json", "libnvidia-egl-xlib.so.1", APIEGLPlatform},
-	{"share/vulkan/icd.d", "nvidia_icd.json", "libGLX_nvidia.so.0", APIVulkan},
-	{"share/vulkan/implicit_layer.d", "nvidia_layers.json", "libGLX_nvidia.so.0", APIVulkan},
-	{"etc/OpenCL/vendors", "nvidia.icd", "libnvidia-opencl.so.1", APIOpenCL},
+	{"share/glvnd/egl_vendor.d", "10_nvidia.json", "libEGL_nvidia.so.0", catalog.APIEGL},
+	{"share/egl/egl_external_platform.d", "10_nvidia_wayland.json", "libnvidia-egl-wayland.so.1", catalog.APIEGLPlatform},
+	{"share/egl/egl_external_platform.d", "15_nvidia_gbm.json", "libnvidia-egl-gbm.so.1", catalog.APIEGLPlatform},
+	{"share/egl/egl_external_platform.d", "20_nvidia_xcb.json", "libnvidia-egl-xcb.so.1", catalog.APIEGLPlatform},
+	{"share/egl/egl_external_platform.d", "20_nvidia_xlib.json", "libnvidia-egl-xlib.so.1", catalog.APIEGLPlatform},
+	{"share/vulkan/icd.d", "nvidia_icd.json", "libGLX_nvidia.so.0", catalog.APIVulkan},
+	{"share/vulkan/implicit_layer.d", "nvidia_layers.json", "libGLX_nvidia.so.0", catalog.APIVulkan},
+	{"etc/OpenCL/vendors", "nvidia.icd", "libnvidia-opencl.so.1", catalog.APIOpenCL},
 }
 
 // makeVendor returns the vendor files the host lacks for libraries the
@@ -302,7 +304,7 @@ func makeVendor(kept []VendorFile, exposed map[string]bool, version, seenAt stri
 			content = []byte(ref + "\n")
 		case f.name == "nvidia_layers.json":
 			content = optimusLayerJSON(ref, vulkanAPIVersion(version))
-		case f.api == APIVulkan:
+		case f.api == catalog.APIVulkan:
 			content = vendorJSON(ref, vulkanAPIVersion(version))
 		default:
 			content = vendorJSON(ref, "")

@@ -8,6 +8,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
 
@@ -100,7 +102,7 @@ func sources(o *Options, w *watchSet) ([]Source, []Skipped, error) {
 		} else {
 			t := o.target()
 			for _, e := range c.Entries {
-				if _, ok := Classify(e.Soname); !ok {
+				if _, ok := catalog.Classify(e.Soname); !ok {
 					continue
 				}
 				if e.Class != 0 && e.Class != t.Class || e.Machine != elf.EM_NONE && e.Machine != t.Machine {

@@ -1,6 +1,6 @@
 // Package hostdrivers finds the host's GPU driver and prepares it for a Nix
-// program: a catalogue of NVIDIA's userspace driver files by API, discovery of
-// the directories that hold them, selection of one consistent driver version,
+// program: with the catalogue of driver files (package catalog), discovery
+// of the directories that hold them, selection of one consistent driver version,
 // the closure of generic host libraries the driver needs, a content-keyed cache
 // entry laid out like NixOS's /run/opengl-driver, and the environment that
 // points a program at it.

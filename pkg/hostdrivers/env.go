@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
 )
 
 // Change is one environment variable nixglhost sets, and its new value.
@@ -69,7 +71,7 @@ func Env(env []string, dir string, m *Manifest, eo EnvOptions) []Change {
 	}
 	if eo.Prime {
 		single("__NV_PRIME_RENDER_OFFLOAD", "1")
-		if m.Has(APIGLX) {
+		if m.Has(catalog.APIGLX) {
 			single("__GLX_VENDOR_LIBRARY_NAME", "nvidia")
 		}
 		// Read by NVIDIA's implicit Vulkan layer (VK_LAYER_NV_optimus).
@@ -126,10 +128,10 @@ func Env(env []string, dir string, m *Manifest, eo EnvOptions) []Change {
 	}
 	// Mesa's DRI and VA-API drivers sit in lib/ itself (their names,
 	// *_dri.so and *_drv_video.so, shadow nothing a program links).
-	if m.Has(APIDRI) {
+	if m.Has(catalog.APIDRI) {
 		single("LIBGL_DRIVERS_PATH", lib)
 	}
-	if m.Has(APIVA) {
+	if m.Has(catalog.APIVA) {
 		single("LIBVA_DRIVERS_PATH", lib)
 	}
 	// libvdpau looks for libvdpau_<driver>.so.1 in this one directory;

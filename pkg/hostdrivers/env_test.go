@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -40,16 +42,16 @@ func TestEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	full := &Manifest{
-		APIs: []API{APICUDA, APIGLX, APIEGL},
+		APIs: []catalog.API{catalog.APICUDA, catalog.APIGLX, catalog.APIEGL},
 		Data: []DataOut{
-			{API: APIEGL, Dest: "share/glvnd/egl_vendor.d/10_nvidia.json"},
-			{API: APIEGLPlatform, Dest: "share/egl/egl_external_platform.d/10_nvidia_wayland.json"},
-			{API: APIVulkan, Dest: "share/vulkan/icd.d/nvidia_icd.json"},
-			{API: APIVulkan, Dest: "share/vulkan/implicit_layer.d/nvidia_layers.json"},
-			{API: APIOpenCL, Dest: "etc/OpenCL/vendors/nvidia.icd"},
+			{API: catalog.APIEGL, Dest: "share/glvnd/egl_vendor.d/10_nvidia.json"},
+			{API: catalog.APIEGLPlatform, Dest: "share/egl/egl_external_platform.d/10_nvidia_wayland.json"},
+			{API: catalog.APIVulkan, Dest: "share/vulkan/icd.d/nvidia_icd.json"},
+			{API: catalog.APIVulkan, Dest: "share/vulkan/implicit_layer.d/nvidia_layers.json"},
+			{API: catalog.APIOpenCL, Dest: "etc/OpenCL/vendors/nvidia.icd"},
 		},
 	}
-	cudaOnly := &Manifest{APIs: []API{APICUDA, APINVML}}
+	cudaOnly := &Manifest{APIs: []catalog.API{catalog.APICUDA, catalog.APINVML}}
 	j := func(p string) string { return filepath.Join(dir, p) }
 	tests := []struct {
 		name string
@@ -111,7 +113,7 @@ func TestEnv(t *testing.T) {
 			// is the one extended; VK_ICD_FILENAMES stays the user's.
 			name: "user set both: VK_DRIVER_FILES extended",
 			env:  []string{"VK_ICD_FILENAMES=/old.json", "VK_DRIVER_FILES=/mine.json"},
-			m:    &Manifest{APIs: []API{APIVulkan}, Data: []DataOut{{API: APIVulkan, Dest: "share/vulkan/icd.d/nvidia_icd.json"}}},
+			m:    &Manifest{APIs: []catalog.API{catalog.APIVulkan}, Data: []DataOut{{API: catalog.APIVulkan, Dest: "share/vulkan/icd.d/nvidia_icd.json"}}},
 			want: []Change{
 				{Name: "LD_LIBRARY_PATH", Value: j("lib")},
 				{Name: "VK_DRIVER_FILES", Value: "/mine.json:" + j("share/vulkan/icd.d/nvidia_icd.json"), Kept: true},
@@ -121,7 +123,7 @@ func TestEnv(t *testing.T) {
 		{
 			name: "an empty VK_ICD_FILENAMES counts as unset",
 			env:  []string{"VK_ICD_FILENAMES="},
-			m:    &Manifest{APIs: []API{APIVulkan}, Data: []DataOut{{API: APIVulkan, Dest: "share/vulkan/icd.d/nvidia_icd.json"}}},
+			m:    &Manifest{APIs: []catalog.API{catalog.APIVulkan}, Data: []DataOut{{API: catalog.APIVulkan, Dest: "share/vulkan/icd.d/nvidia_icd.json"}}},
 			want: []Change{
 				{Name: "LD_LIBRARY_PATH", Value: j("lib")},
 				{Name: "VK_DRIVER_FILES", Value: j("share/vulkan/icd.d/nvidia_icd.json")},
@@ -263,7 +265,7 @@ func TestVulkanAPIVersion(t *testing.T) {
 	}
 	// An ICD file named nvidia.json (some packages' name) is recognised.
 	found := false
-	for _, df := range DataFiles() {
+	for _, df := range catalog.DataFiles() {
 		found = found || df.Dest == "share/vulkan/icd.d" && df.Matches("nvidia.json")
 	}
 	if !found {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
 )
 
@@ -63,7 +65,7 @@ func glibcNeeds(files []*DriverFile, deps []*Dep) []GlibcNeed {
 		}
 		var all []string
 		for _, vn := range info.VersionNeeds {
-			if IsGlibcFamily(vn.File) {
+			if catalog.IsGlibcFamily(vn.File) {
 				all = append(all, vn.Versions...)
 			}
 		}
@@ -111,7 +113,7 @@ func LaunchWarnings(m *Manifest, interp string, environ []string) []string {
 	}
 	pre, _ := LookupEnv(environ, "LD_PRELOAD")
 	for _, p := range strings.FieldsFunc(pre, func(c rune) bool { return c == ':' || c == ' ' || c == '\t' }) {
-		if IsGlibcFamily(path.Base(p)) && filepath.Dir(p) != libcDir {
+		if catalog.IsGlibcFamily(path.Base(p)) && filepath.Dir(p) != libcDir {
 			out = append(out, "LD_PRELOAD names "+p+", a glibc library: the program may load the host's glibc and fail")
 		}
 	}

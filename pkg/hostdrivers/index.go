@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/nixglhost/nixglhost/internal/rawfile"
 	"golang.org/x/sys/unix"
 )
@@ -312,13 +314,13 @@ func parseIndex(b []byte) *index {
 		case "compat":
 			sum().Compat = rest
 		case "api":
-			sum().APIs = append(sum().APIs, API(rest))
+			sum().APIs = append(sum().APIs, catalog.API(rest))
 		case "data":
 			api, dest, ok := strings.Cut(rest, " ")
 			if !ok {
 				return nil
 			}
-			sum().Data = append(sum().Data, DataOut{API: API(api), Dest: dest})
+			sum().Data = append(sum().Data, DataOut{API: catalog.API(api), Dest: dest})
 		case "glibc":
 			v, file, ok := strings.Cut(rest, " ")
 			if !ok {

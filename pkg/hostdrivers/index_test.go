@@ -3,6 +3,8 @@ package hostdrivers
 import (
 	"testing"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -12,7 +14,7 @@ func TestIndexRoundTrip(t *testing.T) {
 		Module: "535.261.03",
 		Summary: &Manifest{Format: FormatVersion, Key: "0123456789abcdef0123456789abcdef", DriverVersion: "535.261.03",
 			ModuleVersion: "535.261.03", Root: "/", Class: "ELFCLASS64", Machine: "EM_X86_64", Reason: "the only version found",
-			APIs: []API{APICUDA, APIGLX}, Data: []DataOut{{API: APIEGL, Dest: "share/glvnd/egl_vendor.d/10_nvidia.json"}},
+			APIs: []catalog.API{catalog.APICUDA, catalog.APIGLX}, Data: []DataOut{{API: catalog.APIEGL, Dest: "share/glvnd/egl_vendor.d/10_nvidia.json"}},
 			GlibcNeeds: []GlibcNeed{{File: "libGLX_nvidia.so.0", Version: "GLIBC_2.4"}}},
 		Watches: []watch{
 			{Path: "/usr/lib/x86_64-linux-gnu", ID: FileID{Dev: 2049, Ino: 12, Size: 4096, MtimeNs: 1700000000000000000}},

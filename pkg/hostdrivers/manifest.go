@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
 )
 
 // FormatVersion is the cache entry layout version; a change makes new keys.
@@ -37,7 +39,7 @@ type Manifest struct {
 	// host's (inside the root), "" for none (Selection.Compat).
 	Compat  string        `json:"compat,omitempty"`
 	Reason  string        `json:"reason"`
-	APIs    []API         `json:"apis"`
+	APIs    []catalog.API `json:"apis"`
 	Files   []*DriverFile `json:"files"`
 	Deps    []*Dep        `json:"deps"`
 	Data    []DataOut     `json:"data,omitempty"`
@@ -73,16 +75,16 @@ func (o *Options) entryMode() EntryMode {
 
 // DataOut is a vendor data file written into the entry.
 type DataOut struct {
-	API    API    `json:"api"`
-	Dest   string `json:"dest"`
-	Source string `json:"source"`
+	API    catalog.API `json:"api"`
+	Dest   string      `json:"dest"`
+	Source string      `json:"source"`
 	// Made says why nixglhost wrote the file itself (the host has none
 	// for a library the entry holds); "" for a host file rewritten.
 	Made string `json:"made,omitempty"`
 }
 
 // Has reports whether the entry provides api.
-func (m *Manifest) Has(api API) bool {
+func (m *Manifest) Has(api catalog.API) bool {
 	for _, a := range m.APIs {
 		if a == api {
 			return true

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/nixglhost/nixglhost/internal/fixtures"
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
@@ -95,11 +97,11 @@ func TestMarkChained(t *testing.T) {
 		needed  []string
 		runpath bool
 	}
-	dri := Entry{Name: "swrast_dri", API: APIDRI, Mesa: true}
-	icd := Entry{Name: "libvulkan_lvp", API: APIVulkan, Mesa: true}
-	glx := Entry{Name: "libGLX_mesa", API: APIGLX, Mesa: true, DRILoader: true}
-	nvglx := Entry{Name: "libGLX_nvidia", API: APIGLX, Dlopens: []string{"libxcb.so.1"}}
-	nvcore := Entry{Name: "libnvidia-glcore", API: APICore, Optional: []string{"libz3.so.4"}}
+	dri := catalog.Entry{Name: "swrast_dri", API: catalog.APIDRI, Mesa: true}
+	icd := catalog.Entry{Name: "libvulkan_lvp", API: catalog.APIVulkan, Mesa: true}
+	glx := catalog.Entry{Name: "libGLX_mesa", API: catalog.APIGLX, Mesa: true, DRILoader: true}
+	nvglx := catalog.Entry{Name: "libGLX_nvidia", API: catalog.APIGLX, Dlopens: []string{"libxcb.so.1"}}
+	nvcore := catalog.Entry{Name: "libnvidia-glcore", API: catalog.APICore, Optional: []string{"libz3.so.4"}}
 	llvm := lib{"libLLVM.so.1", []string{"libz3.so.4", "libstdc++.so.6", "libc.so.6"}, true}
 	z3 := lib{"libz3.so.4", []string{"libstdc++.so.6"}, false}
 	stdcxx := lib{"libstdc++.so.6", []string{"libc.so.6"}, false}
@@ -109,7 +111,7 @@ func TestMarkChained(t *testing.T) {
 	gbm := lib{"libgbm.so.1", []string{"libstdc++.so.6"}, false}
 	type file struct {
 		base    string
-		entry   Entry
+		entry   catalog.Entry
 		needed  []string
 		runpath bool
 		machine elf.Machine

@@ -1,6 +1,9 @@
 package hostdrivers
 
-import "github.com/nixglhost/nixglhost/pkg/elfscan"
+import (
+	"github.com/nixglhost/nixglhost/pkg/elfscan"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+)
 
 // This file is the Plan's face to its views (the doctor): what a report
 // needs of the launch's decisions, read-only.
@@ -18,7 +21,7 @@ func (o *Options) TargetIdent() elfscan.Ident { return o.target() }
 func (f *DriverFile) ELF() *elfscan.Info { return f.info }
 
 // CatalogEntry returns the file's catalogue entry.
-func (f *DriverFile) CatalogEntry() Entry { return f.entry }
+func (f *DriverFile) CatalogEntry() catalog.Entry { return f.entry }
 
 // ELF returns what was read of the dependency's ELF headers.
 func (d *Dep) ELF() *elfscan.Info { return d.info }

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"syscall"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
 
@@ -35,7 +37,7 @@ type Candidate struct {
 	// Real is the resolved path of the file it names, inside the root.
 	Real string
 	// Entry is its catalogue entry.
-	Entry Entry
+	Entry catalog.Entry
 	// Version is the driver version its real file name carries, or "".
 	Version string
 	// ID identifies the real file.
@@ -67,7 +69,7 @@ func scan(root string, sources []Source, w *watchSet) ([]Candidate, []Skipped) {
 	var skipped []Skipped
 	// scanDir lists one directory; in a subdirectory (vdpau/, dri/) only
 	// the files that belong there count.
-	scanDir := func(src Source, dir string, only func(Entry) bool) {
+	scanDir := func(src Source, dir string, only func(catalog.Entry) bool) {
 		w.add(ldpath.HostPath(root, dir))
 		ents, err := os.ReadDir(ldpath.HostPath(root, dir))
 		if err != nil {
@@ -76,7 +78,7 @@ func scan(root string, sources []Source, w *watchSet) ([]Candidate, []Skipped) {
 		}
 		names := make([]string, 0, 16)
 		for _, e := range ents {
-			if ent, ok := Classify(e.Name()); ok && (only == nil || only(ent)) {
+			if ent, ok := catalog.Classify(e.Name()); ok && (only == nil || only(ent)) {
 				names = append(names, e.Name())
 			}
 		}
@@ -101,10 +103,10 @@ func scan(root string, sources []Source, w *watchSet) ([]Candidate, []Skipped) {
 				continue
 			}
 			w.addID(hp, fileID(fi))
-			ent, _ := Classify(name)
-			v := DriverVersion(path.Base(real))
+			ent, _ := catalog.Classify(name)
+			v := catalog.DriverVersion(path.Base(real))
 			if v == "" {
-				v = DriverVersion(name)
+				v = catalog.DriverVersion(name)
 			}
 			out = append(out, Candidate{Name: name, Dir: dir, Real: real, Entry: ent, Version: v, ID: fileID(fi), Origin: src.Origin})
 		}
@@ -126,7 +128,7 @@ func scan(root string, sources []Source, w *watchSet) ([]Candidate, []Skipped) {
 
 // subdirs are the subdirectories of a driver directory that hold driver
 // files, with the files that count there.
-var subdirs = map[string]func(Entry) bool{
-	"vdpau": func(e Entry) bool { return e.Kind == KindVDPAU },
-	"dri":   func(e Entry) bool { return e.API == APIDRI || e.API == APIVA },
+var subdirs = map[string]func(catalog.Entry) bool{
+	"vdpau": func(e catalog.Entry) bool { return e.Kind == catalog.KindVDPAU },
+	"dri":   func(e catalog.Entry) bool { return e.API == catalog.APIDRI || e.API == catalog.APIVA },
 }

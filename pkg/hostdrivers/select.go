@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/nixglhost/nixglhost/internal/rawfile"
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
@@ -21,7 +23,7 @@ type DriverFile struct {
 	// recreated as symlinks beside it.
 	Links []string `json:"links,omitempty"`
 	// API is the catalogue API of the file.
-	API API `json:"api"`
+	API catalog.API `json:"api"`
 	// Version is the driver version of the file, or "".
 	Version string `json:"version,omitempty"`
 	// Origin is the discovery source it came from.
@@ -36,7 +38,7 @@ type DriverFile struct {
 	// through the shim's DT_RPATH (see markChained).
 	Preload []string `json:"preload,omitempty"`
 
-	entry Entry
+	entry catalog.Entry
 	info  *elfscan.Info
 }
 
@@ -241,7 +243,7 @@ func selectWith(root string, cands []Candidate, target elfscan.Ident, moduleVers
 		}
 		hp := ldpath.HostPath(root, c.Real)
 		var info *elfscan.Info
-		if c.Entry.Kind != KindData {
+		if c.Entry.Kind != catalog.KindData {
 			i, err := elfscan.Read(hp)
 			if err != nil {
 				sel.Skipped = append(sel.Skipped, Skipped{path.Join(c.Dir, c.Name), err.Error(), SkipBadELF})

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
 
@@ -111,7 +113,7 @@ func markSelfContained(root string, sel *Selection, cl *Closure, log *slog.Logge
 	}
 	for _, f := range libs {
 		n := nodes[f]
-		internal := f.entry.API == APICore || f.entry.API == APITegra
+		internal := f.entry.API == catalog.APICore || f.entry.API == catalog.APITegra
 		inherits := internal && n.neededBy && len(n.dlopened) == 0
 		switch {
 		case len(n.loads) == 0:

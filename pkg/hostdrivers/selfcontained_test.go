@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/nixglhost/nixglhost/internal/fixtures"
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
@@ -78,7 +80,7 @@ func TestSelfContainedCopies(t *testing.T) {
 }
 
 func familyOf(base string) string {
-	if e, ok := Classify(base); ok {
+	if e, ok := catalog.Classify(base); ok {
 		return e.Name
 	}
 	return base

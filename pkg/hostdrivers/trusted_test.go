@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nixglhost/nixglhost/internal/fixtures"
@@ -187,7 +189,7 @@ func TestManifestCheckTrusted(t *testing.T) {
 			return tr.a
 		}},
 		{"a made vendor file has no source", func(t *testing.T, tr *trustTree, m *Manifest) string {
-			m.Data = append(m.Data, DataOut{API: APIOpenCL, Dest: "etc/OpenCL/vendors/nvidia.icd", Made: "the host has no vendor file for libnvidia-opencl.so.1"})
+			m.Data = append(m.Data, DataOut{API: catalog.APIOpenCL, Dest: "etc/OpenCL/vendors/nvidia.icd", Made: "the host has no vendor file for libnvidia-opencl.so.1"})
 			return ""
 		}},
 	}
@@ -201,7 +203,7 @@ func TestManifestCheckTrusted(t *testing.T) {
 				Root:  tr.base,
 				Files: []*DriverFile{{Real: rel(tr.file), Base: "lib.so"}},
 				Deps:  []*Dep{{Name: "libdep.so.1", Real: rel(dep)}},
-				Data:  []DataOut{{API: APIVulkan, Dest: "share/vulkan/icd.d/nvidia_icd.json", Source: rel(vendor)}},
+				Data:  []DataOut{{API: catalog.APIVulkan, Dest: "share/vulkan/icd.d/nvidia_icd.json", Source: rel(vendor)}},
 			}
 			named := tt.setup(t, tr, m)
 			err := m.CheckTrusted()

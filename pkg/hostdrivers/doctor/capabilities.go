@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 )
 
@@ -39,25 +41,25 @@ type CapabilityReport struct {
 // catalogue API it belongs to, and whether it is Mesa's.
 type capability struct {
 	name, lib, vendorDir, how string
-	api                       hostdrivers.API
+	api                       catalog.API
 	mesa                      bool
 }
 
 var capabilities = []capability{
-	{"cuda", "libcuda.so.1", "", "found on the library path", hostdrivers.APICUDA, false},
-	{"nvml", "libnvidia-ml.so.1", "", "found on the library path", hostdrivers.APINVML, false},
-	{"glx", "libGLX_nvidia.so.0", "", "libglvnd loads it when the X server names NVIDIA, or with --prime (__GLX_VENDOR_LIBRARY_NAME)", hostdrivers.APIGLX, false},
-	{"egl", "libEGL_nvidia.so.0", "share/glvnd/egl_vendor.d", "libglvnd's libEGL loads it through __EGL_VENDOR_LIBRARY_DIRS", hostdrivers.APIEGL, false},
-	{"vulkan", "libGLX_nvidia.so.0", "share/vulkan/icd.d", "the Vulkan loader loads it through VK_DRIVER_FILES", hostdrivers.APIVulkan, false},
-	{"opencl", "libnvidia-opencl.so.1", "etc/OpenCL/vendors", "ocl-icd loads it through OCL_ICD_VENDORS", hostdrivers.APIOpenCL, false},
-	{"gbm", "gbm/nvidia-drm_gbm.so", "", "libgbm loads it through GBM_BACKENDS_PATH", hostdrivers.APIGBM, false},
-	{"vdpau", "vdpau/libvdpau_nvidia.so.1", "", "libvdpau loads it through VDPAU_DRIVER_PATH", hostdrivers.APIVideo, false},
-	{"nvenc", "libnvidia-encode.so.1", "", "found on the library path", hostdrivers.APIVideo, false},
-	{"nvdec", "libnvcuvid.so.1", "", "found on the library path", hostdrivers.APIVideo, false},
-	{"egl-mesa", "libEGL_mesa.so.0", "share/glvnd/egl_vendor.d", "libglvnd's libEGL loads it through __EGL_VENDOR_LIBRARY_DIRS, after NVIDIA's", hostdrivers.APIEGL, true},
-	{"glx-mesa", "libGLX_mesa.so.0", "", "libglvnd loads it when the X server names Mesa", hostdrivers.APIGLX, true},
-	{"dri", "swrast_dri.so", "", "Mesa's EGL and GLX load the DRI drivers through LIBGL_DRIVERS_PATH (swrast: llvmpipe)", hostdrivers.APIDRI, true},
-	{"vulkan-mesa", "libvulkan_lvp.so", "share/vulkan/icd.d", "the Vulkan loader loads lavapipe through VK_DRIVER_FILES", hostdrivers.APIVulkan, true},
+	{"cuda", "libcuda.so.1", "", "found on the library path", catalog.APICUDA, false},
+	{"nvml", "libnvidia-ml.so.1", "", "found on the library path", catalog.APINVML, false},
+	{"glx", "libGLX_nvidia.so.0", "", "libglvnd loads it when the X server names NVIDIA, or with --prime (__GLX_VENDOR_LIBRARY_NAME)", catalog.APIGLX, false},
+	{"egl", "libEGL_nvidia.so.0", "share/glvnd/egl_vendor.d", "libglvnd's libEGL loads it through __EGL_VENDOR_LIBRARY_DIRS", catalog.APIEGL, false},
+	{"vulkan", "libGLX_nvidia.so.0", "share/vulkan/icd.d", "the Vulkan loader loads it through VK_DRIVER_FILES", catalog.APIVulkan, false},
+	{"opencl", "libnvidia-opencl.so.1", "etc/OpenCL/vendors", "ocl-icd loads it through OCL_ICD_VENDORS", catalog.APIOpenCL, false},
+	{"gbm", "gbm/nvidia-drm_gbm.so", "", "libgbm loads it through GBM_BACKENDS_PATH", catalog.APIGBM, false},
+	{"vdpau", "vdpau/libvdpau_nvidia.so.1", "", "libvdpau loads it through VDPAU_DRIVER_PATH", catalog.APIVideo, false},
+	{"nvenc", "libnvidia-encode.so.1", "", "found on the library path", catalog.APIVideo, false},
+	{"nvdec", "libnvcuvid.so.1", "", "found on the library path", catalog.APIVideo, false},
+	{"egl-mesa", "libEGL_mesa.so.0", "share/glvnd/egl_vendor.d", "libglvnd's libEGL loads it through __EGL_VENDOR_LIBRARY_DIRS, after NVIDIA's", catalog.APIEGL, true},
+	{"glx-mesa", "libGLX_mesa.so.0", "", "libglvnd loads it when the X server names Mesa", catalog.APIGLX, true},
+	{"dri", "swrast_dri.so", "", "Mesa's EGL and GLX load the DRI drivers through LIBGL_DRIVERS_PATH (swrast: llvmpipe)", catalog.APIDRI, true},
+	{"vulkan-mesa", "libvulkan_lvp.so", "share/vulkan/icd.d", "the Vulkan loader loads lavapipe through VK_DRIVER_FILES", catalog.APIVulkan, true},
 }
 
 // capabilityReports fills the per-API table from the plan: the names lib/

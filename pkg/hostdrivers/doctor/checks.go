@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
@@ -281,7 +283,7 @@ func compatReports(sel *hostdrivers.Selection, add func(sev Severity, topic Topi
 // needs: the summary and the table read one plan and cannot disagree.
 func apiReports(pl *hostdrivers.Plan, caps []CapabilityReport) []APIReport {
 	out := []APIReport{}
-	for _, a := range hostdrivers.APIs() {
+	for _, a := range catalog.APIs() {
 		ar := APIReport{API: a, Files: []string{}, Data: []string{}}
 		for _, f := range pl.Selection.Files {
 			if f.API == a {

@@ -21,6 +21,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
@@ -145,7 +147,7 @@ func driverIdent(root string, pl *hostdrivers.Plan) *elfscan.Ident {
 		}
 	}
 	for _, c := range pl.Candidates {
-		if c.Entry.Kind == hostdrivers.KindData {
+		if c.Entry.Kind == catalog.KindData {
 			continue
 		}
 		if id, err := elfscan.ReadIdent(ldpath.HostPath(root, c.Real)); err == nil {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nixglhost/nixglhost/internal/fixtures"
@@ -148,13 +150,13 @@ func doctorCases() []doctorCase {
 				if r.Driver.Version != v535 || r.Module.Version != v535 || r.Module.Source != "/sys/module/nvidia/version" {
 					t.Errorf("driver %q, module %+v", r.Driver.Version, r.Module)
 				}
-				want := map[hostdrivers.API]bool{hostdrivers.APICUDA: true, hostdrivers.APINVML: true, hostdrivers.APIGLX: true, hostdrivers.APIEGL: true, hostdrivers.APIGBM: true, hostdrivers.APICore: true, hostdrivers.APIOptiX: false}
+				want := map[catalog.API]bool{catalog.APICUDA: true, catalog.APINVML: true, catalog.APIGLX: true, catalog.APIEGL: true, catalog.APIGBM: true, catalog.APICore: true, catalog.APIOptiX: false}
 				for _, a := range r.APIs {
 					if w, ok := want[a.API]; ok && (a.Available != w) {
 						t.Errorf("API %s available = %t, want %t (%v)", a.API, a.Available, w, a.Files)
 					}
 				}
-				if r.APIs[0].API != hostdrivers.APICUDA || r.APIs[0].Files[0] != multiarch+"/libcuda.so."+v535 {
+				if r.APIs[0].API != catalog.APICUDA || r.APIs[0].Files[0] != multiarch+"/libcuda.so."+v535 {
 					t.Errorf("first API %+v, want cuda from libcuda", r.APIs[0])
 				}
 				if !r.Cache.Exists || r.Cache.Entries != 0 || !r.Cache.Writable || r.Cache.Built || r.Cache.Entry == "" {

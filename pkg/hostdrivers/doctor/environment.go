@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 )
 
@@ -75,7 +77,7 @@ func glibcInLibraryPath(env []string, ownDir string) []string {
 		}
 		var names []string
 		for _, e := range ents {
-			if n := e.Name(); hostdrivers.IsGlibcFamily(n) && strings.Contains(n, ".so.") {
+			if n := e.Name(); catalog.IsGlibcFamily(n) && strings.Contains(n, ".so.") {
 				names = append(names, n)
 			}
 		}
@@ -88,7 +90,7 @@ func glibcInLibraryPath(env []string, ownDir string) []string {
 	}
 	pre, _ := hostdrivers.LookupEnv(env, "LD_PRELOAD")
 	for _, p := range strings.FieldsFunc(pre, func(c rune) bool { return c == ':' || c == ' ' || c == '\t' }) {
-		if hostdrivers.IsGlibcFamily(path.Base(p)) && filepath.Dir(p) != ownDir {
+		if catalog.IsGlibcFamily(path.Base(p)) && filepath.Dir(p) != ownDir {
 			out = append(out, "LD_PRELOAD names "+p+", a glibc library")
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+
 	"github.com/ianlancetaylor/demangle"
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
@@ -113,7 +115,7 @@ func checkGlibc(r *Report, pr *ProgramReport, root, libcDir string, sel *hostdri
 	for _, n := range needers(sel, cl) {
 		var worst *VersionProblem
 		for _, vn := range n.info.VersionNeeds {
-			if !hostdrivers.IsGlibcFamily(vn.File) {
+			if !catalog.IsGlibcFamily(vn.File) {
 				continue
 			}
 			defs, ok := dc.get(vn.File)

@@ -1,6 +1,9 @@
 package doctor
 
-import "github.com/nixglhost/nixglhost/pkg/hostdrivers"
+import (
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
+)
 
 // Severity says how bad a finding is.
 type Severity string
@@ -164,8 +167,8 @@ type CompatReport struct {
 
 // APIReport says whether the driver provides one API.
 type APIReport struct {
-	API       hostdrivers.API `json:"api"`
-	Available bool            `json:"available"`
+	API       catalog.API `json:"api"`
+	Available bool        `json:"available"`
 	// Files are the chosen driver files serving it, inside the root.
 	Files []string `json:"files"`
 	// Data are the vendor data files (JSON, ICD) for it, inside the root.

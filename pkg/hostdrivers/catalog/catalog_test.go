@@ -1,4 +1,4 @@
-package hostdrivers
+package catalog
 
 import (
 	"bufio"
