@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/environment"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/nixglhost/nixglhost/internal/cli"
@@ -112,7 +114,7 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 		o.Target = prog.Ident
 		log.Debug("program", "path", prog.Path, "class", prog.Ident.Class, "machine", prog.Ident.Machine, "interp", prog.Interp)
 	}
-	for _, w := range hostdrivers.GlibcHazards(root, getenv(environ, "LD_LIBRARY_PATH")) {
+	for _, w := range environment.GlibcHazards(root, getenv(environ, "LD_LIBRARY_PATH")) {
 		fmt.Fprintf(stderr, "nixglhost: warning: %s\n", w)
 	}
 	sess := new(hostdrivers.Session)
@@ -124,7 +126,7 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 	if err != nil {
 		return err
 	}
-	var changes []hostdrivers.Change
+	var changes []environment.Change
 	// libs are the entries' lib/ directories, the 32-bit companion's after
 	// the program's.
 	var libs []string
@@ -151,13 +153,13 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 		if nixLD {
 			log.Debug("FHS program under nix-ld: using NIX_LD_LIBRARY_PATH")
 		}
-		eo := hostdrivers.EnvOptions{NixLD: nixLD, Prime: c.prime}
+		eo := environment.EnvOptions{NixLD: nixLD, Prime: c.prime}
 		libs = append(libs, filepath.Join(p.Dir, "lib"))
 		if p32 := companion(sess, o, cacheDir, fallbacks, stderr); p32 != nil {
 			eo.Companion, eo.CompanionManifest = p32.Dir, p32.Manifest
 			libs = append(libs, filepath.Join(p32.Dir, "lib"))
 		}
-		changes = hostdrivers.Env(environ, p.Dir, p.Manifest, eo)
+		changes = environment.Env(environ, p.Dir, p.Manifest, eo)
 		for _, ch := range changes {
 			log.Debug("environment", "name", ch.Name, "value", ch.Value, "kept", ch.Kept)
 		}
@@ -180,7 +182,7 @@ func run(c *config, stdout, stderr io.Writer, environ []string) error {
 	for _, w := range launchWarnings(p, prog, nixLD, environ) {
 		fmt.Fprintf(stderr, "nixglhost: warning: %s\n", w)
 	}
-	env := hostdrivers.Apply(environ, changes)
+	env := environment.Apply(environ, changes)
 	argv := append([]string{c.program[0]}, c.program[1:]...)
 	// Exec is the very last step: no deferred call runs across it.
 	if err := unix.Exec(prog.Path, argv, env); err != nil {
@@ -206,7 +208,7 @@ func companion(sess *hostdrivers.Session, o *hostdrivers.Options, cacheDir strin
 }
 
 // printEnv prints the variables as POSIX shell exports, or a JSON object.
-func printEnv(w io.Writer, changes []hostdrivers.Change, asJSON bool) error {
+func printEnv(w io.Writer, changes []environment.Change, asJSON bool) error {
 	if asJSON {
 		m := map[string]string{}
 		for _, c := range changes {

@@ -143,3 +143,14 @@ func LaunchWarnings(m *Manifest, interp string, environ []string) []string {
 	}
 	return out
 }
+
+// LookupEnv returns the value of k in env (as os.Environ), the last one when
+// it is there twice, as the C library's getenv does.
+func LookupEnv(env []string, k string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], k+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}

@@ -1,10 +1,11 @@
-package hostdrivers
+package environment
 
 import (
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
 )
 
@@ -35,7 +36,7 @@ type EnvOptions struct {
 	// and goes on), and its Vulkan ICD files follow dir's.
 	Companion string
 	// CompanionManifest is the companion entry's manifest.
-	CompanionManifest *Manifest
+	CompanionManifest *hostdrivers.Manifest
 }
 
 // Env returns the variables to set for a program using the entry at dir,
@@ -45,8 +46,8 @@ type EnvOptions struct {
 // kept. Of the Vulkan loader's two driver lists, the one the user set is
 // the one extended (the loader reads VK_DRIVER_FILES first and ignores
 // VK_ICD_FILENAMES then); with neither set, both are.
-func Env(env []string, dir string, m *Manifest, eo EnvOptions) []Change {
-	get := func(k string) (string, bool) { return LookupEnv(env, k) }
+func Env(env []string, dir string, m *hostdrivers.Manifest, eo EnvOptions) []Change {
+	get := func(k string) (string, bool) { return hostdrivers.LookupEnv(env, k) }
 	var out []Change
 	list := func(k string, vals ...string) {
 		old, had := get(k)
@@ -137,7 +138,7 @@ func Env(env []string, dir string, m *Manifest, eo EnvOptions) []Change {
 	// libvdpau looks for libvdpau_<driver>.so.1 in this one directory;
 	// with a companion, one whose $PLATFORM picks the class (see
 	// VDPAUDriverPath).
-	if d := VDPAUDriverPath(dir, eo.Companion); d != "" {
+	if d := hostdrivers.VDPAUDriverPath(dir, eo.Companion); d != "" {
 		single("VDPAU_DRIVER_PATH", d)
 	}
 	return out
@@ -208,15 +209,4 @@ func GlibcHazards(root, libraryPath string) []string {
 		}
 	}
 	return out
-}
-
-// LookupEnv returns the value of k in env (as os.Environ), the last one when
-// it is there twice, as the C library's getenv does.
-func LookupEnv(env []string, k string) (string, bool) {
-	for i := len(env) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(env[i], k+"="); ok {
-			return v, true
-		}
-	}
-	return "", false
 }
