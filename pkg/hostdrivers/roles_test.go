@@ -204,3 +204,75 @@ func TestL4TVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestTakeVendorsByRole: beside NVIDIA's userspace, Mesa's files are taken
+// without --mesa where the host's roles say Mesa renders (WSL2's d3d12,
+// nouveau, a display on an integrated GPU), and left out where NVIDIA
+// renders (its card drives the display, a Jetson, a headless server);
+// MesaOnly leaves NVIDIA's out instead. Before, every host with an NVIDIA
+// file left Mesa out ("the host has an NVIDIA driver").
+func TestTakeVendorsByRole(t *testing.T) {
+	tests := []struct {
+		name               string
+		files              map[string]string
+		cards              [][3]string
+		mesaOnly           bool
+		wantMesa, wantNVDA bool
+		skip               SkipCode
+	}{
+		{name: "WSL2", files: map[string]string{"dev/dxg": ""}, wantMesa: true, wantNVDA: true},
+		{name: "nouveau loaded", files: map[string]string{"sys/module/nouveau/parameters/": ""}, cards: [][3]string{{"card0", "nouveau", "vga"}}, wantMesa: true, wantNVDA: true},
+		{name: "hybrid, the iGPU drives the display", files: map[string]string{"sys/module/nvidia/version": "535.261.03\n"}, cards: [][3]string{{"card0", "i915", "vga"}, {"card1", "nvidia", ""}}, wantMesa: true, wantNVDA: true},
+		{name: "NVIDIA drives the display", files: map[string]string{"sys/module/nvidia/version": "535.261.03\n"}, cards: [][3]string{{"card0", "amdgpu", ""}, {"card1", "nvidia", "vga"}}, wantNVDA: true, skip: SkipMesaNotTaken},
+		{name: "Jetson", files: map[string]string{"etc/nv_tegra_release": orinR36Release, "sys/module/nvgpu/version": "36.3.0\n"}, wantNVDA: true, skip: SkipMesaNotTaken},
+		{name: "headless server", files: map[string]string{"sys/module/nvidia/version": "535.261.03\n"}, wantNVDA: true, skip: SkipMesaNotTaken},
+		{name: "Mesa only asked for", files: map[string]string{"sys/module/nvidia/version": "535.261.03\n"}, mesaOnly: true, wantMesa: true, skip: SkipNVIDIANotTaken},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files := map[string]string{}
+			for p, c := range tt.files {
+				files[p] = c
+			}
+			for _, c := range tt.cards {
+				card(files, c[0], c[1], c[2] == "vga")
+			}
+			root := plantHost(t, files)
+			lib := filepath.Join(root, "lib")
+			fixtures.Must(t, os.MkdirAll(filepath.Join(lib, "dri"), 0o755))
+			fixtures.FakeStub(t, lib, "libEGL_mesa.so.0", "amd64")
+			fixtures.FakeStub(t, filepath.Join(lib, "dri"), "d3d12_dri.so", "amd64")
+			fixtures.FakeDriver(t, lib, "535.261.03", "amd64")
+			o := &Options{Root: root, Dirs: []string{"/lib"}, MesaOnly: tt.mesaOnly}
+			pl, err := Resolve(o)
+			fixtures.Must(t, err)
+			var mesa, nvidia bool
+			for _, f := range pl.Selection.Files {
+				if f.CatalogEntry().Mesa {
+					mesa = true
+				} else {
+					nvidia = true
+				}
+			}
+			if mesa != tt.wantMesa || nvidia != tt.wantNVDA {
+				t.Errorf("Mesa taken %t, NVIDIA taken %t; want %t, %t", mesa, nvidia, tt.wantMesa, tt.wantNVDA)
+			}
+			var codes []SkipCode
+			for _, s := range pl.Selection.Skipped {
+				if s.Code == SkipMesaNotTaken || s.Code == SkipNVIDIANotTaken {
+					codes = append(codes, s.Code)
+				}
+			}
+			var want []SkipCode
+			switch tt.skip {
+			case SkipMesaNotTaken:
+				want = []SkipCode{tt.skip, tt.skip} // lib/ and lib/dri/
+			case SkipNVIDIANotTaken:
+				want = []SkipCode{tt.skip} // lib/
+			}
+			if diff := cmp.Diff(want, codes); diff != "" {
+				t.Errorf("reasons for leaving a vendor out (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
