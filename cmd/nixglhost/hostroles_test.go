@@ -81,7 +81,7 @@ func TestWSLMesa(t *testing.T) {
 // userspace (nouveau loaded; a hybrid laptop whose boot VGA card is
 // i915's) a launch without --mesa holds it and the GLX context is
 // llvmpipe's; where NVIDIA's card drives the display, Mesa stays out as
-// before. The doctor agrees: Mesa left out exactly where the launch left it
+// before, unless --mesa-only, which leaves NVIDIA's out. The doctor agrees: Mesa left out exactly where the launch left it
 // out. Before, every such host left Mesa out and GLX programs failed
 // ("couldn't find RGB GLX visual or fbconfig") while the doctor said
 // nothing blocks.
@@ -124,6 +124,18 @@ func TestMesaGLXByRole(t *testing.T) {
 				vars := printEnvJSON(t, env, "--driver-root", root, "--cache-dir", cache)
 				if _, ok := vars["LIBGL_DRIVERS_PATH"]; ok {
 					t.Errorf("Mesa taken where NVIDIA drives the display: %v", vars)
+				}
+				// --mesa-only: Mesa's alone, whoever drives the display.
+				only := t.TempDir()
+				out, _ := mesaRun(t, env, only, prog, "glx-render", "--driver-root", root, "--mesa-only")
+				entry := entryOf(t, only)
+				if !strings.Contains(out, "glx_renderer llvmpipe") {
+					t.Errorf("--mesa-only: no Mesa GLX context:\n%s", out)
+				}
+				for _, n := range []string{"libcuda.so.1", "libGLX_nvidia.so.0"} {
+					if _, err := os.Lstat(filepath.Join(entry, "lib", n)); err == nil {
+						t.Errorf("--mesa-only: the entry holds NVIDIA's %s", n)
+					}
 				}
 			} else {
 				out, _ := mesaRun(t, env, cache, prog, "glx-render", "--driver-root", root)
