@@ -15,7 +15,8 @@ import (
 
 // jetsonGenerations are the Jetson hosts by generation (see
 // ../shared/real-hosts/jetson-generations.txt): Orin on JetPack 5 and 6,
-// whose nvidia module drives the display only, and the OpenRM generation.
+// whose nvidia module drives the display only, and the OpenRM generation
+// (Thor on JetPack 7, Orin on JetPack 7.2).
 var jetsonGenerations = []struct {
 	name string
 	root func(testing.TB) string
@@ -42,6 +43,13 @@ var jetsonGenerations = []struct {
 		gpu:  hostdrivers.KernelNVGPU, version: "36.3.0", display: "36.3.0",
 		lib: "/usr/lib/aarch64-linux-gnu/nvidia", cuda: "/usr/lib/aarch64-linux-gnu/nvidia",
 		compat: "1.1", note: `{"Format":1,"CUDA Version":"12.6","Driver":[540],"Device":[]}`,
+	},
+	{
+		name: "Thor L4T R38 (JetPack 7) on OpenRM",
+		root: fixtures.ThorRoot,
+		gpu:  hostdrivers.KernelNVIDIA, version: "", display: "",
+		lib: "/usr/lib/aarch64-linux-gnu/nvidia", cuda: "/usr/lib/aarch64-linux-gnu/nvidia",
+		compat: "580.65.06", note: `{"Format":1,"CUDA Version":"13.0","Driver":[535,580],"Device":[]}`,
 	},
 	{
 		name: "Orin L4T R39 (JetPack 7.2) on OpenRM with libcuda in " + fixtures.OpenRMDir,
