@@ -86,7 +86,7 @@ func TestJetsonGenerations(t *testing.T) {
 			}
 			res, out, entry := runProbe(t, store, probe, baseEnv(t), "--driver-root", root)
 			checkProbe(t, res, out, store, root)
-			assertNoGlibc(t, entry)
+			checkEntry(t, entry)
 			if want := filepath.Join(root, tt.cuda) + "/"; !strings.HasPrefix(res.CUDAPath, want) &&
 				!strings.HasPrefix(res.CUDAPath, filepath.Join(entry, "lib")+"/") {
 				t.Errorf("libcuda loaded from %q", res.CUDAPath)
@@ -148,6 +148,7 @@ func TestJetsonGenerations(t *testing.T) {
 			cache := t.TempDir()
 			vars = printEnvJSON(t, baseEnv(t), append(append([]string{"--cache-dir", cache}, args...), probe)...)
 			centry := entryOf(t, cache)
+			checkEntry(t, centry)
 			if l, err := os.Readlink(filepath.Join(centry, "lib", "libcuda.so.1")); err != nil || l != "libcuda.so."+tt.compat {
 				t.Errorf("lib/libcuda.so.1 -> %q (%v), want the cuda_compat libcuda.so.%s", l, err, tt.compat)
 			}
