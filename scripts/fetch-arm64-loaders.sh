@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fetch-loaders.sh: download the real dispatch libraries a program brings
+# fetch-arm64-loaders.sh: download the real dispatch libraries a program brings
 # (libglvnd's libEGL, the Vulkan loader) for a foreign architecture from
 # Debian 12's main component and unpack them into a sysroot under a
 # git-ignored fixture directory, for the tests that run them under qemu-user
@@ -9,7 +9,7 @@
 # as scripts/fetch-nvidia.sh does; nothing here names a registry host.
 # Idempotent: a finished arch directory is kept.
 #
-# Usage: scripts/fetch-loaders.sh [OUTDIR]   (default: .cache/fixtures)
+# Usage: scripts/fetch-arm64-loaders.sh [OUTDIR]   (default: .cache/fixtures)
 # Layout: OUTDIR/loaders/<arch>/debs/*.deb, OUTDIR/loaders/<arch>/root/ (dpkg
 # -x of every deb), OUTDIR/loaders/<arch>/.done. A directory made by an older
 # package list (no .pkgs line equal to today's) is fetched again.
@@ -28,7 +28,7 @@ pkgs=(libegl1 libglvnd0 libvulkan1 libx11-6 libxext6 libxcb1 libxau6 libxdmcp6 l
 fetch_arch() {
   local arch=$1 dir="$out/loaders/$1"
   if [ -f "$dir/.done" ] && [ "$(cat "$dir/.done")" = "${pkgs[*]}" ]; then
-    echo "fetch-loaders: $arch already in $dir"; return 0
+    echo "fetch-arm64-loaders: $arch already in $dir"; return 0
   fi
   local apt="$out/apt-loaders-$arch"
   rm -rf "$apt" "$dir"
@@ -51,28 +51,28 @@ fetch_arch() {
   elif [ -f /etc/apt/sources.list ]; then
     local uri
     uri=$(awk '$1=="deb" && $3=="bookworm" {print $2; exit}' /etc/apt/sources.list)
-    [ -n "$uri" ] || { echo "fetch-loaders: no bookworm source in /etc/apt" >&2; exit 1; }
+    [ -n "$uri" ] || { echo "fetch-arm64-loaders: no bookworm source in /etc/apt" >&2; exit 1; }
     printf 'deb [arch=%s] %s bookworm main\n' "$arch" "$uri" > "$apt/parts/main.list"
   else
-    echo "fetch-loaders: no apt sources found under /etc/apt" >&2; exit 1
+    echo "fetch-arm64-loaders: no apt sources found under /etc/apt" >&2; exit 1
   fi
   local opts=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$apt/parts"
     -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache"
     -o Dir::State::status=/dev/null -o APT::Architecture="$arch"
     -o APT::Architectures="$arch" -o Debug::NoLocking=1 -q)
-  echo "fetch-loaders: $arch: reading the package index (Debian 12 main)"
+  echo "fetch-arm64-loaders: $arch: reading the package index (Debian 12 main)"
   apt-get "${opts[@]}" update >/dev/null
   chmod 777 "$dir/debs"
   local p
   for p in "${pkgs[@]}"; do
-    echo "fetch-loaders: $arch: $p"
+    echo "fetch-arm64-loaders: $arch: $p"
     (cd "$dir/debs" && apt-get "${opts[@]}" download "$p:$arch" >/dev/null)
   done
   local d
   for d in "$dir"/debs/*.deb; do dpkg -x "$d" "$dir/root"; done
   rm -rf "$apt"
   echo "${pkgs[*]}" > "$dir/.done"
-  echo "fetch-loaders: $arch: ${#pkgs[@]} packages in $dir/root"
+  echo "fetch-arm64-loaders: $arch: ${#pkgs[@]} packages in $dir/root"
 }
 
 for a in ${LOADER_ARCHES:-arm64}; do fetch_arch "$a"; done
