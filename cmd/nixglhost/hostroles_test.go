@@ -51,6 +51,7 @@ func TestWSLMesa(t *testing.T) {
 
 	out, _ := mesaRun(t, env, cache, clients, "egl-render", "--driver-root", root)
 	entry := entryOf(t, cache)
+	checkEntry(t, entry)
 	if !strings.Contains(out, "gl_renderer llvmpipe") || !strings.Contains(out, "pixel 64 128 19") {
 		t.Errorf("Mesa did not render on WSL2:\n%s", out)
 	}
@@ -129,6 +130,7 @@ func TestMesaGLXByRole(t *testing.T) {
 				only := t.TempDir()
 				out, _ := mesaRun(t, env, only, prog, "glx-render", "--driver-root", root, "--mesa-only")
 				entry := entryOf(t, only)
+				checkEntry(t, entry)
 				if !strings.Contains(out, "glx_renderer llvmpipe") {
 					t.Errorf("--mesa-only: no Mesa GLX context:\n%s", out)
 				}
@@ -140,6 +142,7 @@ func TestMesaGLXByRole(t *testing.T) {
 			} else {
 				out, _ := mesaRun(t, env, cache, prog, "glx-render", "--driver-root", root)
 				entry := entryOf(t, cache)
+				checkEntry(t, entry)
 				if !strings.Contains(out, "glx_renderer llvmpipe") || !strings.Contains(out, "obj "+filepath.Join(entry, "lib", "libGLX_mesa.so.0")+"\n") {
 					t.Errorf("no Mesa GLX context from the entry %s:\n%s", entry, out)
 				}
