@@ -17,6 +17,7 @@ build:
 fixtures:
 	scripts/fetch-nvidia.sh
 	scripts/fetch-i386-loaders.sh
+	scripts/fetch-arm64-loaders.sh
 
 vet:
 	test -z "$$(gofmt -l .)" || { gofmt -l .; echo 'gofmt: files above need formatting'; exit 1; }

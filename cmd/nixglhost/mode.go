@@ -79,7 +79,7 @@ type modeRule struct {
 // planFlags are the flags that shape the plan of an entry: where the driver
 // is, which drivers, where the entry goes; and -v, which every mode takes
 // but --version and --help.
-var planFlags = []string{"d", "driver-root", "mesa", "cache-dir", "verbose"}
+var planFlags = []string{"d", "driver-root", "mesa", "mesa-only", "cache-dir", "verbose"}
 
 // withFlags returns a new slice of base and more.
 func withFlags(base []string, more ...string) []string {

@@ -26,6 +26,7 @@ type config struct {
 	printEnv   bool
 	prime      bool
 	mesa       bool
+	mesaOnly   bool
 	doctor     bool
 	json       bool
 	driverRoot string
@@ -61,7 +62,7 @@ func newFlagSet(c *config, dirs *dirList) (*flag.FlagSet, error) {
 	fs := flag.NewFlagSet("nixglhost", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	bools := map[string]*bool{
-		"p": &c.printPath, "print-env": &c.printEnv, "prime": &c.prime, "mesa": &c.mesa, "doctor": &c.doctor, "json": &c.json,
+		"p": &c.printPath, "print-env": &c.printEnv, "prime": &c.prime, "mesa": &c.mesa, "mesa-only": &c.mesaOnly, "doctor": &c.doctor, "json": &c.json,
 		"v": &c.verbose, "verbose": &c.verbose, "version": &c.version, "h": &c.help, "help": &c.help,
 		"link-run-opengl-driver": &c.linkRun, "unlink-run-opengl-driver": &c.unlinkRun, "cdi-spec": &c.cdiSpec,
 		"nix-pre-build-hook": &c.hook, "cache-list": &c.cacheList, "cache-gc": &c.cacheGC, "cache-clear": &c.cacheClear,

@@ -70,7 +70,7 @@ func newLaunchSetup(c *config, stderr io.Writer, environ []string) (*launchSetup
 	if s.cacheDir, s.fallbacks, err = cacheDirs(c.cacheDir, environ); err != nil {
 		return nil, err
 	}
-	s.opts = &hostdrivers.Options{Root: root, Logger: s.log, Mesa: c.mesa,
+	s.opts = &hostdrivers.Options{Root: root, Logger: s.log, Mesa: c.mesa, MesaOnly: c.mesaOnly,
 		LibraryPath: withoutCache(getenv(environ, "LD_LIBRARY_PATH"), append(s.fallbacks, s.cacheDir)...)}
 	if s.opts.Dirs, err = driverDirs(c, root); err != nil {
 		return nil, err

@@ -119,7 +119,7 @@ func (s *systemSetup) options(c *config, target elfscan.Ident, seenAt string) (*
 	// Discovery is the launch's own (hostdrivers.Resolve): a directory
 	// keeps the origin it was found by, and our own entries, however
 	// reached, are never taken for the host's driver.
-	return &hostdrivers.Options{Root: s.root, Dirs: dirs, Logger: s.log, SelfContained: true, TrustedFilesOnly: true, Target: target, Mesa: c.mesa, SeenAt: seenAt}, nil
+	return &hostdrivers.Options{Root: s.root, Dirs: dirs, Logger: s.log, SelfContained: true, TrustedFilesOnly: true, Target: target, Mesa: c.mesa, MesaOnly: c.mesaOnly, SeenAt: seenAt}, nil
 }
 
 // mkCacheDir creates the system cache, readable by all, or checks the one

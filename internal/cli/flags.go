@@ -100,8 +100,16 @@ var Flags = []Flag{
 		Help: "take Mesa's drivers (Intel, AMD, llvmpipe) beside NVIDIA's",
 		Doc: "Take Mesa's drivers (Intel, AMD, nouveau, llvmpipe and lavapipe) beside NVIDIA's, for " +
 			"a hybrid laptop or an NVIDIA compute card beside an integrated GPU. Without it, Mesa's " +
-			"drivers are taken only when the host has no NVIDIA driver.",
-		Usage: "take Mesa's drivers (Intel, AMD, llvmpipe) beside\nNVIDIA's; by default only when there is no NVIDIA driver",
+			"drivers are taken only where they render: the host has no NVIDIA driver, or it is WSL2, " +
+			"or nouveau is loaded, or the display runs on a GPU Mesa drives.",
+		Usage: "take Mesa's drivers (Intel, AMD, llvmpipe) beside\nNVIDIA's; by default only where Mesa renders",
+	},
+	{
+		Long: "mesa-only",
+		Help: "take Mesa's drivers alone, leaving NVIDIA's out",
+		Doc: "Take Mesa's drivers alone and leave NVIDIA's out, as nixGLIntel does: for a program " +
+			"that must render on the integrated GPU, or with llvmpipe, on a machine with NVIDIA's " +
+			"driver. It wins over --mesa.",
 	},
 	{
 		Long: "prime",

@@ -129,7 +129,7 @@ func TestCacheKeyFollowsSelection(t *testing.T) {
 // looked at, and the doctor said "no kernel module version known" on every
 // Jetson.
 func TestCudaCompatByKernel(t *testing.T) {
-	const note = `{"Format":1,"CUDA Version":"12.6","Driver":[540],"Device":[]}`
+	const note = `{"Format":1,"CUDA Version":"12.6","Driver":[540,580],"Device":[]}`
 	tests := []struct {
 		name    string
 		files   map[string]string
@@ -140,6 +140,16 @@ func TestCudaCompatByKernel(t *testing.T) {
 		{"Jetson L4T R35, module without a version file", map[string]string{"sys/module/nvgpu/parameters/x": "", "etc/nv_tegra_release": "# R35 (release), REVISION: 5.0\n"}, true, "L4T R35"},
 		{"Jetson L4T R32 (JetPack 4)", map[string]string{"sys/module/nvgpu/version": "4.9.337\n", "etc/nv_tegra_release": "# R32 (release), REVISION: 7.4\n"}, false, "L4T R32 predates"},
 		{"Jetson without a release file", map[string]string{"sys/module/nvgpu/version": "36.3.0\n"}, false, "L4T release is unknown"},
+		// Orin on JetPack 5 and 6 loads an nvidia module for its display,
+		// whose version is the L4T release: it was taken for branch 35.
+		{"Orin L4T R35, display module loaded", map[string]string{"sys/module/nvgpu/parameters/x": "", "etc/nv_tegra_release": orinR35Release, "sys/module/nvidia/version": "35.3.1\n", "proc/driver/nvidia/version": orinDisplayProc}, true, "L4T R35"},
+		{"Orin L4T R35, display module, no nvgpu in /sys", map[string]string{"etc/nv_tegra_release": orinR35Release, "proc/driver/nvidia/version": orinDisplayProc}, true, "L4T R35"},
+		{"Orin L4T R36, display module loaded", map[string]string{"sys/module/nvgpu/version": "36.3.0\n", "etc/nv_tegra_release": orinR36Release, "sys/module/nvidia/version": "36.3.0\n"}, true, "L4T R36"},
+		// Thor (R38) and Orin on JetPack 7.2 (R39): the OpenRM module is
+		// the GPU's, and its branch is what the note must list.
+		{"Thor L4T R38, OpenRM 580", map[string]string{"etc/nv_tegra_release": thorR38Release, "sys/module/nvidia/version": "580.00\n"}, true, "branch is one it supports"},
+		{"Orin L4T R39, OpenRM 580", map[string]string{"etc/nv_tegra_release": orinR39Release, "proc/driver/nvidia/version": thorProc}, true, "branch is one it supports"},
+		{"Orin L4T R39, OpenRM 575", map[string]string{"etc/nv_tegra_release": orinR39Release, "sys/module/nvidia/version": "575.64\n"}, false, "branch 575 is not among"},
 		{"WSL2", map[string]string{"dev/dxg": ""}, false, "WSL2"},
 		{"no kernel driver", nil, false, "no kernel module version known"},
 	}

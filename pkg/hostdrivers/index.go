@@ -228,6 +228,7 @@ type inputs struct {
 	TrustedFilesOnly bool
 	Mesa             bool
 	VDPAUPeer        string
+	MesaOnly         bool
 }
 
 // inputs returns o's canonical inputs.
@@ -240,7 +241,7 @@ func (o *Options) inputs() inputs {
 		Format: indexFormat, Host: hostName(), Root: o.root(), Dirs: o.Dirs, LibraryPath: o.LibraryPath,
 		Target:        [3]int{int(t.Class), int(t.Data), int(t.Machine)},
 		SelfContained: o.SelfContained, SeenAt: o.SeenAt, CompanionSeenAt: o.CompanionSeenAt, TrustedFilesOnly: o.TrustedFilesOnly, Mesa: o.Mesa,
-		VDPAUPeer: o.VDPAUPeer,
+		VDPAUPeer: o.VDPAUPeer, MesaOnly: o.MesaOnly,
 	}
 }
 

@@ -2,12 +2,9 @@ package hostdrivers
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
 
 // KernelKind names the kernel driver that serves an NVIDIA GPU.
@@ -32,44 +29,28 @@ const (
 type Kernel struct {
 	// Kind says which driver it is.
 	Kind KernelKind `json:"kind"`
-	// Version is the module's version ("535.261.03" for nvidia), or "".
+	// Version is the module's version ("535.261.03" for nvidia; for
+	// nvgpu the L4T release, "36.3.0"), or "".
 	Version string `json:"version"`
 	// Source is the file it was read from, inside the root.
 	Source string `json:"source,omitempty"`
 	// Release is Jetson's L4T release line from /etc/nv_tegra_release
 	// ("R36 (release), REVISION: 3.0, ..."), or WSL2's description.
 	Release string `json:"release,omitempty"`
+	// Display is the version of a loaded nvidia module that drives the
+	// display only, not this GPU (Jetson before L4T R38), or "".
+	Display string `json:"display_module,omitempty"`
 }
 
-// ReadKernel finds the GPU kernel driver under root: the nvidia module
+// ReadKernel finds the kernel driver that serves the NVIDIA GPU under root,
+// as ReadRoles reads the host and Roles.GPU decides: the nvidia module
 // (/sys/module/nvidia/version, else /proc/driver/nvidia/version, as
-// ModuleVersion reads it), else Jetson's nvgpu (/sys/module/nvgpu, with the L4T
-// release), else WSL2's /dev/dxg. The zero Kernel means none.
+// ModuleVersion reads it), except on a Jetson whose GPU is nvgpu's
+// (/sys/module/nvgpu, or /etc/nv_tegra_release before L4T R38), where a
+// loaded nvidia module drives the display only; else WSL2's /dev/dxg. The
+// zero Kernel means none.
 func ReadKernel(root string) Kernel {
-	read := func(p string) string {
-		b, err := os.ReadFile(ldpath.HostPath(root, p))
-		if err != nil {
-			return ""
-		}
-		return string(b)
-	}
-	if v, src := nvidiaModule(root); v != "" {
-		return Kernel{Kind: KernelNVIDIA, Version: v, Source: src}
-	}
-	rel := read("/etc/nv_tegra_release")
-	if first, _, _ := strings.Cut(rel, "\n"); first != "" {
-		rel = strings.TrimSpace(strings.TrimPrefix(first, "#"))
-	}
-	if v := strings.TrimSpace(read("/sys/module/nvgpu/version")); v != "" {
-		return Kernel{Kind: KernelNVGPU, Version: v, Source: "/sys/module/nvgpu/version", Release: rel}
-	}
-	if fi, err := os.Stat(ldpath.HostPath(root, "/sys/module/nvgpu")); err == nil && fi.IsDir() {
-		return Kernel{Kind: KernelNVGPU, Source: "/sys/module/nvgpu", Release: rel}
-	}
-	if _, err := os.Stat(ldpath.HostPath(root, "/dev/dxg")); err == nil {
-		return Kernel{Kind: KernelDXG, Source: "/dev/dxg", Release: "WSL2: the Windows driver serves the GPU"}
-	}
-	return Kernel{}
+	return ReadRoles(root).GPU()
 }
 
 // L4TMajor returns the major of the L4T release ("R36 (release), ..."

@@ -46,8 +46,9 @@ type Options struct {
 	TrustedFilesOnly bool
 	// Mesa takes Mesa's drivers (Intel, AMD, nouveau, llvmpipe) beside
 	// NVIDIA's. Without it they are taken only when the host has no NVIDIA
-	// driver, so that an NVIDIA machine's entry does not carry Mesa's
-	// LLVM (see docs/DESIGN.md, "Mesa").
+	// driver or Mesa renders there (Roles.MesaRenders), so that an NVIDIA
+	// machine's entry does not carry Mesa's LLVM (see docs/DESIGN.md,
+	// "Mesa").
 	Mesa bool
 	// VDPAUPeer is, for the 32-bit companion entry of a 64-bit launch,
 	// the 64-bit entry's lib/vdpau ("" for none): the companion's
@@ -57,6 +58,9 @@ type Options struct {
 	// key when the companion has a VDPAU driver. PrepareCompanion sets it
 	// (see VDPAUPeer).
 	VDPAUPeer string
+	// MesaOnly takes Mesa's drivers alone, leaving NVIDIA's out (as
+	// nixGLIntel does).
+	MesaOnly bool
 	// Logger receives one debug record per decision; nil discards.
 	Logger *slog.Logger
 	// BuildHook, if set, is called at each step of a cold build ("tmpdir",

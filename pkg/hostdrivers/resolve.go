@@ -218,22 +218,40 @@ func planKey(root string, t elfscan.Ident, module string, selfContained bool, se
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// takeVendors drops Mesa's candidates unless o.Mesa or the candidates
-// hold no NVIDIA file, saying so once per directory.
+// takeVendors drops Mesa's candidates unless o.Mesa, the candidates hold
+// no NVIDIA file, or the host's roles say Mesa renders there
+// (Roles.MesaRenders: WSL2, nouveau, a display on a Mesa GPU), saying so
+// once per directory. With o.MesaOnly it drops NVIDIA's instead.
 func takeVendors(o *Options, cands []Candidate) (keep []Candidate, left []Skipped, leftOut []Candidate) {
-	if o.Mesa || !slices.ContainsFunc(cands, func(c Candidate) bool { return !c.Entry.Mesa }) {
+	if o.MesaOnly {
+		return dropVendor(cands, func(c Candidate) bool { return !c.Entry.Mesa },
+			"NVIDIA's drivers there are left out: --mesa-only", SkipNVIDIANotTaken)
+	}
+	if o.Mesa || !slices.ContainsFunc(cands, func(c Candidate) bool { return !c.Entry.Mesa }) ||
+		!slices.ContainsFunc(cands, func(c Candidate) bool { return c.Entry.Mesa }) {
 		return cands, nil, nil
 	}
+	if why := ReadRoles(o.root()).MesaRenders(); why != "" {
+		o.logger().Debug("Mesa taken beside NVIDIA's driver", "reason", why)
+		return cands, nil, nil
+	}
+	return dropVendor(cands, func(c Candidate) bool { return c.Entry.Mesa },
+		"Mesa's drivers there are left out: the host has an NVIDIA driver (--mesa takes both)", SkipMesaNotTaken)
+}
+
+// dropVendor returns cands without those drop matches, with reason once
+// per directory.
+func dropVendor(cands []Candidate, drop func(Candidate) bool, reason string, code SkipCode) (keep []Candidate, left []Skipped, leftOut []Candidate) {
 	seen := map[string]bool{}
 	for _, c := range cands {
-		if !c.Entry.Mesa {
+		if !drop(c) {
 			keep = append(keep, c)
 			continue
 		}
 		leftOut = append(leftOut, c)
 		if !seen[c.Dir] {
 			seen[c.Dir] = true
-			left = append(left, Skipped{c.Dir, "Mesa's drivers there are left out: the host has an NVIDIA driver (--mesa takes both)", SkipMesaNotTaken})
+			left = append(left, Skipped{c.Dir, reason, code})
 		}
 	}
 	return keep, left, leftOut

@@ -81,10 +81,18 @@ type CompatCheck struct {
 }
 
 // ModuleVersion returns the version of the loaded NVIDIA kernel module under
-// root (/sys/module/nvidia/version, else /proc/driver/nvidia/version), or ""
-// when none is loaded.
+// root (/sys/module/nvidia/version, else /proc/driver/nvidia/version) that
+// drives the GPU, or "" when none is loaded or the loaded one drives the
+// display only (a Jetson before L4T R38, Roles.DisplayOnlyNVIDIA): its
+// version, the L4T release, picks no userspace driver and matches none.
+// On the hot path; where a module is loaded it costs a stat of
+// /sys/module/nvgpu and an open of /etc/nv_tegra_release, which desktops
+// lack.
 func ModuleVersion(root string) string {
 	v, _ := nvidiaModule(root)
+	if v != "" && displayOnlyModule(root, v) {
+		return ""
+	}
 	return v
 }
 

@@ -94,6 +94,9 @@ const (
 	// SkipMesaNotTaken: Mesa's files, left out because the host has an
 	// NVIDIA driver and --mesa was not given.
 	SkipMesaNotTaken SkipCode = "mesa-not-taken"
+	// SkipNVIDIANotTaken: NVIDIA's files, left out because --mesa-only was
+	// given.
+	SkipNVIDIANotTaken SkipCode = "nvidia-not-taken"
 	// SkipOtherVersion: a file of a driver version not chosen.
 	SkipOtherVersion SkipCode = "other-version"
 	// SkipShadowed: a file whose name an earlier source already had.

@@ -104,18 +104,21 @@ func doctorCases() []doctorCase {
 			},
 		},
 		{
-			// A hybrid laptop: an NVIDIA GPU beside an Intel one whose Mesa
-			// drivers are there but left out without --mesa: the doctor
-			// names the GPU and the fix. A connector and a render node are
-			// not cards.
+			// An NVIDIA GPU driving the display beside an Intel one whose
+			// Mesa drivers are there but left out without --mesa: the
+			// doctor names the GPU and the fix. (Where the Intel GPU drives
+			// the display, Mesa is taken: cmd/nixglhost's
+			// TestMesaGLXByRole.) A connector and a render node are not
+			// cards.
 			name: "hybrid-gpus",
 			setup: func(t *testing.T) (*hostdrivers.Options, DoctorOptions, map[string]string) {
 				root := doctorRoot(t, v535, v535)
 				fixtures.Must(t, os.MkdirAll(filepath.Join(root, multiarch, "dri"), 0o755))
 				fixtures.FakeStub(t, filepath.Join(root, multiarch, "dri"), "iris_dri.so", "amd64")
-				for card, dev := range map[string][2]string{"card0": {"0x8086", "i915"}, "card1": {"0x10de", "nvidia"}} {
+				for card, dev := range map[string][3]string{"card0": {"0x8086", "i915", "0"}, "card1": {"0x10de", "nvidia", "1"}} {
 					d := filepath.Join(root, "sys/class/drm", card, "device")
 					fixtures.Write(t, filepath.Join(d, "vendor"), dev[0]+"\n")
+					fixtures.Write(t, filepath.Join(d, "boot_vga"), dev[2]+"\n")
 					fixtures.Must(t, os.Symlink("../../../bus/pci/drivers/"+dev[1], filepath.Join(d, "driver")))
 				}
 				fixtures.Must(t, os.MkdirAll(filepath.Join(root, "sys/class/drm/card0-eDP-1"), 0o755))

@@ -109,6 +109,9 @@ func (r *Report) textDriver(p printer) {
 		if r.Module.Release != "" {
 			p("; %s", r.Module.Release)
 		}
+		if r.Module.Display != "" {
+			p("; nvidia %s drives the display only", r.Module.Display)
+		}
 		p("\n")
 	}
 	p("userspace driver ")
