@@ -8,7 +8,6 @@ import (
 
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers/catalog"
 
-	"github.com/nixglhost/nixglhost/internal/rawfile"
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
@@ -80,135 +79,6 @@ type CompatCheck struct {
 	Chosen bool
 }
 
-// ModuleVersion returns the version of the loaded NVIDIA kernel module under
-// root (/sys/module/nvidia/version, else /proc/driver/nvidia/version) that
-// drives the GPU, or "" when none is loaded or the loaded one drives the
-// display only (a Jetson before L4T R38, Roles.DisplayOnlyNVIDIA): its
-// version, the L4T release, picks no userspace driver and matches none.
-// On the hot path; where a module is loaded it costs a stat of
-// /sys/module/nvgpu and an open of /etc/nv_tegra_release, which desktops
-// lack.
-func ModuleVersion(root string) string {
-	v, _ := nvidiaModule(root)
-	if v != "" && displayOnlyModule(root, v) {
-		return ""
-	}
-	return v
-}
-
-// nvidiaModule returns the loaded nvidia module's version and the file it
-// was read from (inside root), or "", "".
-func nvidiaModule(root string) (version, source string) {
-	for _, src := range []string{"/sys/module/nvidia/version", "/proc/driver/nvidia/version"} {
-		b, err := rawfile.ReadFile(ldpath.HostPath(root, src), 0, 64<<10)
-		if err != nil {
-			continue
-		}
-		v := strings.TrimSpace(string(b))
-		if src != "/sys/module/nvidia/version" {
-			v = ParseProcVersion(string(b))
-		}
-		if v != "" {
-			return v, src
-		}
-	}
-	return "", ""
-}
-
-// ParseProcVersion returns the kernel module version that the text of
-// /proc/driver/nvidia/version gives ("NVRM version: NVIDIA UNIX x86_64
-// Kernel Module  535.261.03  ..." or "... Kernel Module for aarch64
-// 540.4.0 ..."), or "". The first "Kernel Module", optionally followed by
-// "for ARCH", then blanks, then a version of two or three numeric parts
-// followed by a blank, wins. (Hand-written: a regexp would link the regexp
-// package's initialisers into every launch.)
-func ParseProcVersion(text string) string {
-	for i := 0; ; {
-		j := strings.Index(text[i:], "Kernel Module")
-		if j < 0 {
-			return ""
-		}
-		i += j + len("Kernel Module")
-		rest := text[i:]
-		if after, ok := skipFor(rest); ok {
-			if v, ok := versionAfterSpace(after); ok {
-				return v
-			}
-		}
-		if v, ok := versionAfterSpace(rest); ok {
-			return v
-		}
-	}
-}
-
-// isSpace is RE2's \s: tab, newline, form feed, carriage return, space.
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' }
-
-// spaces returns the length of the run of blanks at the start of s.
-func spaces(s string) int {
-	n := 0
-	for n < len(s) && isSpace(s[n]) {
-		n++
-	}
-	return n
-}
-
-// skipFor skips "<blanks>for<blanks><word>" at the start of s.
-func skipFor(s string) (string, bool) {
-	n := spaces(s)
-	if n == 0 || !strings.HasPrefix(s[n:], "for") {
-		return "", false
-	}
-	s = s[n+len("for"):]
-	n = spaces(s)
-	if n == 0 {
-		return "", false
-	}
-	s = s[n:]
-	w := 0
-	for w < len(s) && !isSpace(s[w]) {
-		w++
-	}
-	if w == 0 {
-		return "", false
-	}
-	return s[w:], true
-}
-
-// versionAfterSpace reads "<blanks>N.N[.N]<blank>" at the start of s.
-func versionAfterSpace(s string) (string, bool) {
-	n := spaces(s)
-	if n == 0 {
-		return "", false
-	}
-	s = s[n:]
-	digits := func(at int) int {
-		k := at
-		for k < len(s) && s[k] >= '0' && s[k] <= '9' {
-			k++
-		}
-		return k
-	}
-	e1 := digits(0)
-	if e1 == 0 || e1 >= len(s) || s[e1] != '.' {
-		return "", false
-	}
-	e2 := digits(e1 + 1)
-	if e2 == e1+1 {
-		return "", false
-	}
-	// A third part, when it is followed by a blank; else two parts.
-	if e2 < len(s) && s[e2] == '.' {
-		if e3 := digits(e2 + 1); e3 > e2+1 && e3 < len(s) && isSpace(s[e3]) {
-			return s[:e3], true
-		}
-	}
-	if e2 < len(s) && isSpace(s[e2]) {
-		return s[:e2], true
-	}
-	return "", false
-}
-
 // Select reads the ELF identity of each candidate's real file, drops those
 // that do not suit target, picks one driver version (the kernel module's when
 // present, else the first one found in priority order), and returns one
@@ -224,16 +94,42 @@ func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion 
 // "".
 func selectWith(root string, cands []Candidate, target elfscan.Ident, moduleVersion string, kernel *Kernel) (*Selection, error) {
 	sel := &Selection{}
-	type real struct {
-		c     Candidate
-		names []string
-		info  *elfscan.Info
+	reals := readReals(root, cands, target, sel)
+	cs := chooseCompat(root, reals, moduleVersion, kernel, sel)
+	if cs.compat != nil {
+		// The compat libcuda's driver goes first.
+		var first, rest []*realFile
+		for _, r := range reals {
+			if cs.in(r) {
+				first = append(first, r)
+			} else {
+				rest = append(rest, r)
+			}
+		}
+		reals = append(first, rest...)
 	}
-	var reals []*real
-	byReal := map[string]*real{}
-	// Hard links are one file too: Debian's Mesa ships its DRI drivers
-	// as thirteen names of one 25 MB file, copied once.
-	byID := map[FileID]*real{}
+	chooseVersion(sel, reals, moduleVersion, cs)
+	assembleFiles(sel, reals, cs)
+	return sel, nil
+}
+
+// realFile is one real file among the candidates, with every name it was
+// found under and its ELF headers (nil for a data file).
+type realFile struct {
+	c     Candidate
+	names []string
+	info  *elfscan.Info
+}
+
+// readReals merges the candidates that are one file (by real path, or
+// hard links in one directory: Debian's Mesa ships its DRI drivers as
+// thirteen names of one 25 MB file, copied once) and reads their ELF
+// headers, skipping into sel what cannot be read or is of another
+// architecture than target.
+func readReals(root string, cands []Candidate, target elfscan.Ident, sel *Selection) []*realFile {
+	var reals []*realFile
+	byReal := map[string]*realFile{}
+	byID := map[FileID]*realFile{}
 	bad := map[string]bool{}
 	for _, c := range cands {
 		r := byReal[c.Real]
@@ -265,19 +161,53 @@ func selectWith(root string, cands []Candidate, target elfscan.Ident, moduleVers
 			}
 			info = i
 		}
-		r = &real{c: c, names: []string{c.Name}, info: info}
+		r = &realFile{c: c, names: []string{c.Name}, info: info}
 		byReal[c.Real] = r
 		byID[c.ID] = r
 		reals = append(reals, r)
 	}
-	// A cuda_compat libcuda given with -d (a newer libcuda whose ELF note
-	// says where it runs) goes first, with the files of its driver beside
-	// it, whatever the order of the flags: when CompatUsable says the
-	// loaded kernel driver can use it. Its driver is the files of its
-	// version, or for Jetson's unversioned names (libcuda.so.1.1) the
-	// unversioned files of its directory.
-	var compat *real
-	var rejected []*real
+	return reals
+}
+
+// compatSet is the cuda_compat choice: the libcuda taken (nil for none),
+// those refused, and the kernel driver they were judged against.
+type compatSet struct {
+	compat   *realFile
+	rejected []*realFile
+	kernel   *Kernel
+}
+
+// sameDriver reports whether b belongs to the driver of the compat
+// libcuda a: the files of its version, or for Jetson's unversioned names
+// (libcuda.so.1.1) the unversioned files of its directory.
+func sameDriver(a, b *realFile) bool {
+	if a.c.Version != "" {
+		return b.c.Version == a.c.Version
+	}
+	return b.c.Version == "" && b.c.Dir == a.c.Dir
+}
+
+// in reports whether r belongs to the compat libcuda's driver.
+func (cs *compatSet) in(r *realFile) bool { return cs.compat != nil && sameDriver(cs.compat, r) }
+
+// rejectedBy returns the refused compat libcuda whose driver r belongs to.
+func (cs *compatSet) rejectedBy(r *realFile) *realFile {
+	for _, x := range cs.rejected {
+		if sameDriver(x, r) {
+			return x
+		}
+	}
+	return nil
+}
+
+// chooseCompat judges each cuda_compat libcuda given with -d (a newer
+// libcuda whose ELF note says where it runs) against the kernel driver
+// (kernel; nil takes the NVIDIA module of moduleVersion, or reads it when
+// that is ""), recording every verdict in sel.CompatChecks: the first
+// usable one goes first, with the files of its driver beside it, whatever
+// the order of the flags.
+func chooseCompat(root string, reals []*realFile, moduleVersion string, kernel *Kernel, sel *Selection) *compatSet {
+	cs := &compatSet{kernel: kernel}
 	for _, r := range reals {
 		if r.c.Origin != OriginFlag || r.c.Entry.Name != "libcuda" {
 			continue
@@ -290,64 +220,43 @@ func selectWith(root string, cands []Candidate, target elfscan.Ident, moduleVers
 		if note == nil {
 			continue
 		}
-		if kernel == nil {
+		if cs.kernel == nil {
 			k := Kernel{Kind: KernelNVIDIA, Version: moduleVersion}
 			if moduleVersion == "" {
 				k = ReadKernel(root)
 			}
-			kernel = &k
+			cs.kernel = &k
 		}
-		ok, why := CompatUsable(*kernel, note, r.c.Version)
-		sel.CompatChecks = append(sel.CompatChecks, CompatCheck{Path: r.c.Real, Version: r.c.Version, Note: note, Usable: ok, Reason: why, Chosen: ok && compat == nil})
-		if compat != nil {
+		ok, why := CompatUsable(*cs.kernel, note, r.c.Version)
+		sel.CompatChecks = append(sel.CompatChecks, CompatCheck{Path: r.c.Real, Version: r.c.Version, Note: note, Usable: ok, Reason: why, Chosen: ok && cs.compat == nil})
+		if cs.compat != nil {
 			// Judged for the report; the first usable one is taken.
 			continue
 		}
 		if !ok {
 			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "cuda_compat libcuda " + compatName(r.c) + " not used: " + why, SkipCompatUnusable})
-			rejected = append(rejected, r)
+			cs.rejected = append(cs.rejected, r)
 			continue
 		}
-		compat = r
+		cs.compat = r
 		sel.Compat = r.c.Real
 	}
-	// sameDriver: b belongs to the driver of the compat libcuda a.
-	sameDriver := func(a, b *real) bool {
-		if a.c.Version != "" {
-			return b.c.Version == a.c.Version
-		}
-		return b.c.Version == "" && b.c.Dir == a.c.Dir
-	}
-	inCompat := func(r *real) bool { return compat != nil && sameDriver(compat, r) }
-	inRejected := func(r *real) *real {
-		for _, x := range rejected {
-			if sameDriver(x, r) {
-				return x
-			}
-		}
-		return nil
-	}
-	if compat != nil {
-		var first, rest []*real
-		for _, r := range reals {
-			if inCompat(r) {
-				first = append(first, r)
-			} else {
-				rest = append(rest, r)
-			}
-		}
-		reals = append(first, rest...)
-	}
-	compatFamily := map[string]bool{}
+	return cs
+}
+
+// chooseVersion lists the driver versions seen (a compat driver's and a
+// refused one's aside) and chooses one: the kernel module's when it is
+// among them, else the first in search order; sel.Reason says why.
+func chooseVersion(sel *Selection, reals []*realFile, moduleVersion string, cs *compatSet) {
 	seen := map[string]bool{}
 	for _, r := range reals {
-		if v := r.c.Version; v != "" && !inCompat(r) && inRejected(r) == nil && !seen[v] {
+		if v := r.c.Version; v != "" && !cs.in(r) && cs.rejectedBy(r) == nil && !seen[v] {
 			seen[v] = true
 			sel.Versions = append(sel.Versions, v)
 		}
 	}
 	switch {
-	case len(sel.Versions) == 0 && len(reals) > 0 && !slices.ContainsFunc(reals, func(r *real) bool { return !r.c.Entry.Mesa }):
+	case len(sel.Versions) == 0 && len(reals) > 0 && !slices.ContainsFunc(reals, func(r *realFile) bool { return !r.c.Entry.Mesa }):
 		sel.Reason = "Mesa's drivers (Mesa's files carry no driver version)"
 	case len(sel.Versions) == 0:
 		sel.Reason = "no versioned driver files (an unversioned driver, as on WSL or Jetson)"
@@ -364,22 +273,29 @@ func selectWith(root string, cands []Candidate, target elfscan.Ident, moduleVers
 		sel.Version = sel.Versions[0]
 		sel.Reason = "no kernel module version known; the first version found in search order"
 	}
-	if compat != nil {
-		cn := compatName(compat.c)
-		sel.Reason += "; the cuda_compat libcuda " + cn + " goes first (" + compatWhy(*kernel) + ")"
+	if cs.compat != nil {
+		sel.Reason += "; the cuda_compat libcuda " + compatName(cs.compat.c) + " goes first (" + compatWhy(*cs.kernel) + ")"
 	}
+}
+
+// assembleFiles turns the real files of the chosen driver into sel.Files,
+// each with the names lib/ links to it (its sonames and NixOS's bare .so
+// name), skipping into sel what another version, the compat driver or an
+// earlier file of the same name leaves out.
+func assembleFiles(sel *Selection, reals []*realFile, cs *compatSet) {
+	compatFamily := map[string]bool{}
 	claimed := map[string]bool{}
 	for _, r := range reals {
-		if x := inRejected(r); x != nil && !inCompat(r) {
+		if x := cs.rejectedBy(r); x != nil && !cs.in(r) {
 			if r.c.Entry.Name != "libcuda" {
 				sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "part of the cuda_compat driver " + compatName(x.c) + ", not used", SkipCompatPart})
 			}
 			continue
 		}
-		if inCompat(r) {
+		if cs.in(r) {
 			compatFamily[r.c.Entry.Name] = true
 		} else if compatFamily[r.c.Entry.Name] {
-			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "replaced by the cuda_compat " + r.c.Entry.Name + " " + compatName(compat.c), SkipCompatReplaced})
+			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "replaced by the cuda_compat " + r.c.Entry.Name + " " + compatName(cs.compat.c), SkipCompatReplaced})
 			continue
 		} else if r.c.Version != "" && r.c.Version != sel.Version {
 			sel.Skipped = append(sel.Skipped, Skipped{r.c.Real, "driver version " + r.c.Version + " not chosen (" + sel.Version + " was)", SkipOtherVersion})
@@ -404,10 +320,7 @@ func selectWith(root string, cands []Candidate, target elfscan.Ident, moduleVers
 		}
 		var links []string
 		for _, n := range names {
-			if n == base || claimed[n] {
-				continue
-			}
-			if !linkName(n) {
+			if n == base || claimed[n] || !linkName(n) {
 				continue
 			}
 			claimed[n] = true
@@ -420,7 +333,6 @@ func selectWith(root string, cands []Candidate, target elfscan.Ident, moduleVers
 			entry: r.c.Entry, info: r.info,
 		})
 	}
-	return sel, nil
 }
 
 // bareName returns the unversioned name of a library file name
