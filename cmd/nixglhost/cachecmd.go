@@ -167,6 +167,8 @@ func errString(err error) string {
 }
 
 // cacheListRoot lists one root.
+//
+// It is long because it prints one root's listing, section after section.
 func cacheListRoot(w io.Writer, r cacheRoot, out hostdrivers.Outside, log *slog.Logger, asJSON bool) (any, error) {
 	l, err := hostdrivers.ListCache(r.dir, out, log)
 	if asJSON {

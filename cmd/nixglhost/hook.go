@@ -67,6 +67,9 @@ func hookFeatures(flagVal string, environ []string) []sandbox.Feature {
 // a remote build). A .drv it cannot read or parse, or a GPU derivation on
 // a host without a driver, is an error: nothing on stdout, exit 1, and Nix
 // fails that build with the message.
+//
+// It is long because it is the hook's protocol, step after step: read the
+// derivation, decide, prepare, check, print.
 func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
 	drvPath, sandboxDir := c.program[0], ""
 	if len(c.program) == 2 {

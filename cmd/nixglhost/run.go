@@ -97,6 +97,9 @@ func getenv(environ []string, k string) string {
 
 // run prepares the driver and prints or execs. On success with a PROGRAM to
 // run, it does not return.
+//
+// It is long because it is the launch itself, step after step from set-up to
+// exec; each step is a call.
 func run(c *config, stdout, stderr io.Writer, environ []string) error {
 	s, err := newLaunchSetup(c, stderr, environ)
 	if err != nil {

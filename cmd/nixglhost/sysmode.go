@@ -177,6 +177,10 @@ func openRunDir(c *config) (*sysentry.RunDir, error) {
 // and point RUN/opengl-driver at it with an atomic rename. It refuses a
 // RUN/opengl-driver it did not make. Runs are serialized by a lock in the
 // system cache; the previous entry is kept, older linked ones are removed.
+//
+// It is long because it is system mode's sequence (refuse, lock, prepare
+// both entries, swap both links, prune), step after step; each step is a
+// call.
 func linkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string) error {
 	rd, err := openRunDir(c)
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 // needs no compiler, and running it needs no loader or libc, so only the
 // kernel's (or binfmt_misc's) ability is measured. It returns nil for an
 // unknown arch.
+//
+// It is long because it writes one tiny ELF program byte by byte.
 func TinyProgram(arch string, status byte) []byte {
 	var (
 		code    []byte

@@ -349,6 +349,9 @@ func notOurs(p, why string) error {
 // openDir opens the CDI directory dir (see Write), creating what is
 // missing of it when create is set; otherwise a directory that is not
 // there yet gives nil, once what exists of its path was checked.
+//
+// It is long because it checks, component by component, a path held by
+// descriptors; each check is one short block.
 func openDir(dir string, create bool) (*os.File, error) {
 	dir = filepath.Clean(dir)
 	if !filepath.IsAbs(dir) {

@@ -298,6 +298,9 @@ func (p *parser) string() (string, error) {
 }
 
 // fromTerm interprets the parsed term as a derivation.
+//
+// It is long because it is a parser of the derivation term with one case per
+// constructor.
 func fromTerm(t *term) (*Derivation, error) {
 	if t.kind != 'c' {
 		return nil, &FormatError{Off: t.off, Msg: "expected Derive(...) or DrvWithVersion(...)"}

@@ -45,6 +45,9 @@ func ReadFeatures(path string) ([]string, error) {
 // requiredSystemFeatures, like Parse followed by RequiredSystemFeatures but
 // without keeping the derivation (see ReadFeatures). Input past MaxSize
 // bytes is an error.
+//
+// It is long because it is a scanner of the derivation format with one case
+// per token.
 func Features(r io.Reader) ([]string, error) {
 	s := &scanner{r: bufio.NewReaderSize(r, 64<<10)}
 	name, err := s.ident()
@@ -279,6 +282,8 @@ func (s *scanner) skip(depth int) error {
 
 // str consumes a quoted string, decoding it as Parse does into *keep (when
 // keep is not nil) up to max bytes; long reports that it held more.
+//
+// It is long because it is a JSON string decoder with one case per escape.
 func (s *scanner) str(keep *[]byte, max int) (long bool, err error) {
 	start := s.off
 	if err := s.expect('"'); err != nil {

@@ -569,6 +569,10 @@ func (f *file) execSegmentBase(minBase, vend, align uint64) (uint64, bool) {
 // the symbol, hash and version tables there; a copy of the table, one entry
 // longer, in the new segment (GNU strip cannot rewrite this kind); and only
 // for an executable that has no place for that copy, a PT_NOTE entry.
+//
+// It is long because it is the patcher's one layout decision (where the new
+// dynamic section and strings go, for every program-header shape), kept in
+// one place so that every case is read against the others.
 func (f *file) planSegment(runpath string, st *sectionTable, refs []uint64) (*plan, error) {
 	h := &f.hdr
 	progs := append([]prog(nil), f.progs...)

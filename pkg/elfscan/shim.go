@@ -61,6 +61,10 @@ func WriteShim(src, dst string, needed []string, rpath string) error {
 
 // shimBytes builds the shim for the ELF header hdr (of at least 64 bytes,
 // or 52 for ELFCLASS32).
+//
+// It is long because it lays out one ELF file byte by byte (headers, dynamic
+// section, strings) and the offsets depend on each other; it is straight-
+// line code.
 func shimBytes(hdr []byte, needed []string, rpath string) ([]byte, error) {
 	if string(hdr[:4]) != elf.ELFMAG {
 		return nil, fmt.Errorf("not an ELF file")

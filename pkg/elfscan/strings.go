@@ -187,6 +187,10 @@ func (sf *sectionFile) section(name string) *namedSection {
 
 // checkTails returns a *TailMergedError for the first match whose tail (an
 // address after its first byte and before its NUL) the file refers to.
+//
+// It is long because it holds one case per machine's way of taking an
+// address (x86-64, i386, arm64) beside the generic ones, so that what counts
+// as a reference is read in one place.
 func checkTails(ef *sectionFile, ms []rodataMatch) error {
 	inside := func(a uint64) *rodataMatch {
 		for i := range ms {

@@ -275,6 +275,9 @@ func CollectGarbage(root string, dryRun bool, log *slog.Logger) ([]Removal, erro
 // CheckAncestors and CheckCacheRoot, and carry our tag (else a
 // *NotCacheError). Failures to remove are joined in the error, with the
 // result of the rest.
+//
+// It is long because it is the clear command's sequence over one root: lock,
+// scan, prove, remove, report.
 func ClearCache(root string, out Outside, log *slog.Logger) (*ClearResult, error) {
 	root = filepath.Clean(root)
 	log = logOrDiscard(log)

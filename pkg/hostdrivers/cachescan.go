@@ -364,6 +364,10 @@ func removeEntry(root, name string) error {
 // where no link can be checked, what refers to it, the processes that use
 // it.
 // ListCache shows it and ClearCache keeps what it names: one answer.
+//
+// It is long because it looks in each place something outside the cache can
+// hold an entry (run links, system mode's record, CDI specs, processes), one
+// block each.
 func (o Outside) find(root string, items []rootItem) map[string][]string {
 	uses := map[string][]string{}
 	recorded, unlinked := readHistory(root)

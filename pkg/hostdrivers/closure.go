@@ -42,6 +42,10 @@ type Closure struct {
 // and the catalogue's dlopen names), resolved with s on the host, minus the
 // glibc family, the dispatch libraries the program brings, and the driver's
 // own files. It then marks which driver files and deps need a patched copy.
+//
+// It is long because it is one breadth-first walk of the closure, as the
+// loader does it; split, the queue and the results would have to be passed
+// around.
 func Hidden(root string, sel *Selection, s *ldpath.Searcher) *Closure {
 	cl := &Closure{}
 	exposed := map[string]bool{}

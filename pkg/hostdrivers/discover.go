@@ -51,6 +51,9 @@ func SourcesSkipped(o *Options) ([]Source, []Skipped, error) {
 
 // sources is SourcesSkipped, recording in w every directory and
 // configuration file it looked at.
+//
+// It is long because it lists the discovery sources in their priority order,
+// one block each (DESIGN's order is the code's).
 func sources(o *Options, w *watchSet) ([]Source, []Skipped, error) {
 	root := o.root()
 	log := o.logger()

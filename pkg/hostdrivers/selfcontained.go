@@ -36,6 +36,9 @@ import (
 // ("libnvidia-ptxjitcompiler.so.1" in libcuda): reading the files costs a
 // cold build about as much as reading the driver once, and a name the
 // catalogue does not know yet (a newer driver's) still makes a copy.
+//
+// It is long because it is one fixed point over the closure (which copies a
+// self-contained entry needs), whose rules only make sense together.
 func markSelfContained(root string, sel *Selection, cl *Closure, log *slog.Logger) error {
 	var libs []*DriverFile
 	byFileName := map[string]*DriverFile{}
@@ -250,6 +253,10 @@ func copyRpath(selfContained bool, f *DriverFile) bool {
 // What the chain cannot prove stays a copy, as before: a dependency that a
 // DT_RUNPATH copy, a symlinked driver library or an NVIDIA library reaches,
 // or one the catalogue says is dlopened.
+//
+// It is long because it applies, in one pass, the rules DESIGN's "Mesa"
+// section lists in that order (shims, preloads, links); split, the rules
+// would be read apart from the order that makes them sound.
 func markChained(sel *Selection, cl *Closure, selfContained bool, log *slog.Logger) {
 	driDir := mesaDRIDir(sel)
 	byName := map[string]*Dep{}

@@ -144,6 +144,9 @@ func newTrustChecker() *trustChecker {
 // With missingOK, a p that does not exist passes when the directory that
 // would hold the missing name is unwritable by others (sticky or not):
 // only root (or the caller) could create it.
+//
+// It is long because it checks one path's every component against the trust
+// rules, one rule per block, as DESIGN's "Shared machines" lists them.
 func (c *trustChecker) check(p, what string, missingOK bool) error {
 	file := p
 	bad := func(at, problem, fix string) error {

@@ -46,6 +46,9 @@ type EnvOptions struct {
 // kept. Of the Vulkan loader's two driver lists, the one the user set is
 // the one extended (the loader reads VK_DRIVER_FILES first and ignores
 // VK_ICD_FILENAMES then); with neither set, both are.
+//
+// It is long because it sets the variables one after the other, in the order
+// the README's table gives them.
 func Env(env []string, dir string, m *hostdrivers.Manifest, eo EnvOptions) []Change {
 	get := func(k string) (string, bool) { return hostdrivers.LookupEnv(env, k) }
 	var out []Change
