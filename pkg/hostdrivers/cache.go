@@ -135,16 +135,15 @@ func (s *Session) Prepare(o *Options, cacheDir string, fallbacks ...string) (*Pr
 			return &Prepared{Dir: dir, Manifest: idx.Summary, Hot: true, Warnings: warnings}, nil
 		}
 	}
-	var w watchSet
-	pl, err := s.resolve(o, &w)
+	pl, err := s.resolve(o, true)
 	var nd *NoDriverError
 	if errors.As(err, &nd) {
 		// No driver is remembered too, under the same watches.
-		s.noneWatches = w.list
+		s.noneWatches = pl.watches
 		if len(existing) > 0 && s.owns(existing[0]) {
 			t := o.target()
 			writeIndex(filepath.Join(existing[0], idxName), &index{Key: noDriverKey, Module: module, WrongArch: nd.WrongArch,
-				Summary: &Manifest{Root: root, Class: t.Class.String(), Machine: t.Machine.String(), Reason: "no usable driver"}, Watches: w.list})
+				Summary: &Manifest{Root: root, Class: t.Class.String(), Machine: t.Machine.String(), Reason: "no usable driver"}, Watches: pl.watches})
 		}
 		return nil, nd
 	}
@@ -154,7 +153,7 @@ func (s *Session) Prepare(o *Options, cacheDir string, fallbacks ...string) (*Pr
 	key := pl.Key
 	p, err := prepareKey(o, pl, existing, dirs, warnings)
 	if err == nil {
-		idx := &index{Key: key, Module: module, Summary: summary(p.Manifest), Watches: w.list}
+		idx := &index{Key: key, Module: module, Summary: summary(p.Manifest), Watches: pl.watches}
 		s.last, s.lastPath = idx, filepath.Join(filepath.Dir(p.Dir), idxName)
 		if s.owns(filepath.Dir(p.Dir)) {
 			writeIndex(s.lastPath, idx)

@@ -61,6 +61,9 @@ type Plan struct {
 	leftOut []Candidate
 	// searchErr says the host's library search could not be set up.
 	searchErr error
+	// watches are what the hot path checks before it trusts this plan's
+	// entry again (recorded when the session asked for them).
+	watches []watch
 }
 
 // Resolve turns the inputs o into a Plan: where to look (discovery), what
@@ -74,12 +77,26 @@ type Plan struct {
 // errors (an explicit directory that cannot be searched, an untrusted
 // file in root's modes) come with a nil plan.
 func Resolve(o *Options) (*Plan, error) {
-	return new(Session).resolve(o, nil)
+	return new(Session).resolve(o, false)
 }
 
-// resolve is Resolve, recording every path a decision depended on in w
-// (the hot path's watches).
-func (s *Session) resolve(o *Options, w *watchSet) (*Plan, error) {
+// resolve is Resolve; with watch, the plan also holds its watches: every
+// host path a decision depended on, with what it was, which the hot path's
+// index checks before it trusts the plan's entry again.
+func (s *Session) resolve(o *Options, watch bool) (*Plan, error) {
+	var w *watchSet
+	if watch {
+		w = new(watchSet)
+	}
+	pl, err := s.resolveWith(o, w)
+	if pl != nil && w != nil {
+		pl.watches = w.list
+	}
+	return pl, err
+}
+
+// resolveWith is resolve, recording the watches in w (nil: none).
+func (s *Session) resolveWith(o *Options, w *watchSet) (*Plan, error) {
 	log := o.logger()
 	root := o.root()
 	pl := &Plan{Root: root, Target: o.target(), Mode: o.entryMode(), SeenAt: o.seenAt(), Module: s.moduleVersion(root), Kernel: ReadKernel(root)}
