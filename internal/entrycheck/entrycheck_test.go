@@ -270,3 +270,56 @@ func rewrite(t *testing.T, p, old, new string) {
 	}
 	fixtures.Must(t, os.WriteFile(p, []byte(strings.ReplaceAll(string(b), old, new)), 0o644))
 }
+
+// TestEntryShims: a Mesa entry (Debian's Mesa, on a Mesa-only root) passes,
+// and each break of its shims or of deps/plugins/ is reported.
+func TestEntryShims(t *testing.T) {
+	root := t.TempDir()
+	fixtures.Must(t, os.MkdirAll(filepath.Join(root, "etc"), 0o755))
+	fixtures.AddMesa(t, root)
+	p, err := hostdrivers.Prepare(&hostdrivers.Options{Root: root}, t.TempDir())
+	fixtures.Must(t, err)
+	if err := entrycheck.Entry(p.Dir); err != nil {
+		t.Fatalf("a good Mesa entry: %v", err)
+	}
+	plugins := filepath.Join("deps", "plugins")
+	for _, tc := range []struct {
+		name  string
+		spoil func(t *testing.T, e string)
+		want  []entrycheck.Invariant
+	}{
+		{"a plugin link to another host file", func(t *testing.T, e string) {
+			a := firstIn(t, e, plugins, isLink)
+			target, err := os.Readlink(filepath.Join(e, a))
+			fixtures.Must(t, err)
+			fixtures.Must(t, os.Remove(filepath.Join(e, a)))
+			fixtures.Must(t, os.Symlink(filepath.Join(filepath.Dir(target), "..", filepath.Base(target)), filepath.Join(e, a)))
+		}, []entrycheck.Invariant{entrycheck.LinksStayIn}},
+		{"a foreign file in deps/plugins", func(t *testing.T, e string) {
+			fixtures.Must(t, os.Symlink("/usr/lib/x86_64-linux-gnu/libc.so.6", filepath.Join(e, plugins, "libfoo.so")))
+		}, []entrycheck.Invariant{entrycheck.DepsHidden, entrycheck.NoLibc}},
+		{"a shim that loads another plug-in", func(t *testing.T, e string) {
+			var shims []string
+			ents, err := os.ReadDir(filepath.Join(e, plugins))
+			fixtures.Must(t, err)
+			for _, d := range ents {
+				shims = append(shims, filepath.Join(e, "lib", d.Name()))
+			}
+			if len(shims) < 2 {
+				t.Fatalf("%d shims in a Mesa entry, want at least two", len(shims))
+			}
+			b, err := os.ReadFile(shims[1])
+			fixtures.Must(t, err)
+			fixtures.Must(t, os.Remove(shims[0]))
+			fixtures.Must(t, os.WriteFile(shims[0], b, 0o644))
+		}, []entrycheck.Invariant{entrycheck.SearchPath}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := copyEntry(t, p.Dir)
+			tc.spoil(t, e)
+			if diff := cmp.Diff(tc.want, invariants(t, entrycheck.Entry(e))); diff != "" {
+				t.Errorf("invariants (-want +got):\n%s\n%v", diff, entrycheck.Entry(e))
+			}
+		})
+	}
+}
