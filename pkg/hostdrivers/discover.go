@@ -139,9 +139,12 @@ func sources(o *Options, w *watchSet) ([]Source, []Skipped, error) {
 			// ld.so.conf and its cache on a host that registered it)
 			// holds copies and links of the driver, not the driver
 			// itself. Every mode skips it here, so none filters again.
-			m := ldpath.HostPath(root, path.Join(path.Dir(k.Dir), "manifest.json"))
-			w.addNoFollow(m)
-			if _, err := os.Lstat(m); err == nil {
+			// Ours means a key-named directory whose manifest names that
+			// key: a vendor's own lib/ beside some other manifest.json
+			// stays a place to look.
+			entry := path.Dir(k.Dir)
+			w.addNoFollow(ldpath.HostPath(root, path.Join(entry, "manifest.json")))
+			if isEntryDir(root, entry) {
 				log.Debug("directory not searched", "dir", k.Dir, "reason", "a nixglhost cache entry, not the host's driver")
 				skipped = append(skipped, Skipped{k.Dir, "a nixglhost cache entry, not the host's driver", SkipCacheEntry})
 				continue
@@ -154,4 +157,14 @@ func sources(o *Options, w *watchSet) ([]Source, []Skipped, error) {
 		return nil, skipped, fmt.Errorf("driver directories %s: %w", strings.Join(o.Dirs, ", "), fs.ErrNotExist)
 	}
 	return out, skipped, nil
+}
+
+// isEntryDir reports whether dir (inside root) is a nixglhost cache entry:
+// a key-named directory whose manifest names that key.
+func isEntryDir(root, dir string) bool {
+	if !IsKeyName(path.Base(dir)) {
+		return false
+	}
+	m, err := ReadManifest(ldpath.HostPath(root, dir))
+	return err == nil && m.Key == path.Base(dir)
 }
