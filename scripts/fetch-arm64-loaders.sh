@@ -25,6 +25,9 @@ out=$(mkdir -p "$out" && cd "$out" && pwd)
 # beside these.
 pkgs=(libegl1 libglvnd0 libvulkan1 libx11-6 libxext6 libxcb1 libxau6 libxdmcp6 libbsd0 libmd0)
 
+# shellcheck source=scripts/apt-private.sh
+. "$(dirname "$0")/apt-private.sh"
+
 fetch_arch() {
   local arch=$1 dir="$out/loaders/$1"
   if [ -f "$dir/.done" ] && [ "$(cat "$dir/.done")" = "${pkgs[*]}" ]; then
@@ -32,34 +35,9 @@ fetch_arch() {
   fi
   local apt="$out/apt-loaders-$arch"
   rm -rf "$apt" "$dir"
-  mkdir -p "$apt/parts" "$apt/lists/partial" "$apt/cache/archives/partial" "$dir/debs" "$dir/root"
-  local f src=""
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    if grep -qE '^Suites:.*\bbookworm\b' "$f" && grep -qiE '^URIs:.*debian/?$' "$f"; then src=$f; break; fi
-  done
-  if [ -n "$src" ]; then
-    # The main archive stanza only (not -security), for this arch.
-    awk -v arch="$arch" '
-      BEGIN { RS=""; ORS="\n\n" }
-      /Suites:[^\n]*bookworm/ && !/security/ {
-        gsub(/Components:[^\n]*/, "Components: main")
-        gsub(/Suites:[^\n]*/, "Suites: bookworm")
-        if ($0 !~ /Architectures:/) $0 = $0 "\nArchitectures: " arch
-        print
-      }' "$src" > "$apt/parts/main.sources"
-  elif [ -f /etc/apt/sources.list ]; then
-    local uri
-    uri=$(awk '$1=="deb" && $3=="bookworm" {print $2; exit}' /etc/apt/sources.list)
-    [ -n "$uri" ] || { echo "fetch-arm64-loaders: no bookworm source in /etc/apt" >&2; exit 1; }
-    printf 'deb [arch=%s] %s bookworm main\n' "$arch" "$uri" > "$apt/parts/main.list"
-  else
-    echo "fetch-arm64-loaders: no apt sources found under /etc/apt" >&2; exit 1
-  fi
-  local opts=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$apt/parts"
-    -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache"
-    -o Dir::State::status=/dev/null -o APT::Architecture="$arch"
-    -o APT::Architectures="$arch" -o Debug::NoLocking=1 -q)
+  mkdir -p "$dir/debs" "$dir/root"
+  apt_private fetch-arm64-loaders "$apt" "$arch" main || exit 1
+  local opts=("${APT_OPTS[@]}")
   echo "fetch-arm64-loaders: $arch: reading the package index (Debian 12 main)"
   apt-get "${opts[@]}" update >/dev/null
   chmod 777 "$dir/debs"

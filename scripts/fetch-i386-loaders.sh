@@ -27,34 +27,14 @@ pkgs=(
   nvidia-vdpau-driver libnvidia-allocator1
 )
 
+# shellcheck source=scripts/apt-private.sh
+. "$(dirname "$0")/apt-private.sh"
+
 apt="$out/apt-i386-loaders"
 rm -rf "$apt" "$dir"
-mkdir -p "$apt/parts" "$apt/lists/partial" "$apt/cache/archives/partial" "$dir/debs" "$dir/root"
-src=
-for f in /etc/apt/sources.list.d/*.sources; do
-  [ -f "$f" ] || continue
-  if grep -qE '^Suites:.*\bbookworm\b' "$f" && grep -qiE '^URIs:.*debian/?$' "$f"; then src=$f; break; fi
-done
-if [ -n "$src" ]; then
-  awk '
-    BEGIN { RS=""; ORS="\n\n" }
-    /Suites:[^\n]*bookworm/ && !/security/ {
-      gsub(/Components:[^\n]*/, "Components: main non-free")
-      gsub(/Suites:[^\n]*/, "Suites: bookworm")
-      gsub(/\nArchitectures:[^\n]*/, "")
-      print $0 "\nArchitectures: i386"
-    }' "$src" > "$apt/parts/i386.sources"
-elif [ -f /etc/apt/sources.list ]; then
-  uri=$(awk '$1=="deb" && $3=="bookworm" {print $2; exit}' /etc/apt/sources.list)
-  [ -n "$uri" ] || { echo "fetch-i386-loaders: no bookworm source in /etc/apt" >&2; exit 1; }
-  printf 'deb [arch=i386] %s bookworm main non-free\n' "$uri" > "$apt/parts/i386.list"
-else
-  echo "fetch-i386-loaders: no apt sources found under /etc/apt" >&2; exit 1
-fi
-opts=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$apt/parts"
-  -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache"
-  -o Dir::State::status=/dev/null -o APT::Architecture=i386
-  -o APT::Architectures=i386 -o Debug::NoLocking=1 -q)
+mkdir -p "$dir/debs" "$dir/root"
+apt_private fetch-i386-loaders "$apt" i386 "main non-free" || exit 1
+opts=("${APT_OPTS[@]}")
 echo "fetch-i386-loaders: reading the package index (Debian 12 main and non-free, i386)"
 apt-get "${opts[@]}" update >/dev/null
 chmod 777 "$dir/debs"

@@ -36,46 +36,18 @@ pkgs_i386=(
 # Older drivers, for version selection: 525 (tesla) and 470 (tesla-470).
 pkgs_old=(libnvidia-tesla-cuda1 libnvidia-tesla-470-cuda1 libnvidia-tesla-470-ml1 libnvidia-tesla-470-ptxjitcompiler1)
 
-find_sources() {
-  local f
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    if grep -qE '^Suites:.*\bbookworm\b' "$f" && grep -qiE '^URIs:.*debian/?$' "$f"; then
-      echo "$f"; return 0
-    fi
-  done
-  return 1
-}
+# shellcheck source=scripts/apt-private.sh
+. "$(dirname "$0")/apt-private.sh"
 
 fetch_arch() {
   local arch=$1 dir="$out/nvidia/$1"
   if [ -f "$dir/.done" ]; then echo "fetch-nvidia: $arch already in $dir"; return 0; fi
   local apt="$out/apt-$arch"
   rm -rf "$apt" "$dir"
-  mkdir -p "$apt/parts" "$apt/lists/partial" "$apt/cache/archives/partial" "$dir/debs" "$dir/root"
-  local src
-  if src=$(find_sources); then
-    # Keep only the main archive stanza (not -security), switch it to main + non-free (egl-wayland and egl-gbm live in main).
-    awk -v arch="$arch" '
-      BEGIN { RS=""; ORS="\n\n" }
-      /Suites:[^\n]*bookworm/ && !/security/ {
-        gsub(/Components:[^\n]*/, "Components: main non-free")
-        gsub(/Suites:[^\n]*/, "Suites: bookworm")
-        if ($0 !~ /Architectures:/) $0 = $0 "\nArchitectures: " arch
-        print
-      }' "$src" > "$apt/parts/nf.sources"
-  elif [ -f /etc/apt/sources.list ]; then
-    local uri
-    uri=$(awk '$1=="deb" && $3=="bookworm" {print $2; exit}' /etc/apt/sources.list)
-    [ -n "$uri" ] || { echo "fetch-nvidia: no bookworm source in /etc/apt" >&2; exit 1; }
-    printf 'deb [arch=%s] %s bookworm main non-free\n' "$arch" "$uri" > "$apt/parts/nf.list"
-  else
-    echo "fetch-nvidia: no apt sources found under /etc/apt" >&2; exit 1
-  fi
-  local opts=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$apt/parts"
-    -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache"
-    -o Dir::State::status=/dev/null -o APT::Architecture="$arch"
-    -o APT::Architectures="$arch" -o Debug::NoLocking=1 -q)
+  mkdir -p "$dir/debs" "$dir/root"
+  # main + non-free (egl-wayland and egl-gbm live in main).
+  apt_private fetch-nvidia "$apt" "$arch" "main non-free" || exit 1
+  local opts=("${APT_OPTS[@]}")
   echo "fetch-nvidia: $arch: reading the package index (Debian 12 main and non-free)"
   apt-get "${opts[@]}" update >/dev/null
   local p size total=0 want=() sizes=()
