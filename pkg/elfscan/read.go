@@ -33,16 +33,24 @@ type Info struct {
 // program headers, the dynamic segment and the strings and version tables
 // the dynamic segment names, never the whole file.
 func Read(path string) (*Info, error) {
+	return readPath(path, ReadFrom)
+}
+
+// readPath opens the file at path (rawfile.Open) and hands read a page
+// reader of it, its size and its name: what Read, ReadNotes and
+// ReadImportedSymbols share.
+func readPath[T any](path string, read func(r io.ReaderAt, size int64, name string) (T, error)) (T, error) {
+	var zero T
 	f, err := rawfile.Open(path, 0)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	return ReadFrom(newPageReader(f, st.Size()), st.Size(), path)
+	return read(newPageReader(f, st.Size()), st.Size(), path)
 }
 
 // ReadFrom reads the Info of the ELF file of size bytes in r, as Read does;

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"debug/elf"
 	"io"
-
-	"github.com/nixglhost/nixglhost/internal/rawfile"
 )
 
 // More limits, for what is read through the section headers.
@@ -124,16 +122,9 @@ func (f *file) inFile(s section, what string) error {
 // ELF file at path, or nil when it has no such section (or one of another
 // type). The section may hold at most 64 KiB: a larger one is an error.
 func ReadNotes(path, section string) ([]Note, error) {
-	f, err := rawfile.Open(path, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	return ReadNotesFrom(newPageReader(f, st.Size()), st.Size(), path, section)
+	return readPath(path, func(r io.ReaderAt, size int64, name string) ([]Note, error) {
+		return ReadNotesFrom(r, size, name, section)
+	})
 }
 
 // ReadNotesFrom is ReadNotes on the ELF file of size bytes in r; name is
@@ -198,16 +189,7 @@ func (f *file) parseNotes(b []byte, off int64) ([]Note, error) {
 // they ask for (as debug/elf's File.ImportedSymbols does, from a bounded
 // read: at most a million symbols, names capped as all strings are).
 func ReadImportedSymbols(path string) ([]ImportedSymbol, error) {
-	f, err := rawfile.Open(path, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	return ReadImportedSymbolsFrom(newPageReader(f, st.Size()), st.Size(), path)
+	return readPath(path, ReadImportedSymbolsFrom)
 }
 
 // ReadImportedSymbolsFrom is ReadImportedSymbols on the ELF file of size
