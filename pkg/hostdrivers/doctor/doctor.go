@@ -118,20 +118,22 @@ func gather(o *hostdrivers.Options, do DoctorOptions) (*facts, error) {
 	}
 	// The launch's own plan, so that what is reported is what the entry
 	// will hold, and the entry named is the one it will use.
-	f.pl = &hostdrivers.Plan{Root: f.root, Target: f.target, Module: hostdrivers.ModuleVersion(f.root), Kernel: hostdrivers.ReadKernel(f.root),
-		Selection: &hostdrivers.Selection{}, Closure: &hostdrivers.Closure{}}
 	if !explicit || len(f.opts.Dirs) > 0 {
-		got, err := hostdrivers.Resolve(&f.opts)
+		pl, err := hostdrivers.Resolve(&f.opts)
 		var nd *hostdrivers.NoDriverError
 		switch {
-		case got == nil:
+		case pl == nil:
 			f.resolveErr = err
 		case err != nil && !errors.As(err, &nd):
 			f.searchErr = err
 		}
-		if got != nil {
-			f.pl = got
-		}
+		f.pl = pl
+	}
+	if f.pl == nil {
+		// No plan: an empty one, with the host's kernel driver, for the
+		// checks to report on.
+		f.pl = &hostdrivers.Plan{Root: f.root, Target: f.target, Module: hostdrivers.ModuleVersion(f.root), Kernel: hostdrivers.ReadKernel(f.root),
+			Selection: &hostdrivers.Selection{}, Closure: &hostdrivers.Closure{}}
 	}
 	f.driverID = driverIdent(f.root, f.pl)
 	return f, nil
