@@ -27,8 +27,10 @@ type Plan struct {
 	Mode   EntryMode
 	SeenAt string
 	// Module is the loaded NVIDIA kernel module's version ("" for none),
-	// and Kernel what was read of the GPU's kernel driver.
+	// Roles what the host's GPUs do (read once: the Mesa decision reads
+	// it), and Kernel the GPU's kernel driver among them (Roles.GPU).
 	Module string
+	Roles  Roles
 	Kernel Kernel
 	// Sources are the directories searched, with their origin; Dropped
 	// those not searched, with why.
@@ -99,7 +101,8 @@ func (s *Session) resolve(o *Options, watch bool) (*Plan, error) {
 func (s *Session) resolveWith(o *Options, w *watchSet) (*Plan, error) {
 	log := o.logger()
 	root := o.root()
-	pl := &Plan{Root: root, Target: o.target(), Mode: o.entryMode(), SeenAt: o.seenAt(), Module: s.moduleVersion(root), Kernel: ReadKernel(root)}
+	roles := ReadRoles(root)
+	pl := &Plan{Root: root, Target: o.target(), Mode: o.entryMode(), SeenAt: o.seenAt(), Module: s.moduleVersion(root), Roles: roles, Kernel: roles.GPU()}
 	srcs, dropped, err := sources(o, w)
 	if err != nil {
 		return nil, err
@@ -239,7 +242,7 @@ func planKey(root string, t elfscan.Ident, module string, selfContained bool, se
 // no NVIDIA file, or the host's roles say Mesa renders there
 // (Roles.MesaRenders: WSL2, nouveau, a display on a Mesa GPU), saying so
 // once per directory. With o.MesaOnly it drops NVIDIA's instead.
-func takeVendors(o *Options, cands []Candidate) (keep []Candidate, left []Skipped, leftOut []Candidate) {
+func takeVendors(o *Options, roles Roles, cands []Candidate) (keep []Candidate, left []Skipped, leftOut []Candidate) {
 	if o.MesaOnly {
 		return dropVendor(cands, func(c Candidate) bool { return !c.Entry.Mesa },
 			"NVIDIA's drivers there are left out: --mesa-only", SkipNVIDIANotTaken)
@@ -248,7 +251,7 @@ func takeVendors(o *Options, cands []Candidate) (keep []Candidate, left []Skippe
 		!slices.ContainsFunc(cands, func(c Candidate) bool { return c.Entry.Mesa }) {
 		return cands, nil, nil
 	}
-	if why := ReadRoles(o.root()).MesaRenders(); why != "" {
+	if why := roles.MesaRenders(); why != "" {
 		o.logger().Debug("Mesa taken beside NVIDIA's driver", "reason", why)
 		return cands, nil, nil
 	}
@@ -284,7 +287,7 @@ func (pl *Plan) choose(o *Options, module string, cands []Candidate) error {
 	log := o.logger()
 	root := o.root()
 	t := o.target()
-	cands, mesaLeft, leftOut := takeVendors(o, cands)
+	cands, mesaLeft, leftOut := takeVendors(o, pl.Roles, cands)
 	sel, err := selectWith(root, cands, t, module, &pl.Kernel)
 	if err != nil {
 		return err
