@@ -327,11 +327,7 @@ func TestCDIRefusesBeforeWriting(t *testing.T) {
 			return filepath.Join(open, "etc", "cdi"), open
 		}, "writable by others"},
 		{"a parent that is another user's link", true, func(t *testing.T, base string) (string, string) {
-			theirs := fixtures.MkdirMode(t, filepath.Join(base, "theirs"), 0o755)
-			fixtures.Must(t, os.Chown(theirs, otherUID, otherUID))
-			l := filepath.Join(base, "etc")
-			fixtures.Must(t, os.Symlink(theirs, l))
-			fixtures.Must(t, os.Lchown(l, otherUID, otherUID))
+			l := fixtures.OthersLink(t, base, "etc", otherUID)
 			return filepath.Join(l, "cdi"), l
 		}, "belongs to uid"},
 		{"a world-writable sticky CDI directory", false, func(t *testing.T, base string) (string, string) {
