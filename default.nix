@@ -14,9 +14,7 @@
 }:
 
 let
-  nixglhost = pkgs.callPackage ./package.nix {
-    buildGo126Module = pkgs.buildGo126Module or pkgs.buildGoModule;
-  };
+  nixglhost = import ./nix/nixglhost.nix pkgs;
   w = pkgs.callPackage ./nix/wrap.nix { inherit nixglhost; };
 in
 {

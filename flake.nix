@@ -26,9 +26,7 @@
       # checkout's date and revision. Go 1.26 where the default is older.
       nixglhostFor =
         pkgs:
-        (pkgs.callPackage ./package.nix {
-          buildGo126Module = pkgs.buildGo126Module or pkgs.buildGoModule;
-        }).overrideAttrs
+        (import ./nix/nixglhost.nix pkgs).overrideAttrs
           (_: {
             inherit version commit;
           });

@@ -28,9 +28,7 @@ in
 
     package = lib.mkOption {
       type = lib.types.package;
-      default = pkgs.callPackage ../package.nix {
-        buildGo126Module = pkgs.buildGo126Module or pkgs.buildGoModule;
-      };
+      default = import ./nixglhost.nix pkgs;
       defaultText = lib.literalExpression "pkgs.callPackage ./package.nix { }";
       description = "The nixglhost package.";
     };
