@@ -37,7 +37,7 @@ func TestCudaCompat(t *testing.T) {
 				t.Fatal(err)
 			}
 			cands, _ := Scan(root, src)
-			sel, err := Select(root, cands, o.target(), tt.module)
+			sel, err := selectDriver(root, cands, o.target(), tt.module, kernelFor(root, tt.module))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,7 +168,7 @@ func TestCudaCompatByKernel(t *testing.T) {
 			src, err := Sources(o)
 			fixtures.Must(t, err)
 			cands, _ := Scan(root, src)
-			sel, err := Select(root, cands, o.target(), ModuleVersion(root))
+			sel, err := selectDriver(root, cands, o.target(), ModuleVersion(root), kernelFor(root, ModuleVersion(root)))
 			fixtures.Must(t, err)
 			var cuda []string
 			for _, f := range sel.Files {
@@ -326,4 +326,13 @@ func TestSeenAtKeysEntry(t *testing.T) {
 	if a, b := dir(false, "/run/opengl-driver"), dir(false, ""); a != b {
 		t.Errorf("the wrapper's entry depends on SeenAt: %s, %s", a, b)
 	}
+}
+
+// kernelFor is the kernel driver a test's selection is judged against: the
+// NVIDIA module of version module, or what the root says when that is "".
+func kernelFor(root, module string) Kernel {
+	if module != "" {
+		return Kernel{Kind: KernelNVIDIA, Version: module}
+	}
+	return ReadKernel(root)
 }

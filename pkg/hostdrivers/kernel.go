@@ -80,7 +80,7 @@ const firstL4TWithCompat = 34
 // CompatUsable decides whether a cuda_compat libcuda (whose note is note,
 // whose file name gives version, "" for Jetson's libcuda.so.1.1) can run on
 // the kernel driver k, and says why. It is the one rule the launch
-// (Select) and the doctor follow.
+// (selectDriver) and the doctor follow.
 func CompatUsable(k Kernel, note *CompatNote, version string) (bool, string) {
 	switch k.Kind {
 	case KernelNVIDIA:

@@ -288,7 +288,7 @@ func (pl *Plan) choose(o *Options, module string, cands []Candidate) error {
 	root := o.root()
 	t := o.target()
 	cands, mesaLeft, leftOut := takeVendors(o, pl.Roles, cands)
-	sel, err := selectWith(root, cands, t, module, &pl.Kernel)
+	sel, err := selectDriver(root, cands, t, module, pl.Kernel)
 	if err != nil {
 		return err
 	}

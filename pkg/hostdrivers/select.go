@@ -79,23 +79,16 @@ type CompatCheck struct {
 	Chosen bool
 }
 
-// Select reads the ELF identity of each candidate's real file, drops those
-// that do not suit target, picks one driver version (the kernel module's when
-// present, else the first one found in priority order), and returns one
-// DriverFile per real file with the names it is known by. moduleVersion may
-// be "".
-func Select(root string, cands []Candidate, target elfscan.Ident, moduleVersion string) (*Selection, error) {
-	return selectWith(root, cands, target, moduleVersion, nil)
-}
-
-// selectWith is Select judging cuda_compat against kernel (the Plan's
-// reading of the kernel driver, which the doctor reports); nil takes the
-// NVIDIA module of moduleVersion, or reads the kernel driver when that is
-// "".
-func selectWith(root string, cands []Candidate, target elfscan.Ident, moduleVersion string, kernel *Kernel) (*Selection, error) {
+// selectDriver reads the ELF identity of each candidate's real file, drops
+// those that do not suit target, judges each cuda_compat libcuda against
+// the kernel driver (the Plan's one reading of it, which the doctor
+// reports), picks one driver version (the kernel module's, moduleVersion,
+// when present, else the first one found in priority order), and returns
+// one DriverFile per real file with the names it is known by.
+func selectDriver(root string, cands []Candidate, target elfscan.Ident, moduleVersion string, kernel Kernel) (*Selection, error) {
 	sel := &Selection{}
 	reals := readReals(root, cands, target, sel)
-	cs := chooseCompat(root, reals, moduleVersion, kernel, sel)
+	cs := chooseCompat(root, reals, kernel, sel)
 	if cs.compat != nil {
 		// The compat libcuda's driver goes first.
 		var first, rest []*realFile
@@ -174,7 +167,7 @@ func readReals(root string, cands []Candidate, target elfscan.Ident, sel *Select
 type compatSet struct {
 	compat   *realFile
 	rejected []*realFile
-	kernel   *Kernel
+	kernel   Kernel
 }
 
 // sameDriver reports whether b belongs to the driver of the compat
@@ -201,12 +194,11 @@ func (cs *compatSet) rejectedBy(r *realFile) *realFile {
 }
 
 // chooseCompat judges each cuda_compat libcuda given with -d (a newer
-// libcuda whose ELF note says where it runs) against the kernel driver
-// (kernel; nil takes the NVIDIA module of moduleVersion, or reads it when
-// that is ""), recording every verdict in sel.CompatChecks: the first
-// usable one goes first, with the files of its driver beside it, whatever
-// the order of the flags.
-func chooseCompat(root string, reals []*realFile, moduleVersion string, kernel *Kernel, sel *Selection) *compatSet {
+// libcuda whose ELF note says where it runs) against the kernel driver,
+// recording every verdict in sel.CompatChecks: the first usable one goes
+// first, with the files of its driver beside it, whatever the order of the
+// flags.
+func chooseCompat(root string, reals []*realFile, kernel Kernel, sel *Selection) *compatSet {
 	cs := &compatSet{kernel: kernel}
 	for _, r := range reals {
 		if r.c.Origin != OriginFlag || r.c.Entry.Name != "libcuda" {
@@ -220,14 +212,7 @@ func chooseCompat(root string, reals []*realFile, moduleVersion string, kernel *
 		if note == nil {
 			continue
 		}
-		if cs.kernel == nil {
-			k := Kernel{Kind: KernelNVIDIA, Version: moduleVersion}
-			if moduleVersion == "" {
-				k = ReadKernel(root)
-			}
-			cs.kernel = &k
-		}
-		ok, why := CompatUsable(*cs.kernel, note, r.c.Version)
+		ok, why := CompatUsable(cs.kernel, note, r.c.Version)
 		sel.CompatChecks = append(sel.CompatChecks, CompatCheck{Path: r.c.Real, Version: r.c.Version, Note: note, Usable: ok, Reason: why, Chosen: ok && cs.compat == nil})
 		if cs.compat != nil {
 			// Judged for the report; the first usable one is taken.
@@ -274,7 +259,7 @@ func chooseVersion(sel *Selection, reals []*realFile, moduleVersion string, cs *
 		sel.Reason = "no kernel module version known; the first version found in search order"
 	}
 	if cs.compat != nil {
-		sel.Reason += "; the cuda_compat libcuda " + compatName(cs.compat.c) + " goes first (" + compatWhy(*cs.kernel) + ")"
+		sel.Reason += "; the cuda_compat libcuda " + compatName(cs.compat.c) + " goes first (" + compatWhy(cs.kernel) + ")"
 	}
 }
 
