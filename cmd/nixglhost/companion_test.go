@@ -2,6 +2,7 @@ package main
 
 import (
 	"debug/elf"
+	"encoding/json"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nixglhost/nixglhost/internal/fixtures"
+	"github.com/nixglhost/nixglhost/pkg/hostdrivers/doctor"
 )
 
 // TestCompanion32: on a host with Debian's 32-bit driver beside the 64-bit
@@ -260,5 +262,18 @@ func TestPreBuildHook32(t *testing.T) {
 	}
 	if mounts["/run/opengl-driver"] == mounts["/run/opengl-driver-32"] {
 		t.Errorf("one entry at both places: %s", mounts["/run/opengl-driver"])
+	}
+	// The doctor of the hook names the entries the hook mounts, the
+	// 32-bit one included.
+	out, _, _ := nixglhost(t, baseEnv(t), "--doctor", "--json", "--nix-pre-build-hook", "--driver-root", root, "--cache-dir", cache)
+	var r doctor.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("--doctor --nix-pre-build-hook: %v\n%s", err, out)
+	}
+	if r.Mode != "hook" || r.Cache.Entry != mounts["/run/opengl-driver"] {
+		t.Errorf("the doctor of the hook (mode %q) names %q; the hook mounts %q", r.Mode, r.Cache.Entry, mounts["/run/opengl-driver"])
+	}
+	if r.Companion == nil || r.Companion.Entry != mounts["/run/opengl-driver-32"] {
+		t.Errorf("the doctor of the hook reports the companion %+v; the hook mounts %q", r.Companion, mounts["/run/opengl-driver-32"])
 	}
 }

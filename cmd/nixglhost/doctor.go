@@ -3,11 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/nixglhost/nixglhost/internal/cdi"
-	"github.com/nixglhost/nixglhost/internal/sandbox"
-	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"io"
-	"path/filepath"
+
+	"github.com/nixglhost/nixglhost/pkg/elfscan"
 
 	"github.com/nixglhost/nixglhost/internal/program"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
@@ -63,19 +61,13 @@ func runDoctor(c *config, stdout, stderr io.Writer, environ []string) int {
 // would act on, its 32-bit companion included.
 func doctorInputs(c *config, stderr io.Writer, environ []string) (*hostdrivers.Options, doctor.DoctorOptions, error) {
 	do := doctor.DoctorOptions{Environ: environ, StoreDir: getenv(environ, "NIX_STORE_DIR")}
-	var seenAt string
 	switch {
 	case c.linkRun:
-		do.Mode, do.Companion = "system", true
-		run, err := filepath.Abs(c.runDir)
-		if err != nil {
-			return nil, do, fmt.Errorf("--run-dir %s: %w", c.runDir, err)
-		}
-		seenAt = filepath.Join(run, linkBase)
+		do.Mode = "system"
 	case c.hook:
-		do.Mode, seenAt = "hook", sandbox.RunOpenGLDriver
+		do.Mode = "hook"
 	case c.cdiSpec:
-		do.Mode, seenAt = "cdi", cdi.RunOpenGLDriver
+		do.Mode = "cdi"
 	default:
 		// The launch's own set-up (its cache root, an explicit symlink
 		// resolved), so that the doctor judges what the launch would use.
@@ -86,17 +78,19 @@ func doctorInputs(c *config, stderr io.Writer, environ []string) (*hostdrivers.O
 		do.Mode, do.Companion, do.CacheDir = "launch", !c.printPath, s.cacheDir
 		return s.opts, do, nil
 	}
+	seenAt, seenAt32, err := rootPlaces(c)
+	if err != nil {
+		return nil, do, err
+	}
 	s, err := newSystemSetup(c, stderr, environ)
 	if err != nil {
 		return nil, do, err
 	}
-	o, err := s.options(c, elfscan.Ident{}, seenAt)
+	o, err := s.options(c, elfscan.Ident{}, seenAt, seenAt32)
 	if err != nil {
 		return nil, do, err
 	}
-	if c.linkRun {
-		o.CompanionSeenAt = filepath.Join(filepath.Dir(seenAt), link32Base)
-	}
+	do.Companion = seenAt32 != ""
 	do.CacheDir = s.cacheDir
 	return o, do, nil
 }

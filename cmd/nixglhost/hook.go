@@ -119,11 +119,14 @@ func preBuildHook(c *config, stdout, stderr io.Writer, environ []string) error {
 	// The sandbox sees the entry at /run/opengl-driver and its 32-bit
 	// companion, where the host has the 32-bit driver, at NixOS's
 	// /run/opengl-driver-32, as system mode links them.
-	o, err := s.options(c, elfscan.Ident{}, sandbox.RunOpenGLDriver)
+	seenAt, seenAt32, err := rootPlaces(c)
 	if err != nil {
 		return err
 	}
-	o.CompanionSeenAt = sandbox.RunOpenGLDriver32
+	o, err := s.options(c, elfscan.Ident{}, seenAt, seenAt32)
+	if err != nil {
+		return err
+	}
 	if err := s.mkCacheDir(); err != nil {
 		return err
 	}

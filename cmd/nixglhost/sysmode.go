@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nixglhost/nixglhost/internal/cdi"
+	"github.com/nixglhost/nixglhost/internal/sandbox"
 	"github.com/nixglhost/nixglhost/internal/sysentry"
 	"github.com/nixglhost/nixglhost/pkg/elfscan"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
@@ -71,7 +73,7 @@ func newSystemSetup(c *config, stderr io.Writer, environ []string) (*systemSetup
 // target is the programs' identity, zero for this machine's; seenAt is
 // where programs will see the entry (RUN/opengl-driver).
 func (s *systemSetup) prepare(c *config, target elfscan.Ident, seenAt string) (*hostdrivers.Prepared, error) {
-	o, err := s.options(c, target, seenAt)
+	o, err := s.options(c, target, seenAt, "")
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +109,12 @@ func (s *systemSetup) serve(p *hostdrivers.Prepared, err error) (*hostdrivers.Pr
 }
 
 // options are the inputs of root's modes (system mode, the hook, CDI):
-// their policy (a self-contained entry, seen at seenAt, built only from
+// their policy (a self-contained entry, seen at seenAt, its 32-bit
+// companion, if the mode makes one, at companionSeenAt, built only from
 // files root can trust) over the launch's own discovery, without the
 // caller's LD_LIBRARY_PATH. The doctor takes the same value when asked
-// about one of these modes.
-func (s *systemSetup) options(c *config, target elfscan.Ident, seenAt string) (*hostdrivers.Options, error) {
+// about one of these modes (see rootPlaces).
+func (s *systemSetup) options(c *config, target elfscan.Ident, seenAt, companionSeenAt string) (*hostdrivers.Options, error) {
 	dirs, err := driverDirs(c, s.root)
 	if err != nil {
 		return nil, err
@@ -119,7 +122,28 @@ func (s *systemSetup) options(c *config, target elfscan.Ident, seenAt string) (*
 	// Discovery is the launch's own (hostdrivers.Resolve): a directory
 	// keeps the origin it was found by, and our own entries, however
 	// reached, are never taken for the host's driver.
-	return &hostdrivers.Options{Root: s.root, Dirs: dirs, Logger: s.log, SelfContained: true, TrustedFilesOnly: true, Target: target, Mesa: c.mesa, MesaOnly: c.mesaOnly, SeenAt: seenAt}, nil
+	return &hostdrivers.Options{Root: s.root, Dirs: dirs, Logger: s.log, SelfContained: true, TrustedFilesOnly: true, Target: target, Mesa: c.mesa, MesaOnly: c.mesaOnly,
+		SeenAt: seenAt, CompanionSeenAt: companionSeenAt}, nil
+}
+
+// rootPlaces returns where the entry of the root mode c asks for is seen,
+// and where its 32-bit companion is ("" when the mode makes none): system
+// mode's RUN/opengl-driver and RUN/opengl-driver-32, the hook's sandbox
+// paths, CDI's /run/opengl-driver alone. Each mode and its doctor take them
+// from here.
+func rootPlaces(c *config) (seenAt, companionSeenAt string, err error) {
+	switch {
+	case c.linkRun:
+		run, err := filepath.Abs(c.runDir)
+		if err != nil {
+			return "", "", fmt.Errorf("--run-dir %s: %w", c.runDir, err)
+		}
+		return filepath.Join(run, linkBase), filepath.Join(run, link32Base), nil
+	case c.hook:
+		return sandbox.RunOpenGLDriver, sandbox.RunOpenGLDriver32, nil
+	default:
+		return cdi.RunOpenGLDriver, "", nil
+	}
 }
 
 // mkCacheDir creates the system cache, readable by all, or checks the one
@@ -217,13 +241,17 @@ func linkRunOpenGLDriver(c *config, stdout, stderr io.Writer, environ []string) 
 	if prev32, err = dropUntrusted(stderr, rd, link32Base, s.cacheDir, prev32); err != nil {
 		return err
 	}
-	o, err := s.options(c, elfscan.Ident{}, link)
+	// The 32-bit driver, where the host has one, as NixOS links it: the
+	// library's companion (hostdrivers.CompanionOptions), seen at
+	// RUN/opengl-driver-32 (the places rd.Link names too).
+	seenAt, seenAt32, err := rootPlaces(c)
 	if err != nil {
 		return err
 	}
-	// The 32-bit driver, where the host has one, as NixOS links it: the
-	// library's companion (hostdrivers.CompanionOptions), seen there.
-	o.CompanionSeenAt = link32
+	o, err := s.options(c, elfscan.Ident{}, seenAt, seenAt32)
+	if err != nil {
+		return err
+	}
 	if err := s.mkCacheDir(); err != nil {
 		return err
 	}
