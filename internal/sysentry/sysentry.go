@@ -23,19 +23,7 @@ import (
 
 	"github.com/nixglhost/nixglhost/internal/heldfile"
 	"github.com/nixglhost/nixglhost/pkg/hostdrivers"
-	"github.com/nixglhost/nixglhost/pkg/ldpath"
 )
-
-// IsEntryLib reports whether dir, inside root, is the lib/ of a nixglhost
-// cache entry (a manifest.json beside it).
-func IsEntryLib(root, dir string) bool {
-	r, err := ldpath.Resolve(root, dir)
-	if err != nil || filepath.Base(r) != "lib" {
-		return false
-	}
-	_, err = os.Stat(ldpath.HostPath(root, filepath.Join(filepath.Dir(r), "manifest.json")))
-	return err == nil
-}
 
 // ShareTree makes every directory of the entry name, in the system cache
 // held open as root (its name is its path), 0755 and every regular file

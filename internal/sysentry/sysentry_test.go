@@ -533,13 +533,3 @@ func TestShareTree(t *testing.T) {
 		})
 	}
 }
-
-func TestIsEntryLib(t *testing.T) {
-	root := t.TempDir()
-	fixtures.Must(t, os.MkdirAll(filepath.Join(root, "e/lib"), 0o755))
-	fixtures.Must(t, os.MkdirAll(filepath.Join(root, "plain/lib"), 0o755))
-	fixtures.Must(t, os.WriteFile(filepath.Join(root, "e/manifest.json"), []byte("{}"), 0o644))
-	if !IsEntryLib(root, "/e/lib") || IsEntryLib(root, "/plain/lib") || IsEntryLib(root, "/e") {
-		t.Error("IsEntryLib does not tell an entry's lib/ from other directories")
-	}
-}
