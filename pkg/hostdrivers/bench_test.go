@@ -44,7 +44,7 @@ func BenchmarkDiscovery(b *testing.B) {
 	o := &Options{Root: fixtures.DebianRoot(b, "amd64")}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Sources(o); err != nil {
+		if _, err := sourcesOf(o); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -53,13 +53,13 @@ func BenchmarkDiscovery(b *testing.B) {
 // BenchmarkScan lists and resolves the corpus directories.
 func BenchmarkScan(b *testing.B) {
 	o := benchOptions(b)
-	src, err := Sources(o)
+	src, err := sourcesOf(o)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if c, _ := Scan("/", src); len(c) == 0 {
+		if c, _ := scan("/", src, nil); len(c) == 0 {
 			b.Fatal("nothing found")
 		}
 	}

@@ -32,11 +32,11 @@ func TestCudaCompat(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := &Options{Root: root, Dirs: tt.dirs}
-			src, err := Sources(o)
+			src, err := sourcesOf(o)
 			if err != nil {
 				t.Fatal(err)
 			}
-			cands, _ := Scan(root, src)
+			cands, _ := scan(root, src, nil)
 			sel, err := selectDriver(root, cands, o.target(), tt.module, kernelFor(root, tt.module))
 			if err != nil {
 				t.Fatal(err)
@@ -165,9 +165,9 @@ func TestCudaCompatByKernel(t *testing.T) {
 				fixtures.Write(t, filepath.Join(root, p), content)
 			}
 			o := &Options{Root: root, Dirs: []string{"/tegra", "/compat"}}
-			src, err := Sources(o)
+			src, err := sourcesOf(o)
 			fixtures.Must(t, err)
-			cands, _ := Scan(root, src)
+			cands, _ := scan(root, src, nil)
 			sel, err := selectDriver(root, cands, o.target(), ModuleVersion(root), kernelFor(root, ModuleVersion(root)))
 			fixtures.Must(t, err)
 			var cuda []string

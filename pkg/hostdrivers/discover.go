@@ -33,24 +33,14 @@ var wellKnownDirs = []struct {
 	{"/usr/local/nvidia/lib", OriginContainer},
 }
 
-// Sources returns the directories to scan for driver files, in priority
+// sources returns the directories to scan for driver files, in priority
 // order, each resolved inside the root and listed once (merged /usr and
-// bind mounts count as one directory). With explicit Dirs, only those are
-// returned, and one that is missing or not a directory is an error naming it.
-func Sources(o *Options) ([]Source, error) {
-	out, _, err := sources(o, nil)
-	return out, err
-}
-
-// SourcesSkipped is Sources, also returning the directories it did not
-// search, with the reason (missing, not a directory, the same directory as
-// an earlier one, a nixglhost entry), for reports such as --doctor.
-func SourcesSkipped(o *Options) ([]Source, []Skipped, error) {
-	return sources(o, nil)
-}
-
-// sources is SourcesSkipped, recording in w every directory and
-// configuration file it looked at.
+// bind mounts count as one directory), and those it did not search, with
+// the reason (missing, not a directory, the same directory as an earlier
+// one, a nixglhost entry). With explicit Dirs, only those are returned,
+// and one that is missing or not a directory is an error naming it. It
+// records in w (nil: nowhere) every directory and configuration file it
+// looked at.
 //
 // It is long because it lists the discovery sources in their priority order,
 // one block each (DESIGN's order is the code's).

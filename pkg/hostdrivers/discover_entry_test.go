@@ -27,7 +27,7 @@ func TestSourcesSkipOnlyOurEntries(t *testing.T) {
 	entryLib := "/var/cache/ngh/" + filepath.Base(p.Dir) + "/lib"
 	fixtures.Write(t, filepath.Join(root, "etc/ld.so.conf"), entryLib+"\n/opt/vendor/lib\n")
 
-	srcs, skipped, err := SourcesSkipped(&Options{Root: root, LibraryPath: entryLib})
+	srcs, skipped, err := sources(&Options{Root: root, LibraryPath: entryLib}, nil)
 	fixtures.Must(t, err)
 	var dirs []string
 	for _, s := range srcs {

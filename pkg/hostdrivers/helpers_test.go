@@ -24,3 +24,9 @@ func compact(t *testing.T, b []byte) string {
 	}
 	return strings.TrimSpace(buf.String())
 }
+
+// sourcesOf is sources for a test: the directories to search, no watches.
+func sourcesOf(o *Options) ([]Source, error) {
+	src, _, err := sources(o, nil)
+	return src, err
+}

@@ -54,16 +54,11 @@ type Skipped struct {
 	Code SkipCode `json:"code,omitempty"`
 }
 
-// Scan lists each source directory and returns the catalogued driver files
+// scan lists each source directory and returns the catalogued driver files
 // in it, in source order and name order within a directory. It reads
 // directory entries, links and file identities; it never reads file
-// contents.
-func Scan(root string, sources []Source) ([]Candidate, []Skipped) {
-	return scan(root, sources, nil)
-}
-
-// scan is Scan, recording in w the directories listed, the directories
-// holding links it followed, and the files found.
+// contents. It records in w (nil: nowhere) the directories listed, the
+// directories holding links it followed, and the files found.
 func scan(root string, sources []Source, w *watchSet) ([]Candidate, []Skipped) {
 	var out []Candidate
 	var skipped []Skipped
